@@ -1,0 +1,1388 @@
+// The x86 core: architectural state, memory access through segmentation and the software TLB,
+// lazy flags, exceptions and interrupt delivery, and the block-executing run loop.
+// Instruction semantics live in ops.ts and system.ts; decoding in decoder.ts.
+
+import { ExitReason, type ExitRecord } from '../hv/exit.js';
+import type { CpuidEntry, MsrEntry, Regs, Segment, Sregs } from '../hv/types.js';
+import {
+  AR_DB, AR_G, AR_P, AR_S, AR_UNUSABLE, CR0_ET, CR0_PE, CR0_PG, CR0_WP, CR4_PAE, CR4_PGE, CR4_PSE,
+  CS, DF, DS, EFER_NXE, ES, ESP, F_AC, F_AF, F_ARITH, F_CF, F_FIXED, F_IF, F_NT, F_OF, F_PF, F_RF,
+  F_SF, F_TF, F_VM, F_ZF, FS, GP, GS, LDTR, NP, PF, SS, SSF, TR, TS,
+} from './constants.js';
+import { Block, decodeBlock } from './decoder.js';
+import type { PhysicalMemory } from './memory.js';
+import { defaultCpuid } from './cpuid.js';
+import { X87 } from './fpu.js';
+
+/** Thrown (one preallocated object) when a guest exception is raised; caught in run(). */
+export const FAULT = { kind: 'guest-fault' };
+/** Thrown when the current instruction must stop and leave run() (MMIO read, internal error). */
+export const EXIT = { kind: 'vm-exit' };
+
+// Lazy flag operations.
+export const L_NONE = 0, L_ADD = 1, L_ADC = 2, L_SUB = 3, L_SBB = 4, L_LOGIC = 5;
+
+// TLB entry bits (the low 12 bits of an entry; the high 20 are the host page offset).
+const T_VALID = 0x1, T_SW = 0x2, T_UR = 0x4, T_UW = 0x8, T_GLOBAL = 0x10, T_MMIO = 0x20;
+const T_CODE = 0x80, T_NX = 0x100;
+
+const PARITY = new Uint8Array(256);
+for (let v = 0; v < 256; v++) {
+  let b = v;
+  b ^= b >> 4; b ^= b >> 2; b ^= b >> 1;
+  PARITY[v] = (b & 1) === 0 ? F_PF : 0;
+}
+
+/** Interrupt sources, which decide the return address and the privilege checks. */
+export const INT_EXT = 0, INT_SOFT = 1, INT_EXC = 2, INT_ICEBP = 3;
+
+const BR8 = [0, 4, 8, 12, 1, 5, 9, 13];
+
+const TLB_LIST_MAX = 4096;
+
+export class Cpu {
+  // --- registers
+  readonly regs = new Int32Array(8);
+  readonly regs16 = new Uint16Array(this.regs.buffer);
+  readonly regs8 = new Uint8Array(this.regs.buffer);
+  eip = 0;
+  /** EFLAGS; the arithmetic bits named in `lazyFlags` are stale and derived from the lazy record. */
+  flags = F_FIXED;
+  lazyFlags = 0;
+  lazyOp = L_NONE;
+  lazyA = 0;
+  lazyB = 0;
+  lazyRes = 0;
+  lazyCin = 0;
+  lazyMask = 0;
+  lazySign = 0;
+
+  // --- segments (cached descriptors)
+  readonly segSel = new Int32Array(8);
+  readonly segBase = new Int32Array(8);
+  /** Byte-granular limit as an unsigned value. */
+  readonly segLimit = new Float64Array(8);
+  readonly segAr = new Int32Array(8);
+  /** Lowest and highest valid offsets (expand-down segments have a high window). */
+  readonly segMin = new Float64Array(8);
+  readonly segMax = new Float64Array(8);
+  /** Bit 0 readable, bit 1 writable. */
+  readonly segRW = new Uint8Array(8);
+  gdtBase = 0; gdtLimit = 0xffff;
+  idtBase = 0; idtLimit = 0x3ff;
+
+  // --- control
+  cr0 = CR0_ET;
+  cr2 = 0;
+  cr3 = 0;
+  cr4 = 0;
+  efer = 0;
+  readonly dr = new Int32Array(8);
+  cpl = 0;
+  /** CS.D: 32-bit code. */
+  code32 = false;
+  /** SS.B: 32-bit stack pointer. */
+  stack32 = false;
+  /** 0xFFFF or -1: how EIP wraps. */
+  ipMask = 0xffff;
+  /** True in protected mode (CR0.PE) and not virtual-8086. */
+  pmode = false;
+  vm86 = false;
+
+  // --- MSR storage
+  sysenterCs = 0; sysenterEsp = 0; sysenterEip = 0;
+  apicBase = 0xfee00900 | 0;
+  tscOffset = 0;
+  readonly msrStore = new Map<number, bigint>();
+  cpuid: CpuidEntry[] = defaultCpuid();
+  /** The x87 FPU state. */
+  readonly x87 = new X87();
+
+  // --- execution
+  instructionCount = 0;
+  nextEip = 0;
+  /** Non-zero: stop executing the current block after this instruction. */
+  brk = 0;
+  /** An exit to produce after the current instruction (ExitReason), 0 for none. */
+  exitPending = 0;
+  interruptShadow = false;
+  irqWindowRequested = false;
+  private pendingVector = -1;
+  excVector = 0;
+  excError = -1;
+  /** Set while an exception is being delivered (double-fault detection). */
+  private exit!: ExitRecord;
+  /** An IN/INS waiting for the monitor's data: 0 none, else operand size; INS has pendingIns. */
+  pendingIn = 0;
+  pendingIns = false;
+  pendingInsRep = false;
+  pendingInsLen = 0;
+  pendingInsAsz = 4;
+  /** MMIO read data supplied by the monitor for the re-executed instruction. */
+  private mmioReadPending = false;
+  private mmioReadValid = false;
+  private mmioReadAddr = 0;
+  private mmioReadSize = 0;
+  private mmioReadData = 0;
+  /** Queued MMIO writes, each leaving run() as one exit. */
+  private readonly mmioWq = new Float64Array(8 * 3);
+  private mmioWqHead = 0;
+  private mmioWqLen = 0;
+
+  // --- memory
+  readonly mem: PhysicalMemory;
+  readonly u8: Uint8Array;
+  readonly u16: Uint16Array;
+  readonly i32: Int32Array;
+  readonly tlb = new Int32Array(1 << 20);
+  /** Guest-physical page of each TLB entry (for MMIO and code tracking). */
+  readonly tlbPhys = new Int32Array(1 << 20);
+  private readonly tlbList = new Int32Array(TLB_LIST_MAX);
+  private tlbListLen = 0;
+  private tlbListOverflow = false;
+  rMask = T_VALID | T_MMIO; rWant = T_VALID;
+  wMask = T_SW; wWant = T_SW;
+  xMask = T_VALID | T_MMIO | T_NX; xWant = T_VALID;
+
+  // --- decoded blocks
+  readonly blocks = new Map<number, Block>();
+  private readonly pageBlocks: Array<Block[] | undefined> = [];
+
+  constructor(mem: PhysicalMemory) {
+    this.mem = mem;
+    this.u8 = mem.u8;
+    this.u16 = mem.u16;
+    this.i32 = mem.i32;
+    mem.onMapChange = () => this.flushTlb(true);
+    mem.onCodeWrite = (page) => this.invalidatePage(page);
+    this.reset();
+  }
+
+  // =============================================================================================
+  // Reset and the hv-facing state API
+
+  reset(): void {
+    this.regs.fill(0);
+    this.regs[2] = 0x600; // EDX: family 6 signature at reset
+    this.flags = F_FIXED;
+    this.lazyFlags = 0;
+    this.cr0 = CR0_ET | 0x60000000;
+    this.cr2 = 0; this.cr3 = 0; this.cr4 = 0; this.efer = 0;
+    this.dr.fill(0);
+    this.dr[6] = 0xffff0ff0 | 0;
+    this.dr[7] = 0x400;
+    for (let s = 0; s < 6; s++) this.setSegReal(s, 0);
+    this.setSegRaw(CS, 0xf000, 0xffff0000 | 0, 0xffff, 0x9b);
+    this.setSegRaw(LDTR, 0, 0, 0xffff, 0x82);
+    this.setSegRaw(TR, 0, 0, 0xffff, 0x8b);
+    this.gdtBase = 0; this.gdtLimit = 0xffff;
+    this.idtBase = 0; this.idtLimit = 0x3ff;
+    this.eip = 0xfff0;
+    this.cpl = 0;
+    this.pendingVector = -1;
+    this.pendingIn = 0;
+    this.pendingIns = false;
+    this.interruptShadow = false;
+    this.mmioWqLen = 0;
+    this.mmioReadPending = false;
+    this.mmioReadValid = false;
+    this.x87.reset();
+    this.updateMode();
+    this.flushTlb(true);
+    this.flushBlocks();
+  }
+
+  getRegs(): Regs {
+    const r = this.regs;
+    return {
+      eax: r[0] >>> 0, ecx: r[1] >>> 0, edx: r[2] >>> 0, ebx: r[3] >>> 0,
+      esp: r[4] >>> 0, ebp: r[5] >>> 0, esi: r[6] >>> 0, edi: r[7] >>> 0,
+      eip: this.eip >>> 0, eflags: this.getFlags() >>> 0,
+    };
+  }
+
+  setRegs(v: Regs): void {
+    const r = this.regs;
+    r[0] = v.eax; r[1] = v.ecx; r[2] = v.edx; r[3] = v.ebx;
+    r[4] = v.esp; r[5] = v.ebp; r[6] = v.esi; r[7] = v.edi;
+    this.eip = v.eip | 0;
+    this.setFlagsRaw(v.eflags);
+    this.updateMode();
+  }
+
+  private segOut(s: number): Segment {
+    const ar = this.segAr[s];
+    return {
+      selector: this.segSel[s], base: this.segBase[s] >>> 0, limit: this.segLimit[s],
+      type: ar & 0xf, s: (ar & AR_S) !== 0, dpl: (ar >> 5) & 3, present: (ar & AR_P) !== 0,
+      avl: (ar & 0x1000) !== 0, db: (ar & AR_DB) !== 0, g: (ar & AR_G) !== 0,
+      unusable: (ar & AR_UNUSABLE) !== 0,
+    };
+  }
+
+  private segIn(s: number, g: Segment): void {
+    const ar = (g.type & 0xf) | (g.s ? AR_S : 0) | ((g.dpl & 3) << 5) | (g.present ? AR_P : 0) |
+      (g.avl ? 0x1000 : 0) | (g.db ? AR_DB : 0) | (g.g ? AR_G : 0) | (g.unusable ? AR_UNUSABLE : 0);
+    this.setSegRaw(s, g.selector, g.base, g.limit, ar);
+  }
+
+  getSregs(): Sregs {
+    return {
+      es: this.segOut(ES), cs: this.segOut(CS), ss: this.segOut(SS), ds: this.segOut(DS),
+      fs: this.segOut(FS), gs: this.segOut(GS), ldt: this.segOut(LDTR), tr: this.segOut(TR),
+      gdt: { base: this.gdtBase >>> 0, limit: this.gdtLimit }, idt: { base: this.idtBase >>> 0, limit: this.idtLimit },
+      cr0: this.cr0 >>> 0, cr2: this.cr2 >>> 0, cr3: this.cr3 >>> 0, cr4: this.cr4 >>> 0,
+      efer: this.efer >>> 0, apicBase: this.apicBase >>> 0,
+    };
+  }
+
+  setSregs(s: Sregs): void {
+    this.segIn(ES, s.es); this.segIn(CS, s.cs); this.segIn(SS, s.ss); this.segIn(DS, s.ds);
+    this.segIn(FS, s.fs); this.segIn(GS, s.gs); this.segIn(LDTR, s.ldt); this.segIn(TR, s.tr);
+    this.gdtBase = s.gdt.base | 0; this.gdtLimit = s.gdt.limit;
+    this.idtBase = s.idt.base | 0; this.idtLimit = s.idt.limit;
+    this.cr0 = s.cr0 | 0; this.cr2 = s.cr2 | 0; this.cr3 = s.cr3 | 0; this.cr4 = s.cr4 | 0;
+    this.efer = s.efer | 0; this.apicBase = s.apicBase | 0;
+    this.updateMode();
+    this.flushTlb(true);
+  }
+
+  setCpuid(entries: CpuidEntry[]): void {
+    this.cpuid = entries.map((e) => ({ ...e }));
+  }
+
+  getMsrs(indices: number[]): MsrEntry[] {
+    return indices.map((index) => ({ index, value: this.readMsr(index) }));
+  }
+
+  setMsrs(entries: MsrEntry[]): void {
+    for (const e of entries) this.writeMsr(e.index, e.value);
+  }
+
+  readMsr(index: number): bigint {
+    switch (index >>> 0) {
+      case 0x10: return BigInt.asUintN(64, BigInt(this.instructionCount) + BigInt(this.tscOffset));
+      case 0x1b: return BigInt(this.apicBase >>> 0);
+      case 0x174: return BigInt(this.sysenterCs >>> 0);
+      case 0x175: return BigInt(this.sysenterEsp >>> 0);
+      case 0x176: return BigInt(this.sysenterEip >>> 0);
+      case 0xc0000080: return BigInt(this.efer >>> 0);
+      default: {
+        const v = this.msrStore.get(index >>> 0);
+        if (v === undefined) throw new RangeError(`MSR 0x${(index >>> 0).toString(16)} is not implemented`);
+        return v;
+      }
+    }
+  }
+
+  writeMsr(index: number, value: bigint): void {
+    const lo = Number(BigInt.asUintN(32, value)) | 0;
+    switch (index >>> 0) {
+      case 0x10: this.tscOffset = Number(BigInt.asIntN(64, value - BigInt(this.instructionCount))); return;
+      case 0x1b: this.apicBase = lo; return;
+      case 0x174: this.sysenterCs = lo & 0xffff; return;
+      case 0x175: this.sysenterEsp = lo; return;
+      case 0x176: this.sysenterEip = lo; return;
+      case 0xc0000080: this.efer = lo & EFER_NXE; this.flushTlb(true); return;
+      default: this.msrStore.set(index >>> 0, BigInt.asUintN(64, value));
+    }
+  }
+
+  canInjectInterrupt(): boolean {
+    return (this.flags & F_IF) !== 0 && !this.interruptShadow && this.pendingVector < 0;
+  }
+
+  injectInterrupt(vector: number): void {
+    if (this.pendingVector >= 0) throw new Error('an interrupt is already pending injection');
+    this.pendingVector = vector & 0xff;
+  }
+
+  // =============================================================================================
+  // Mode bookkeeping
+
+  /** Recompute everything derived from CR0, EFLAGS.VM, CS and SS. */
+  updateMode(): void {
+    this.pmode = (this.cr0 & CR0_PE) !== 0 && (this.flags & F_VM) === 0;
+    this.vm86 = (this.cr0 & CR0_PE) !== 0 && (this.flags & F_VM) !== 0;
+    if (this.vm86) this.cpl = 3;
+    else if (!this.pmode) this.cpl = 0;
+    else this.cpl = (this.segAr[CS] >> 5) & 3;
+    this.code32 = (this.segAr[CS] & AR_DB) !== 0 && (this.cr0 & CR0_PE) !== 0 && !this.vm86 ? true : (this.segAr[CS] & AR_DB) !== 0 && !this.vm86;
+    this.ipMask = this.code32 ? -1 : 0xffff;
+    this.stack32 = (this.segAr[SS] & AR_DB) !== 0 && !this.vm86;
+    const user = this.cpl === 3;
+    this.rMask = T_VALID | T_MMIO | (user ? T_UR : 0);
+    this.rWant = T_VALID | (user ? T_UR : 0);
+    this.wMask = user ? T_UW : T_SW;
+    this.wWant = this.wMask;
+    this.xMask = this.rMask | T_NX;
+    this.xWant = this.rWant;
+  }
+
+  /** Load a segment cache directly. */
+  setSegRaw(s: number, sel: number, base: number, limit: number, ar: number): void {
+    this.segSel[s] = sel & 0xffff;
+    this.segBase[s] = base | 0;
+    this.segLimit[s] = limit >>> 0;
+    this.segAr[s] = ar;
+    this.deriveSeg(s);
+  }
+
+  /** Real-mode / virtual-8086 segment load: base = selector × 16, attributes kept (unreal mode). */
+  setSegReal(s: number, sel: number): void {
+    this.segSel[s] = sel & 0xffff;
+    this.segBase[s] = (sel & 0xffff) << 4;
+    if (this.vm86) {
+      this.segLimit[s] = 0xffff;
+      this.segAr[s] = s === CS ? 0xfb : 0xf3;
+    } else if ((this.segAr[s] & AR_P) === 0 || (this.segAr[s] & AR_UNUSABLE) !== 0) {
+      this.segLimit[s] = 0xffff;
+      this.segAr[s] = s === CS ? 0x9b : 0x93;
+    }
+    this.deriveSeg(s);
+  }
+
+  private deriveSeg(s: number): void {
+    const ar = this.segAr[s];
+    const limit = this.segLimit[s];
+    let rw = 0;
+    if ((ar & AR_UNUSABLE) === 0 && (ar & AR_P) !== 0) {
+      if ((ar & AR_S) === 0) rw = 3; // system segments (LDT/TSS) are accessed by the core only
+      else if ((ar & 8) !== 0) rw = (ar & 2) !== 0 ? 1 : 0; // code: readable?
+      else rw = (ar & 2) !== 0 ? 3 : 1; // data: writable?
+    }
+    if ((this.cr0 & CR0_PE) === 0 || (this.flags & F_VM) !== 0) rw = 3; // real mode ignores types
+    this.segRW[s] = rw;
+    if ((ar & AR_S) !== 0 && (ar & 0xc) === 4) {
+      // expand-down data
+      this.segMin[s] = limit + 1;
+      this.segMax[s] = (ar & AR_DB) !== 0 ? 0xffffffff : 0xffff;
+    } else {
+      this.segMin[s] = 0;
+      this.segMax[s] = limit;
+    }
+  }
+
+  // =============================================================================================
+  // Flags
+
+  getFlags(): number {
+    const lf = this.lazyFlags;
+    if (lf === 0) return this.flags;
+    let f = this.flags & ~lf;
+    if (lf & F_CF) f |= this.getCF();
+    if (lf & F_PF) f |= PARITY[this.lazyRes & 0xff];
+    if (lf & F_AF) f |= this.getAF();
+    if (lf & F_ZF) f |= (this.lazyRes & this.lazyMask) === 0 ? F_ZF : 0;
+    if (lf & F_SF) f |= (this.lazyRes & this.lazySign) !== 0 ? F_SF : 0;
+    if (lf & F_OF) f |= this.getOF();
+    return f;
+  }
+
+  /** Materialize the lazy flags into `flags`. */
+  materialize(): void {
+    if (this.lazyFlags !== 0) {
+      this.flags = this.getFlags();
+      this.lazyFlags = 0;
+    }
+  }
+
+  /** Set EFLAGS from a value without privilege checks (bit 1 forced, reserved bits cleared). */
+  setFlagsRaw(v: number): void {
+    this.flags = (v & 0x3f7fd5) | F_FIXED;
+    this.lazyFlags = 0;
+  }
+
+  getCF(): number {
+    if ((this.lazyFlags & F_CF) === 0) return this.flags & F_CF;
+    const m = this.lazyMask;
+    switch (this.lazyOp) {
+      case L_ADD: return ((this.lazyRes & m) >>> 0) < ((this.lazyA & m) >>> 0) ? 1 : 0;
+      case L_ADC: return ((this.lazyA & m) >>> 0) + ((this.lazyB & m) >>> 0) + this.lazyCin > (m >>> 0) ? 1 : 0;
+      case L_SUB: return ((this.lazyA & m) >>> 0) < ((this.lazyB & m) >>> 0) ? 1 : 0;
+      case L_SBB: return ((this.lazyA & m) >>> 0) < ((this.lazyB & m) >>> 0) + this.lazyCin ? 1 : 0;
+      default: return 0;
+    }
+  }
+
+  getOF(): number {
+    if ((this.lazyFlags & F_OF) === 0) return this.flags & F_OF;
+    const a = this.lazyA, b = this.lazyB, r = this.lazyRes, s = this.lazySign;
+    switch (this.lazyOp) {
+      case L_ADD: case L_ADC: return ((a ^ r) & (b ^ r) & s) !== 0 ? F_OF : 0;
+      case L_SUB: case L_SBB: return ((a ^ b) & (a ^ r) & s) !== 0 ? F_OF : 0;
+      default: return 0;
+    }
+  }
+
+  getAF(): number {
+    if ((this.lazyFlags & F_AF) === 0) return this.flags & F_AF;
+    if (this.lazyOp === L_LOGIC) return 0;
+    return (this.lazyA ^ this.lazyB ^ this.lazyRes) & F_AF;
+  }
+
+  getZF(): number {
+    if ((this.lazyFlags & F_ZF) === 0) return this.flags & F_ZF;
+    return (this.lazyRes & this.lazyMask) === 0 ? F_ZF : 0;
+  }
+
+  getSF(): number {
+    if ((this.lazyFlags & F_SF) === 0) return this.flags & F_SF;
+    return (this.lazyRes & this.lazySign) !== 0 ? F_SF : 0;
+  }
+
+  getPF(): number {
+    if ((this.lazyFlags & F_PF) === 0) return this.flags & F_PF;
+    return PARITY[this.lazyRes & 0xff];
+  }
+
+  /** Record a lazily evaluated arithmetic result. `size` is 1, 2 or 4. */
+  setLazy(op: number, a: number, b: number, res: number, size: number, which: number): void {
+    if (which !== F_ARITH) {
+      // Flags not written by this op keep their current values.
+      this.materialize();
+    }
+    this.lazyOp = op;
+    this.lazyA = a;
+    this.lazyB = b;
+    this.lazyRes = res;
+    this.lazyMask = size === 4 ? -1 : size === 2 ? 0xffff : 0xff;
+    this.lazySign = size === 4 ? (0x80000000 | 0) : size === 2 ? 0x8000 : 0x80;
+    this.lazyFlags = which;
+  }
+
+  /** Write arithmetic flags eagerly: `bits` holds the new values of the flags in `which`. */
+  setArith(bits: number, which: number): void {
+    this.materialize();
+    this.flags = (this.flags & ~which) | (bits & which);
+  }
+
+  /** SF, ZF and PF of a result, as a flags word. */
+  szp(res: number, size: number): number {
+    const m = size === 4 ? -1 : size === 2 ? 0xffff : 0xff;
+    const s = size === 4 ? (0x80000000 | 0) : size === 2 ? 0x8000 : 0x80;
+    return ((res & m) === 0 ? F_ZF : 0) | ((res & s) !== 0 ? F_SF : 0) | PARITY[res & 0xff];
+  }
+
+  cond(cc: number): boolean {
+    switch (cc) {
+      case 0: return this.getOF() !== 0;
+      case 1: return this.getOF() === 0;
+      case 2: return this.getCF() !== 0;
+      case 3: return this.getCF() === 0;
+      case 4: return this.getZF() !== 0;
+      case 5: return this.getZF() === 0;
+      case 6: return (this.getCF() | this.getZF()) !== 0;
+      case 7: return (this.getCF() | this.getZF()) === 0;
+      case 8: return this.getSF() !== 0;
+      case 9: return this.getSF() === 0;
+      case 10: return this.getPF() !== 0;
+      case 11: return this.getPF() === 0;
+      case 12: return (this.getSF() !== 0) !== (this.getOF() !== 0);
+      case 13: return (this.getSF() !== 0) === (this.getOF() !== 0);
+      case 14: return this.getZF() !== 0 || (this.getSF() !== 0) !== (this.getOF() !== 0);
+      default: return this.getZF() === 0 && (this.getSF() !== 0) === (this.getOF() !== 0);
+    }
+  }
+
+  // =============================================================================================
+  // Registers by size
+
+  getReg(r: number, size: number): number {
+    if (size === 4) return this.regs[r];
+    if (size === 2) return this.regs16[r << 1];
+    return this.regs8[BR8[r]];
+  }
+
+  setReg(r: number, size: number, v: number): void {
+    if (size === 4) this.regs[r] = v;
+    else if (size === 2) this.regs16[r << 1] = v;
+    else this.regs8[BR8[r]] = v;
+  }
+
+  // =============================================================================================
+  // Exceptions
+
+  raise(vector: number, error: number): never {
+    this.excVector = vector;
+    this.excError = error;
+    throw FAULT;
+  }
+
+  gp(error: number): never { return this.raise(GP, error & 0xffff); }
+
+  /** Stop with an InternalError exit: something the core does not implement. */
+  internalError(reason: string): never {
+    const x = this.exit;
+    x.reason = ExitReason.InternalError;
+    x.errCs = this.segSel[CS];
+    x.errEip = this.eip >>> 0;
+    x.errReason = reason;
+    const bytes: number[] = [];
+    for (let k = 0; k < 15; k++) {
+      try {
+        bytes.push(this.peekCode(k));
+      } catch {
+        break;
+      }
+    }
+    x.errBytes = bytes;
+    this.exitPending = ExitReason.InternalError;
+    throw EXIT;
+  }
+
+  /** A byte of the current instruction, without side effects beyond the TLB (for error reports). */
+  private peekCode(k: number): number {
+    const lin = (this.segBase[CS] + this.eip + k) | 0;
+    const e = this.tlb[lin >>> 12];
+    if ((e & T_VALID) !== 0 && (e & T_MMIO) === 0) return this.u8[(e & -4096) + (lin & 4095)];
+    const saved = this.excVector;
+    const phys = this.translate(lin, 0, false);
+    this.excVector = saved;
+    const host = this.mem.pageHost[phys >>> 12];
+    if (host < 0) throw FAULT;
+    return this.u8[host + (phys & 4095)];
+  }
+
+  // =============================================================================================
+  // TLB and paging
+
+  flushTlb(all: boolean): void {
+    const tlb = this.tlb;
+    if (this.tlbListOverflow) {
+      if (all || (this.cr4 & CR4_PGE) === 0) {
+        tlb.fill(0);
+      } else {
+        for (let v = 0; v < tlb.length; v++) if ((tlb[v] & T_GLOBAL) === 0) tlb[v] = 0;
+      }
+      this.tlbListLen = 0;
+      this.tlbListOverflow = false;
+      if (!all && (this.cr4 & CR4_PGE) !== 0) {
+        // Rebuild the list with the surviving global entries.
+        for (let v = 0; v < tlb.length; v++) if (tlb[v] !== 0) this.tlbRecord(v);
+      }
+      return;
+    }
+    const list = this.tlbList;
+    const keepGlobal = !all && (this.cr4 & CR4_PGE) !== 0;
+    let kept = 0;
+    for (let k = 0; k < this.tlbListLen; k++) {
+      const v = list[k];
+      if (keepGlobal && (tlb[v] & T_GLOBAL) !== 0) list[kept++] = v;
+      else tlb[v] = 0;
+    }
+    this.tlbListLen = kept;
+  }
+
+  invlpg(lin: number): void {
+    this.tlb[lin >>> 12] = 0;
+  }
+
+  private tlbRecord(vpn: number): void {
+    if (this.tlbListLen < TLB_LIST_MAX) this.tlbList[this.tlbListLen++] = vpn;
+    else this.tlbListOverflow = true;
+  }
+
+  private physRead32(p: number): number {
+    const host = this.mem.pageHost[p >>> 12];
+    if (host < 0) this.internalError(`page-table access to unmapped physical address 0x${(p >>> 0).toString(16)}`);
+    return this.i32[(host + (p & 4095)) >> 2];
+  }
+
+  private physWrite32(p: number, v: number): void {
+    const host = this.mem.pageHost[p >>> 12];
+    const page = p >>> 12;
+    if (this.mem.codePage[page] !== 0) this.mem.invalidateCode(page);
+    this.i32[(host + (p & 4095)) >> 2] = v;
+  }
+
+  /**
+   * Walk the page tables for `lin`: access 0 read, 1 write, 2 fetch. Raises #PF on a violation,
+   * sets accessed/dirty bits, fills the TLB and returns the physical address.
+   */
+  translate(lin: number, access: number, user: boolean): number {
+    const vpn = lin >>> 12;
+    let physPage: number;
+    let flags = T_VALID | T_SW | T_UR | T_UW;
+    if ((this.cr0 & CR0_PG) === 0) {
+      physPage = (vpn & (this.mem.a20Mask >>> 12)) >>> 0;
+    } else {
+      const wp = (this.cr0 & CR0_WP) !== 0;
+      const write = access === 1;
+      let pteAddr: number;
+      let pte: number;
+      let uAll = 4, wAll = 2;
+      let nx = false;
+      let leafIsLarge = false;
+      if ((this.cr4 & CR4_PAE) !== 0) {
+        const nxe = (this.efer & EFER_NXE) !== 0;
+        const pdptAddr = ((this.cr3 & ~0x1f) + ((lin >>> 30) << 3)) >>> 0;
+        const pdpte = this.physRead32(pdptAddr);
+        const pdpteHi = this.physRead32(pdptAddr + 4);
+        if ((pdpte & 1) === 0) this.pageFault(lin, access, user, 0);
+        if ((pdpteHi & 0x7fffffff) !== 0) this.internalError('PAE page table above 4 GiB');
+        const pdeAddr = ((pdpte & ~0xfff) + (((lin >>> 21) & 0x1ff) << 3)) >>> 0;
+        const pde = this.physRead32(pdeAddr);
+        const pdeHi = this.physRead32(pdeAddr + 4);
+        if ((pde & 1) === 0) this.pageFault(lin, access, user, 0);
+        if (pdeHi < 0 && !nxe) this.pageFault(lin, access, user, 8);
+        if (pdeHi < 0) nx = true;
+        uAll &= pde; wAll &= pde;
+        if ((pde & 0x80) !== 0) {
+          if ((pdeHi & 0x7fffffff) !== 0) this.internalError('PAE page above 4 GiB');
+          leafIsLarge = true;
+          pteAddr = pdeAddr;
+          pte = pde;
+          physPage = ((pde & 0xffe00000) >>> 12) + ((lin >>> 12) & 0x1ff);
+        } else {
+          if ((pde & 0x20) === 0) this.physWrite32(pdeAddr, pde | 0x20);
+          pteAddr = ((pde & ~0xfff) + (((lin >>> 12) & 0x1ff) << 3)) >>> 0;
+          pte = this.physRead32(pteAddr);
+          const pteHi = this.physRead32(pteAddr + 4);
+          if ((pte & 1) === 0) this.pageFault(lin, access, user, 0);
+          if (pteHi < 0 && !nxe) this.pageFault(lin, access, user, 8);
+          if (pteHi < 0) nx = true;
+          if ((pteHi & 0x7fffffff) !== 0) this.internalError('PAE page above 4 GiB');
+          uAll &= pte; wAll &= pte;
+          physPage = pte >>> 12;
+        }
+      } else {
+        const pdeAddr = ((this.cr3 & ~0xfff) + ((lin >>> 22) << 2)) >>> 0;
+        const pde = this.physRead32(pdeAddr);
+        if ((pde & 1) === 0) this.pageFault(lin, access, user, 0);
+        uAll &= pde; wAll &= pde;
+        if ((pde & 0x80) !== 0 && (this.cr4 & CR4_PSE) !== 0) {
+          leafIsLarge = true;
+          pteAddr = pdeAddr;
+          pte = pde;
+          physPage = ((pde & 0xffc00000) >>> 12) + ((lin >>> 12) & 0x3ff);
+        } else {
+          if ((pde & 0x20) === 0) this.physWrite32(pdeAddr, pde | 0x20);
+          pteAddr = ((pde & ~0xfff) + (((lin >>> 12) & 0x3ff) << 2)) >>> 0;
+          pte = this.physRead32(pteAddr);
+          if ((pte & 1) === 0) this.pageFault(lin, access, user, 0);
+          uAll &= pte; wAll &= pte;
+          physPage = pte >>> 12;
+        }
+      }
+      // Permission checks.
+      if (user && uAll === 0) this.pageFault(lin, access, user, 1);
+      if (write && wAll === 0 && (user || wp)) this.pageFault(lin, access, user, 1);
+      if (access === 2 && nx) this.pageFault(lin, access, user, 1);
+      // Accessed and dirty bits on the leaf.
+      const want = write ? 0x60 : 0x20;
+      if ((pte & want) !== want) {
+        pte |= want;
+        this.physWrite32(pteAddr, pte);
+      }
+      void leafIsLarge;
+      flags = T_VALID;
+      if ((pte & 0x40) !== 0) {
+        // Dirty already: writes may take the fast path where permitted.
+        if (wAll !== 0 || !wp) flags |= T_SW;
+        if (uAll !== 0 && wAll !== 0) flags |= T_UW;
+      }
+      if (uAll !== 0) flags |= T_UR;
+      if ((pte & 0x100) !== 0 && (this.cr4 & CR4_PGE) !== 0) flags |= T_GLOBAL;
+      if (nx) flags |= T_NX;
+      physPage = (physPage & (this.mem.a20Mask >>> 12)) >>> 0;
+    }
+    const host = this.mem.pageHost[physPage];
+    if (host < 0) {
+      flags = (flags | T_MMIO) & ~(T_SW | T_UW);
+    } else {
+      if (this.mem.codePage[physPage] !== 0) flags = (flags | T_CODE) & ~(T_SW | T_UW);
+      if (this.mem.pageReadonly[physPage] !== 0) flags &= ~(T_SW | T_UW);
+    }
+    if (this.tlb[vpn] === 0) this.tlbRecord(vpn);
+    this.tlb[vpn] = (host < 0 ? 0 : host) | flags;
+    this.tlbPhys[vpn] = physPage;
+    return ((physPage << 12) | (lin & 4095)) >>> 0;
+  }
+
+  private pageFault(lin: number, access: number, user: boolean, bits: number): never {
+    let code = bits;
+    if (access === 1) code |= 2;
+    if (user) code |= 4;
+    if (access === 2 && (this.cr4 & CR4_PAE) !== 0 && (this.efer & EFER_NXE) !== 0) code |= 16;
+    this.cr2 = lin;
+    return this.raise(PF, code);
+  }
+
+  // =============================================================================================
+  // Linear memory access (CPL-checked), with the TLB fast path
+
+  readLin8(lin: number): number {
+    const e = this.tlb[lin >>> 12];
+    if ((e & this.rMask) === this.rWant) return this.u8[(e & -4096) | (lin & 4095)];
+    return this.readSlow(lin, 1, this.cpl === 3);
+  }
+
+  readLin16(lin: number): number {
+    const e = this.tlb[lin >>> 12];
+    if ((e & this.rMask) === this.rWant && (lin & 4095) !== 4095) {
+      const a = (e & -4096) | (lin & 4095);
+      return (a & 1) === 0 ? this.u16[a >> 1] : this.u8[a] | (this.u8[a + 1] << 8);
+    }
+    return this.readSlow(lin, 2, this.cpl === 3);
+  }
+
+  readLin32(lin: number): number {
+    const e = this.tlb[lin >>> 12];
+    if ((e & this.rMask) === this.rWant && (lin & 4095) <= 4092) {
+      const a = (e & -4096) | (lin & 4095);
+      if ((a & 3) === 0) return this.i32[a >> 2];
+      const u8 = this.u8;
+      return u8[a] | (u8[a + 1] << 8) | (u8[a + 2] << 16) | (u8[a + 3] << 24);
+    }
+    return this.readSlow(lin, 4, this.cpl === 3);
+  }
+
+  writeLin8(lin: number, v: number): void {
+    const e = this.tlb[lin >>> 12];
+    if ((e & this.wMask) === this.wWant) {
+      this.u8[(e & -4096) | (lin & 4095)] = v;
+      return;
+    }
+    this.writeSlow(lin, 1, v, this.cpl === 3);
+  }
+
+  writeLin16(lin: number, v: number): void {
+    const e = this.tlb[lin >>> 12];
+    if ((e & this.wMask) === this.wWant && (lin & 4095) !== 4095) {
+      const a = (e & -4096) | (lin & 4095);
+      if ((a & 1) === 0) this.u16[a >> 1] = v;
+      else { this.u8[a] = v; this.u8[a + 1] = v >> 8; }
+      return;
+    }
+    this.writeSlow(lin, 2, v, this.cpl === 3);
+  }
+
+  writeLin32(lin: number, v: number): void {
+    const e = this.tlb[lin >>> 12];
+    if ((e & this.wMask) === this.wWant && (lin & 4095) <= 4092) {
+      const a = (e & -4096) | (lin & 4095);
+      if ((a & 3) === 0) this.i32[a >> 2] = v;
+      else {
+        const u8 = this.u8;
+        u8[a] = v; u8[a + 1] = v >> 8; u8[a + 2] = v >> 16; u8[a + 3] = v >> 24;
+      }
+      return;
+    }
+    this.writeSlow(lin, 4, v, this.cpl === 3);
+  }
+
+  /** Supervisor (implicit) accesses to system structures: GDT, LDT, IDT, TSS. */
+  readSys8(lin: number): number { return this.readSlow(lin, 1, false); }
+  readSys16(lin: number): number { return this.readSlow(lin, 2, false); }
+  readSys32(lin: number): number { return this.readSlow(lin, 4, false); }
+  writeSys8(lin: number, v: number): void { this.writeSlow(lin, 1, v, false); }
+  writeSys16(lin: number, v: number): void { this.writeSlow(lin, 2, v, false); }
+  writeSys32(lin: number, v: number): void { this.writeSlow(lin, 4, v, false); }
+
+  /** The physical address for an access, through the TLB when it allows, else a walk. */
+  private physFor(lin: number, access: number, user: boolean): number {
+    const vpn = lin >>> 12;
+    const e = this.tlb[vpn];
+    if (e !== 0) {
+      const ok = access === 1
+        ? (e & (user ? T_UW : T_SW)) !== 0
+        : (e & T_VALID) !== 0 && (!user || (e & T_UR) !== 0) && (access !== 2 || (e & T_NX) === 0);
+      if (ok) return ((this.tlbPhys[vpn] << 12) | (lin & 4095)) >>> 0;
+    }
+    return this.translate(lin, access, user);
+  }
+
+  private readSlow(lin: number, size: number, user: boolean): number {
+    if (((lin & 4095) + size) > 4096) {
+      let v = 0;
+      for (let k = 0; k < size; k++) v |= this.readSlow((lin + k) | 0, 1, user) << (k * 8);
+      return v;
+    }
+    const phys = this.physFor(lin, 0, user);
+    return this.physRead(phys, size);
+  }
+
+  physRead(phys: number, size: number): number {
+    const host = this.mem.pageHost[phys >>> 12];
+    if (host < 0) return this.mmioRead(phys, size);
+    const a = host + (phys & 4095);
+    const u8 = this.u8;
+    if (size === 1) return u8[a];
+    if (size === 2) return u8[a] | (u8[a + 1] << 8);
+    return u8[a] | (u8[a + 1] << 8) | (u8[a + 2] << 16) | (u8[a + 3] << 24);
+  }
+
+  private writeSlow(lin: number, size: number, v: number, user: boolean): void {
+    if (((lin & 4095) + size) > 4096) {
+      // Check both pages before writing any byte, so a fault leaves memory unchanged.
+      const p1 = this.physFor(lin, 1, user);
+      const p2 = this.physFor((lin + size - 1) | 0, 1, user);
+      const first = 4096 - (lin & 4095);
+      for (let k = 0; k < size; k++) {
+        const p = k < first ? p1 + k : ((p2 & ~4095) + (k - first)) >>> 0;
+        this.physWrite(p, 1, (v >> (k * 8)) & 0xff);
+      }
+      return;
+    }
+    const phys = this.physFor(lin, 1, user);
+    this.physWrite(phys, size, v);
+  }
+
+  physWrite(phys: number, size: number, v: number): void {
+    const page = phys >>> 12;
+    const host = this.mem.pageHost[page];
+    if (host < 0) {
+      this.mmioWrite(phys, size, v);
+      return;
+    }
+    if (this.mem.pageReadonly[page] !== 0) return; // ROM: writes are dropped
+    if (this.mem.codePage[page] !== 0) this.mem.invalidateCode(page);
+    const a = host + (phys & 4095);
+    const u8 = this.u8;
+    u8[a] = v;
+    if (size > 1) {
+      u8[a + 1] = v >> 8;
+      if (size > 2) { u8[a + 2] = v >> 16; u8[a + 3] = v >> 24; }
+    }
+  }
+
+  private mmioRead(phys: number, size: number): number {
+    if (this.mmioReadValid && this.mmioReadAddr === phys && this.mmioReadSize === size) {
+      this.mmioReadValid = false;
+      return this.mmioReadData;
+    }
+    const x = this.exit;
+    x.reason = ExitReason.Mmio;
+    x.mmioAddr = phys;
+    x.mmioSize = size;
+    x.mmioWrite = false;
+    x.mmioData = 0;
+    this.mmioReadPending = true;
+    this.exitPending = ExitReason.Mmio;
+    throw EXIT;
+  }
+
+  private mmioWrite(phys: number, size: number, v: number): void {
+    if (this.mmioWqLen >= 8) this.internalError('more than 8 MMIO writes in one instruction');
+    const k = ((this.mmioWqHead + this.mmioWqLen) & 7) * 3;
+    this.mmioWq[k] = phys;
+    this.mmioWq[k + 1] = size;
+    this.mmioWq[k + 2] = v >>> 0;
+    this.mmioWqLen++;
+    this.brk = 1;
+  }
+
+  // =============================================================================================
+  // Segmented access
+
+  /** Linear address of seg:off for an access of `size` bytes; checks limits and rights. */
+  lin(seg: number, off: number, size: number, write: boolean): number {
+    const o = off >>> 0;
+    if ((this.segRW[seg] & (write ? 2 : 1)) === 0 || o < this.segMin[seg] || o + size - 1 > this.segMax[seg]) {
+      this.segFault(seg, write);
+    }
+    return (this.segBase[seg] + off) | 0;
+  }
+
+  private segFault(seg: number, write: boolean): never {
+    void write;
+    if (seg === SS) return this.raise(SSF, 0);
+    return this.gp(0);
+  }
+
+  read8(seg: number, off: number): number { return this.readLin8(this.lin(seg, off, 1, false)); }
+  read16(seg: number, off: number): number { return this.readLin16(this.lin(seg, off, 2, false)); }
+  read32(seg: number, off: number): number { return this.readLin32(this.lin(seg, off, 4, false)); }
+  write8(seg: number, off: number, v: number): void { this.writeLin8(this.lin(seg, off, 1, true), v); }
+  write16(seg: number, off: number, v: number): void { this.writeLin16(this.lin(seg, off, 2, true), v); }
+  write32(seg: number, off: number, v: number): void { this.writeLin32(this.lin(seg, off, 4, true), v); }
+
+  readMem(seg: number, off: number, size: number): number {
+    if (size === 4) return this.read32(seg, off);
+    if (size === 2) return this.read16(seg, off);
+    return this.read8(seg, off);
+  }
+
+  writeMem(seg: number, off: number, size: number, v: number): void {
+    if (size === 4) this.write32(seg, off, v);
+    else if (size === 2) this.write16(seg, off, v);
+    else this.write8(seg, off, v);
+  }
+
+  /** Check that seg:off..+size is writable (faults now) without writing. */
+  probeWrite(seg: number, off: number, size: number): void {
+    const lin = this.lin(seg, off, size, true);
+    const e = this.tlb[lin >>> 12];
+    if ((e & this.wMask) !== this.wWant) this.physFor(lin, 1, this.cpl === 3);
+    if (((lin & 4095) + size) > 4096) this.physFor((lin + size - 1) | 0, 1, this.cpl === 3);
+  }
+
+  // --- stack
+
+  push(v: number, size: number): void {
+    const sp = this.stack32 ? (this.regs[ESP] - size) | 0 : (this.regs16[ESP << 1] - size) & 0xffff;
+    this.writeMem(SS, sp, size, v);
+    if (this.stack32) this.regs[ESP] = sp;
+    else this.regs16[ESP << 1] = sp;
+  }
+
+  pop(size: number): number {
+    const sp = this.stack32 ? this.regs[ESP] : this.regs16[ESP << 1];
+    const v = this.readMem(SS, sp, size);
+    if (this.stack32) this.regs[ESP] = (sp + size) | 0;
+    else this.regs16[ESP << 1] = sp + size;
+    return v;
+  }
+
+  /** Read the stack `depth` bytes above ESP without popping. */
+  peek(depth: number, size: number): number {
+    const sp = this.stack32 ? (this.regs[ESP] + depth) | 0 : (this.regs16[ESP << 1] + depth) & 0xffff;
+    return this.readMem(SS, sp, size);
+  }
+
+  adjustSp(delta: number): void {
+    if (this.stack32) this.regs[ESP] = (this.regs[ESP] + delta) | 0;
+    else this.regs16[ESP << 1] = this.regs16[ESP << 1] + delta;
+  }
+
+  // =============================================================================================
+  // Code fetch (used by the decoder)
+
+  /** The byte at CS:eip+k, with the CS limit and execute permission checked. */
+  fetchCode(off: number): number {
+    const o = off >>> 0;
+    if ((o > this.segMax[CS] || o < this.segMin[CS]) && (this.cr0 & CR0_PE) !== 0) this.gp(0);
+    const lin = (this.segBase[CS] + off) | 0;
+    const e = this.tlb[lin >>> 12];
+    if ((e & this.xMask) === this.xWant) return this.u8[(e & -4096) | (lin & 4095)];
+    const phys = this.translate(lin, 2, this.cpl === 3);
+    const host = this.mem.pageHost[phys >>> 12];
+    if (host < 0) this.internalError(`instruction fetch from MMIO at physical 0x${phys.toString(16)}`);
+    return this.u8[host + (phys & 4095)];
+  }
+
+  // =============================================================================================
+  // Blocks
+
+  private flushBlocks(): void {
+    for (const b of this.blocks.values()) b.valid = false;
+    this.blocks.clear();
+    this.pageBlocks.length = 0;
+    this.mem.codePage.fill(0);
+  }
+
+  private invalidatePage(page: number): void {
+    const list = this.pageBlocks[page];
+    if (list !== undefined) {
+      for (const b of list) {
+        b.valid = false;
+        if (this.blocks.get(b.key) === b) this.blocks.delete(b.key);
+      }
+      this.pageBlocks[page] = undefined;
+    }
+    this.brk = 1;
+  }
+
+  private registerBlock(b: Block, page: number): void {
+    let list = this.pageBlocks[page];
+    if (list === undefined) {
+      list = [];
+      this.pageBlocks[page] = list;
+    }
+    list.push(b);
+    if (this.mem.codePage[page] === 0) {
+      this.mem.codePage[page] = 1;
+      // Writes to this page must now take the slow path: drop write permission from the TLB.
+      const host = this.mem.pageHost[page];
+      const tlb = this.tlb;
+      if (this.tlbListOverflow) {
+        for (let v = 0; v < tlb.length; v++) {
+          if (tlb[v] !== 0 && this.tlbPhys[v] === page) tlb[v] = (tlb[v] | T_CODE) & ~(T_SW | T_UW);
+        }
+      } else {
+        for (let k = 0; k < this.tlbListLen; k++) {
+          const v = this.tlbList[k];
+          if (tlb[v] !== 0 && (tlb[v] & -4096) === host && this.tlbPhys[v] === page) {
+            tlb[v] = (tlb[v] | T_CODE) & ~(T_SW | T_UW);
+          }
+        }
+      }
+    }
+  }
+
+  private getBlock(): Block {
+    const lin = (this.segBase[CS] + this.eip) | 0;
+    const e = this.tlb[lin >>> 12];
+    let phys: number;
+    if ((e & this.xMask) === this.xWant && (this.eip >>> 0) <= this.segMax[CS]) {
+      phys = ((this.tlbPhys[lin >>> 12] << 12) | (lin & 4095)) >>> 0;
+    } else {
+      // Checks the limit and the page, raising the fault at this instruction.
+      this.fetchCode(this.eip);
+      phys = ((this.tlbPhys[lin >>> 12] << 12) | (lin & 4095)) >>> 0;
+    }
+    const key = phys * 2 + (this.code32 ? 1 : 0);
+    const cached = this.blocks.get(key);
+    if (cached !== undefined) return cached;
+    const b = decodeBlock(this, this.eip, this.code32, key);
+    if (b.cacheable) {
+      this.blocks.set(key, b);
+      this.registerBlock(b, phys >>> 12);
+    }
+    return b;
+  }
+
+  // =============================================================================================
+  // The run loop
+
+  run(budget: number, exit: ExitRecord): void {
+    this.exit = exit;
+    const start = this.instructionCount;
+    this.exitPending = 0;
+    try {
+      this.completePending(exit);
+    } catch (e) {
+      if (e === FAULT) this.deliverFault();
+      else if (e !== EXIT) throw e;
+    }
+    if (this.exitPending === 0 && this.mmioWqLen > 0) this.nextMmioWriteExit(exit);
+    if (this.exitPending === 0 && this.pendingVector >= 0) {
+      const v = this.pendingVector;
+      this.pendingVector = -1;
+      this.interruptShadow = false;
+      this.deliverInterrupt(v, INT_EXT, -1);
+    }
+    const limit = start + budget;
+    while (this.exitPending === 0) {
+      if (this.irqWindowRequested && (this.flags & F_IF) !== 0 && !this.interruptShadow) {
+        this.exitPending = ExitReason.IrqWindowOpen;
+        break;
+      }
+      if (this.instructionCount >= limit) {
+        this.exitPending = ExitReason.Budget;
+        break;
+      }
+      try {
+        this.runBlock(limit);
+      } catch (e) {
+        if (e === FAULT) {
+          this.deliverFault();
+        } else if (e !== EXIT) {
+          const msg = e instanceof Error ? e.message : String(e);
+          try {
+            this.internalError(`core error: ${msg}`);
+          } catch (e2) {
+            if (e2 !== EXIT) throw e2;
+          }
+          if (process.env.VMRUN_DEBUG && e instanceof Error) console.error(e.stack);
+        }
+      }
+      if (this.mmioWqLen > 0 && this.exitPending === 0) this.nextMmioWriteExit(exit);
+    }
+    exit.reason = this.exitPending;
+    exit.instructions = this.instructionCount - start;
+    exit.interruptsEnabled = (this.flags & F_IF) !== 0;
+    exit.readyForInterruptInjection = this.canInjectInterrupt();
+  }
+
+  private nextMmioWriteExit(x: ExitRecord): void {
+    const k = this.mmioWqHead * 3;
+    x.reason = ExitReason.Mmio;
+    x.mmioAddr = this.mmioWq[k];
+    x.mmioSize = this.mmioWq[k + 1];
+    x.mmioData = this.mmioWq[k + 2];
+    x.mmioWrite = true;
+    this.mmioWqHead = (this.mmioWqHead + 1) & 7;
+    this.mmioWqLen--;
+    this.exitPending = ExitReason.Mmio;
+  }
+
+  private completePending(x: ExitRecord): void {
+    if (this.mmioReadPending) {
+      this.mmioReadPending = false;
+      this.mmioReadValid = true;
+      this.mmioReadAddr = x.mmioAddr;
+      this.mmioReadSize = x.mmioSize;
+      this.mmioReadData = x.mmioData;
+    }
+    if (this.pendingIn !== 0) {
+      const size = this.pendingIn;
+      this.pendingIn = 0;
+      const v = x.ioData[0];
+      if (!this.pendingIns) {
+        this.setReg(0, size, v);
+        return;
+      }
+      this.pendingIns = false;
+      const a32 = this.pendingInsAsz === 4;
+      const di = a32 ? this.regs[7] : this.regs16[14];
+      this.writeMem(ES, di, size, v);
+      const step = (this.flags & 0x400) !== 0 ? -size : size;
+      if (a32) this.regs[7] = (di + step) | 0;
+      else this.regs16[14] = di + step;
+      if (this.pendingInsRep) {
+        const c = a32 ? (this.regs[1] - 1) | 0 : (this.regs16[2] - 1) & 0xffff;
+        if (a32) this.regs[1] = c;
+        else this.regs16[2] = c;
+        if (c !== 0) return; // the INS runs again
+      }
+      this.eip = (this.eip + this.pendingInsLen) & this.ipMask;
+    }
+  }
+
+  private runBlock(limit: number): void {
+    const block = this.getBlock();
+    const insns = block.insns;
+    const n = insns.length;
+    this.brk = 0;
+    this.interruptShadow = false;
+    for (let k = 0; k < n; k++) {
+      const i = insns[k];
+      this.nextEip = (this.eip + i.len) & this.ipMask;
+      i.handler(this, i);
+      this.eip = this.nextEip;
+      this.instructionCount++;
+      if (this.brk !== 0 || this.instructionCount >= limit) {
+        if ((this.flags & F_TF) !== 0) this.internalError('single-step (TF) is not implemented');
+        return;
+      }
+    }
+    if ((this.flags & F_TF) !== 0) this.internalError('single-step (TF) is not implemented');
+  }
+
+  /** I/O exit produced by an IN/OUT-class instruction. */
+  ioExit(port: number, size: number, isIn: boolean, value: number): void {
+    const x = this.exit;
+    x.ioPort = port & 0xffff;
+    x.ioSize = size;
+    x.ioIn = isIn;
+    x.ioCount = 1;
+    x.ioData[0] = isIn ? 0 : value >>> 0;
+    this.exitPending = ExitReason.Io;
+    this.brk = 1;
+  }
+
+  hltExit(): void {
+    this.exitPending = ExitReason.Hlt;
+    this.brk = 1;
+  }
+
+  // =============================================================================================
+  // Exception and interrupt delivery
+
+  private deliverFault(): void {
+    let vector = this.excVector;
+    let error = this.excError;
+    let tries = 0;
+    for (;;) {
+      try {
+        this.deliverInterrupt(vector, INT_EXC, error);
+        return;
+      } catch (e) {
+        if (e !== FAULT) throw e;
+        const second = this.excVector;
+        if (vector === DF || ++tries > 3) {
+          this.exitPending = ExitReason.Shutdown;
+          return;
+        }
+        const contributory = (v: number) => v === 0 || (v >= 10 && v <= 13);
+        if ((contributory(vector) && contributory(second)) ||
+            (vector === PF && (contributory(second) || second === PF))) {
+          vector = DF;
+          error = 0;
+        } else {
+          vector = second;
+          error = this.excError;
+        }
+      }
+    }
+  }
+
+  /**
+   * Deliver interrupt `vector`. `kind`: INT_EXT (external, returns to EIP), INT_SOFT (INT n,
+   * returns to nextEip, gate DPL checked), INT_EXC (exception; faults return to EIP — trap-type
+   * exceptions set EIP to the next instruction before raising).
+   */
+  deliverInterrupt(vector: number, kind: number, error: number): void {
+    const ret = kind === INT_SOFT || kind === INT_ICEBP ? this.nextEip : this.eip;
+    this.materialize();
+    if ((this.cr0 & CR0_PE) === 0) {
+      const off = vector << 2;
+      if (off + 3 > this.idtLimit) this.gp(0);
+      const ip = this.readSys16((this.idtBase + off) | 0);
+      const cs = this.readSys16((this.idtBase + off + 2) | 0);
+      this.push(this.flags & 0xffff, 2);
+      this.push(this.segSel[CS], 2);
+      this.push(ret & 0xffff, 2);
+      this.flags &= ~(F_IF | F_TF | F_AC | F_RF);
+      this.setSegReal(CS, cs);
+      this.eip = ip;
+      this.nextEip = ip;
+      this.updateMode();
+      this.brk = 1;
+      return;
+    }
+    this.deliverProtected(vector, kind, error, ret);
+  }
+
+  private deliverProtected(vector: number, kind: number, error: number, ret: number): void {
+    const ext = kind === INT_EXT || kind === INT_EXC ? 1 : 0;
+    if ((vector << 3) + 7 > this.idtLimit) this.gp((vector << 3) | 2 | ext);
+    const lo = this.readSys32((this.idtBase + (vector << 3)) | 0);
+    const hi = this.readSys32((this.idtBase + (vector << 3) + 4) | 0);
+    const type = (hi >> 8) & 0x1f;
+    const gateDpl = (hi >> 13) & 3;
+    if (kind === INT_SOFT && gateDpl < this.cpl) this.gp((vector << 3) | 2);
+    if (type === 0x05) this.internalError(`interrupt ${vector} through a task gate (hardware task switch) is not implemented`);
+    if (type !== 0x06 && type !== 0x07 && type !== 0x0e && type !== 0x0f) this.gp((vector << 3) | 2 | ext);
+    if ((hi & 0x8000) === 0) this.raise(NP, (vector << 3) | 2 | ext);
+    const gate32 = (type & 8) !== 0;
+    const isTrap = (type & 1) !== 0;
+    const sel = lo >>> 16;
+    const offset = gate32 ? (hi & 0xffff0000) | (lo & 0xffff) : lo & 0xffff;
+    if ((sel & 0xfffc) === 0) this.gp(ext);
+    this.readDescriptor(sel, ext);
+    const dlo = this.descLo, dhi = this.descHi;
+    const dar = (dhi >> 8) & 0xf0ff;
+    const ddpl = (dar >> 5) & 3;
+    if ((dar & AR_S) === 0 || (dar & 8) === 0 || ddpl > this.cpl) this.gp((sel & 0xfffc) | ext);
+    if ((dar & AR_P) === 0) this.raise(NP, (sel & 0xfffc) | ext);
+    const conforming = (dar & 4) !== 0;
+    const size = gate32 ? 4 : 2;
+    const oldFlags = this.flags;
+    const oldCs = this.segSel[CS];
+    if (!conforming && ddpl < this.cpl) {
+      // Inter-privilege: switch to the inner stack from the TSS.
+      const newCpl = ddpl;
+      const { ss: newSs, esp: newEsp } = this.tssStack(newCpl, ext);
+      this.readDescriptor(newSs, ext);
+      const sslo = this.descLo, sshi = this.descHi;
+      const ssar = (sshi >> 8) & 0xf0ff;
+      if ((newSs & 3) !== newCpl || ((ssar >> 5) & 3) !== newCpl || (ssar & AR_S) === 0 || (ssar & 8) !== 0 || (ssar & 2) === 0) {
+        this.raise(TS, (newSs & 0xfffc) | ext);
+      }
+      if ((ssar & AR_P) === 0) this.raise(SSF, (newSs & 0xfffc) | ext);
+      const oldSs = this.segSel[SS];
+      const oldEsp = this.regs[ESP];
+      const fromVm = this.vm86;
+      if (fromVm && newCpl !== 0) this.gp((sel & 0xfffc) | ext);
+      // Load the new stack, then push (a fault here is delivered on the new stack's terms).
+      this.loadSegFromDesc(SS, newSs, sslo, sshi);
+      this.regs[ESP] = newEsp;
+      this.cpl = newCpl;
+      this.flags &= ~F_VM;
+      this.updateMode();
+      if (fromVm) {
+        this.push(this.segSel[GS], size);
+        this.push(this.segSel[FS], size);
+        this.push(this.segSel[DS], size);
+        this.push(this.segSel[ES], size);
+        for (const s of [GS, FS, DS, ES]) this.setSegRaw(s, 0, 0, 0, AR_UNUSABLE);
+      }
+      this.push(oldSs, size);
+      this.push(oldEsp, size);
+    } else {
+      if (this.vm86) this.gp((sel & 0xfffc) | ext);
+    }
+    this.push(oldFlags, size);
+    this.push(oldCs, size);
+    this.push(ret, size);
+    if (error >= 0) this.push(error, size);
+    this.loadSegFromDesc(CS, (sel & 0xfffc) | this.cpl, dlo, dhi);
+    if (!conforming) this.segSel[CS] = (sel & 0xfffc) | ddpl;
+    this.flags &= ~(F_TF | F_NT | F_RF | F_VM);
+    if (!isTrap) this.flags &= ~F_IF;
+    this.eip = gate32 ? offset : offset & 0xffff;
+    this.nextEip = this.eip;
+    this.updateMode();
+    this.brk = 1;
+  }
+
+  /** SS:ESP for privilege level `level` from the current TSS. */
+  tssStack(level: number, ext: number): { ss: number; esp: number } {
+    const trType = this.segAr[TR] & 0xf;
+    const base = this.segBase[TR];
+    if ((trType & 8) !== 0) {
+      const off = 4 + level * 8;
+      if (off + 5 > this.segLimit[TR]) this.raise(TS, (this.segSel[TR] & 0xfffc) | ext);
+      return { esp: this.readSys32((base + off) | 0), ss: this.readSys16((base + off + 4) | 0) };
+    }
+    const off = 2 + level * 4;
+    if (off + 3 > this.segLimit[TR]) this.raise(TS, (this.segSel[TR] & 0xfffc) | ext);
+    return { esp: this.readSys16((base + off) | 0), ss: this.readSys16((base + off + 2) | 0) };
+  }
+
+  // =============================================================================================
+  // Descriptors
+
+  descLo = 0;
+  descHi = 0;
+  /** Linear address of the last descriptor read. */
+  descAddr = 0;
+
+  /** Read the descriptor for `sel` into descLo/descHi; #GP(sel) when outside its table. */
+  readDescriptor(sel: number, ext: number): void {
+    let base: number, limit: number;
+    if ((sel & 4) !== 0) {
+      if ((this.segAr[LDTR] & AR_UNUSABLE) !== 0 || (this.segAr[LDTR] & AR_P) === 0) this.gp((sel & 0xfffc) | ext);
+      base = this.segBase[LDTR];
+      limit = this.segLimit[LDTR];
+    } else {
+      base = this.gdtBase;
+      limit = this.gdtLimit;
+    }
+    const off = sel & 0xfff8;
+    if (off + 7 > limit) this.gp((sel & 0xfffc) | ext);
+    this.descAddr = (base + off) | 0;
+    this.descLo = this.readSys32(this.descAddr);
+    this.descHi = this.readSys32((this.descAddr + 4) | 0);
+  }
+
+  /** Load a segment cache from a descriptor pair, setting its accessed bit in memory. */
+  loadSegFromDesc(s: number, sel: number, lo: number, hi: number): void {
+    if ((hi & 0x1000) !== 0 && (hi & 0x100) === 0) {
+      hi |= 0x100;
+      this.writeSys32((this.descAddr + 4) | 0, hi);
+    }
+    const base = (lo >>> 16) | ((hi & 0xff) << 16) | (hi & 0xff000000);
+    let limit = (lo & 0xffff) | (hi & 0xf0000);
+    if ((hi & 0x800000) !== 0) limit = ((limit << 12) | 0xfff) >>> 0;
+    this.setSegRaw(s, sel, base, limit, (hi >> 8) & 0xf0ff);
+  }
+
+  /** MOV/POP to a data segment register or SS, with protected-mode checks. */
+  loadSeg(s: number, sel: number): void {
+    sel &= 0xffff;
+    if (!this.pmode) {
+      this.setSegReal(s, sel);
+      if (s === SS) this.updateMode();
+      return;
+    }
+    if ((sel & 0xfffc) === 0) {
+      if (s === SS) this.gp(0);
+      this.setSegRaw(s, sel, 0, 0, AR_UNUSABLE);
+      return;
+    }
+    this.readDescriptor(sel, 0);
+    const lo = this.descLo, hi = this.descHi;
+    const ar = (hi >> 8) & 0xff;
+    const dpl = (ar >> 5) & 3;
+    const rpl = sel & 3;
+    if (s === SS) {
+      if (rpl !== this.cpl || dpl !== this.cpl || (ar & AR_S) === 0 || (ar & 8) !== 0 || (ar & 2) === 0) this.gp(sel & 0xfffc);
+      if ((ar & AR_P) === 0) this.raise(SSF, sel & 0xfffc);
+    } else {
+      if ((ar & AR_S) === 0 || ((ar & 8) !== 0 && (ar & 2) === 0)) this.gp(sel & 0xfffc);
+      const conformingCode = (ar & 0xc) === 0xc;
+      if (!conformingCode && (rpl > dpl || this.cpl > dpl)) this.gp(sel & 0xfffc);
+      if ((ar & AR_P) === 0) this.raise(NP, sel & 0xfffc);
+    }
+    this.loadSegFromDesc(s, sel, lo, hi);
+    if (s === SS) this.updateMode();
+  }
+}
+
+export type Handler = (cpu: Cpu, i: import('./decoder.js').Insn) => void;
+export { PARITY };
+export { ES, CS, SS, DS, FS, GS };

@@ -1,0 +1,754 @@
+// System instructions: segment-register loads, far transfers, INT/IRET, I/O with its permission
+// checks, HLT/CLI/STI/POPF, descriptor-table and control-register instructions, MSRs, CPUID,
+// SYSENTER/SYSEXIT.
+
+import {
+  AR_DB, AR_P, AR_S, AR_UNUSABLE, CR0_EM, CR0_MP, CR0_PE, CR0_PG, CR0_TS, CR4_PAE, CR4_PGE, CR4_PSE,
+  CR4_TSD, CS, DS, EAX, ECX, EDX, ES, ESP, F_AC, F_ID, F_IF, F_IOPL, F_NT, F_RF, F_TF, F_VIF, F_VIP,
+  F_VM, FS, GS, LDTR, NM, NP, SS, SSF, TR, UD,
+} from './constants.js';
+import { INT_ICEBP, INT_SOFT, type Cpu } from './cpu.js';
+import type { Insn } from './decoder.js';
+import { ea, readRM } from './ops.js';
+import { x87Execute } from './fpu.js';
+
+// ------------------------------------------------------------------------------------------------
+// Segment registers
+
+export function movToSeg(c: Cpu, i: Insn, sel: number): void {
+  if (i.reg === CS || i.reg > 5) c.raise(UD, -1);
+  c.loadSeg(i.reg, sel);
+  if (i.reg === SS) inhibitInterrupts(c);
+}
+
+export function popSeg(c: Cpu, i: Insn, s: number): void {
+  const sel = c.peek(0, i.osz) & 0xffff;
+  c.loadSeg(s, sel);
+  c.adjustSp(i.osz);
+  if (s === SS) inhibitInterrupts(c);
+}
+
+/** MOV SS / POP SS / STI: no interrupt before the next instruction completes. */
+function inhibitInterrupts(c: Cpu): void {
+  c.interruptShadow = true;
+  c.brk = 1;
+}
+
+/** LES LDS LSS LFS LGS. */
+export function loadFarPointer(c: Cpu, i: Insn, s: number): void {
+  if (i.mod === 3) c.raise(UD, -1);
+  const off = ea(c, i);
+  const o = c.readMem(i.seg, off, i.osz);
+  const sel = c.read16(i.seg, i.asz === 4 ? (off + i.osz) | 0 : (off + i.osz) & 0xffff);
+  c.loadSeg(s, sel);
+  c.setReg(i.reg, i.osz, o);
+  if (s === SS) inhibitInterrupts(c);
+}
+
+export function arpl(c: Cpu, i: Insn): void {
+  if (!c.pmode) c.raise(UD, -1);
+  const dst = readRM(c, i, 2);
+  const src = c.getReg(i.reg, 2);
+  if ((dst & 3) < (src & 3)) {
+    const v = (dst & ~3) | (src & 3);
+    if (i.mod === 3) c.setReg(i.rm, 2, v);
+    else c.write16(i.seg, ea(c, i), v);
+    c.setArith(0x40, 0x40);
+  } else {
+    c.setArith(0, 0x40);
+  }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Far transfers
+
+/** Validate a code-segment descriptor for a far JMP/CALL at the same privilege. */
+function checkCodeTarget(c: Cpu, sel: number): void {
+  if ((sel & 0xfffc) === 0) c.gp(0);
+  c.readDescriptor(sel, 0);
+  const hi = c.descHi;
+  const ar = (hi >> 8) & 0xff;
+  if ((ar & AR_S) === 0) {
+    const type = ar & 0xf;
+    if (type === 0x4 || type === 0xc) c.internalError('far transfer through a call gate is not implemented');
+    if (type === 0x5 || type === 0x1 || type === 0x9) c.internalError('far transfer to a task (hardware task switch) is not implemented');
+    c.gp(sel & 0xfffc);
+  }
+  if ((ar & 8) === 0) c.gp(sel & 0xfffc);
+  const dpl = (ar >> 5) & 3;
+  if ((ar & 4) !== 0) {
+    if (dpl > c.cpl) c.gp(sel & 0xfffc);
+  } else if ((sel & 3) > c.cpl || dpl !== c.cpl) {
+    c.gp(sel & 0xfffc);
+  }
+  if ((ar & AR_P) === 0) c.raise(NP, sel & 0xfffc);
+}
+
+function limitOf(hi: number, lo: number): number {
+  let limit = (lo & 0xffff) | (hi & 0xf0000);
+  if ((hi & 0x800000) !== 0) limit = ((limit << 12) | 0xfff) >>> 0;
+  return limit;
+}
+
+export function farJmp(c: Cpu, i: Insn, sel: number, off: number): void {
+  sel &= 0xffff;
+  off = i.osz === 4 ? off : off & 0xffff;
+  if (!c.pmode) {
+    c.setSegReal(CS, sel);
+    c.updateMode();
+    c.nextEip = off;
+    c.brk = 1;
+    return;
+  }
+  checkCodeTarget(c, sel);
+  const lo = c.descLo, hi = c.descHi;
+  if ((off >>> 0) > limitOf(hi, lo)) c.gp(0);
+  c.loadSegFromDesc(CS, (sel & 0xfffc) | c.cpl, lo, hi);
+  c.updateMode();
+  c.nextEip = off;
+  c.brk = 1;
+}
+
+export function farCall(c: Cpu, i: Insn, sel: number, off: number): void {
+  sel &= 0xffff;
+  off = i.osz === 4 ? off : off & 0xffff;
+  const size = i.osz;
+  if (!c.pmode) {
+    const sp0 = c.regs[ESP];
+    c.push(c.segSel[CS], size);
+    try {
+      c.push(c.nextEip, size);
+    } catch (e) {
+      c.regs[ESP] = sp0;
+      throw e;
+    }
+    c.setSegReal(CS, sel);
+    c.updateMode();
+    c.nextEip = off;
+    c.brk = 1;
+    return;
+  }
+  checkCodeTarget(c, sel);
+  const lo = c.descLo, hi = c.descHi;
+  if ((off >>> 0) > limitOf(hi, lo)) c.gp(0);
+  const sp0 = c.regs[ESP];
+  try {
+    c.push(c.segSel[CS], size);
+    c.push(c.nextEip, size);
+  } catch (e) {
+    c.regs[ESP] = sp0;
+    throw e;
+  }
+  c.loadSegFromDesc(CS, (sel & 0xfffc) | c.cpl, lo, hi);
+  c.updateMode();
+  c.nextEip = off;
+  c.brk = 1;
+}
+
+export function farRet(c: Cpu, i: Insn, extra: number): void {
+  const size = i.osz;
+  const off = c.peek(0, size);
+  const sel = c.peek(size, size) & 0xffff;
+  if (!c.pmode) {
+    c.adjustSp(2 * size + extra);
+    c.setSegReal(CS, sel);
+    c.updateMode();
+    c.nextEip = size === 4 ? off : off & 0xffff;
+    c.brk = 1;
+    return;
+  }
+  if ((sel & 0xfffc) === 0) c.gp(0);
+  const rpl = sel & 3;
+  if (rpl < c.cpl) c.gp(sel & 0xfffc);
+  c.readDescriptor(sel, 0);
+  const lo = c.descLo, hi = c.descHi;
+  const ar = (hi >> 8) & 0xff;
+  const dpl = (ar >> 5) & 3;
+  if ((ar & AR_S) === 0 || (ar & 8) === 0) c.gp(sel & 0xfffc);
+  if ((ar & 4) !== 0 ? dpl > rpl : dpl !== rpl) c.gp(sel & 0xfffc);
+  if ((ar & AR_P) === 0) c.raise(NP, sel & 0xfffc);
+  const target = size === 4 ? off : off & 0xffff;
+  if (rpl === c.cpl) {
+    if ((target >>> 0) > limitOf(hi, lo)) c.gp(0);
+    c.adjustSp(2 * size + extra);
+    c.loadSegFromDesc(CS, sel, lo, hi);
+    c.updateMode();
+    c.nextEip = target;
+    c.brk = 1;
+    return;
+  }
+  // Return to an outer privilege level: pop SS:ESP too.
+  const newEsp = c.peek(2 * size + extra, size);
+  const newSs = c.peek(3 * size + extra, size) & 0xffff;
+  if ((target >>> 0) > limitOf(hi, lo)) c.gp(0);
+  c.loadSegFromDesc(CS, sel, lo, hi);
+  c.updateMode(); // CPL = RPL now
+  loadOuterStack(c, newSs, newEsp, size, extra);
+  c.nextEip = target;
+  c.brk = 1;
+}
+
+function loadOuterStack(c: Cpu, ss: number, esp: number, size: number, extra: number): void {
+  if ((ss & 0xfffc) === 0) c.gp(0);
+  c.loadSeg(SS, ss);
+  if (c.stack32) c.regs[ESP] = (size === 4 ? esp : esp & 0xffff) + extra;
+  else c.regs16[ESP << 1] = esp + extra;
+  // Data segments the new privilege may not use become null.
+  for (const s of [ES, DS, FS, GS]) {
+    const ar = c.segAr[s];
+    if ((ar & AR_UNUSABLE) !== 0) continue;
+    const dpl = (ar >> 5) & 3;
+    const conformingCode = (ar & 0x1c) === 0x1c;
+    if ((ar & AR_S) !== 0 && !conformingCode && dpl < c.cpl) c.setSegRaw(s, 0, 0, 0, AR_UNUSABLE);
+  }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Interrupts
+
+export function softInt(c: Cpu, vector: number, isTrapException: boolean): void {
+  if (c.vm86 && ((c.flags & F_IOPL) >>> 12) < 3 && !isTrapException) {
+    if ((c.cr4 & 1) !== 0) c.internalError('CR4.VME interrupt redirection is not implemented');
+    c.gp(0);
+  }
+  c.deliverInterrupt(vector, INT_SOFT, -1);
+}
+
+export function icebp(c: Cpu): void {
+  c.deliverInterrupt(1, INT_ICEBP, -1);
+}
+
+export function iret(c: Cpu, i: Insn): void {
+  const size = i.osz;
+  c.materialize();
+  if ((c.cr0 & CR0_PE) === 0) {
+    const ip = c.peek(0, size);
+    const cs = c.peek(size, size) & 0xffff;
+    const fl = c.peek(2 * size, size);
+    c.adjustSp(3 * size);
+    c.setSegReal(CS, cs);
+    const keep = size === 4 ? 0x1a0000 | F_VM : 0xffff0000 | 0; // VM, VIF, VIP unchanged
+    c.setFlagsRaw((c.flags & keep) | (fl & ~keep));
+    c.nextEip = size === 4 ? ip : ip & 0xffff;
+    c.updateMode();
+    c.brk = 1;
+    return;
+  }
+  if (c.vm86) {
+    if (((c.flags & F_IOPL) >>> 12) < 3) {
+      if ((c.cr4 & 1) !== 0) c.internalError('CR4.VME IRET is not implemented');
+      c.gp(0);
+    }
+    const ip = c.peek(0, size);
+    const cs = c.peek(size, size) & 0xffff;
+    const fl = c.peek(2 * size, size);
+    c.adjustSp(3 * size);
+    c.setSegReal(CS, cs);
+    const keep = F_VM | F_IOPL | F_VIP | F_VIF | (size === 2 ? 0xffff0000 | 0 : 0);
+    c.setFlagsRaw((c.flags & keep) | (fl & ~keep));
+    c.nextEip = size === 4 ? ip : ip & 0xffff;
+    c.updateMode();
+    c.brk = 1;
+    return;
+  }
+  if ((c.flags & F_NT) !== 0) c.internalError('IRET with NT set (task return) is not implemented');
+  const ip = c.peek(0, size);
+  const sel = c.peek(size, size) & 0xffff;
+  const fl = c.peek(2 * size, size);
+  if ((fl & F_VM) !== 0 && c.cpl === 0 && size === 4) {
+    // Return to virtual-8086 mode.
+    const esp = c.peek(12, 4), ss = c.peek(16, 4), es = c.peek(20, 4), ds = c.peek(24, 4);
+    const fs = c.peek(28, 4), gs = c.peek(32, 4);
+    c.setFlagsRaw(fl);
+    c.updateMode();
+    for (const [s, v] of [[CS, sel], [SS, ss], [ES, es], [DS, ds], [FS, fs], [GS, gs]] as const) c.setSegReal(s, v);
+    c.regs[ESP] = esp;
+    c.updateMode();
+    c.nextEip = ip & 0xffff;
+    c.brk = 1;
+    return;
+  }
+  if ((sel & 0xfffc) === 0) c.gp(0);
+  const rpl = sel & 3;
+  if (rpl < c.cpl) c.gp(sel & 0xfffc);
+  c.readDescriptor(sel, 0);
+  const lo = c.descLo, hi = c.descHi;
+  const ar = (hi >> 8) & 0xff;
+  const dpl = (ar >> 5) & 3;
+  if ((ar & AR_S) === 0 || (ar & 8) === 0) c.gp(sel & 0xfffc);
+  if ((ar & 4) !== 0 ? dpl > rpl : dpl !== rpl) c.gp(sel & 0xfffc);
+  if ((ar & AR_P) === 0) c.raise(NP, sel & 0xfffc);
+  const target = size === 4 ? ip : ip & 0xffff;
+  if ((target >>> 0) > limitOf(hi, lo)) c.gp(0);
+  const oldCpl = c.cpl;
+  let newEsp = 0, newSs = 0;
+  if (rpl > oldCpl) {
+    newEsp = c.peek(3 * size, size);
+    newSs = c.peek(4 * size, size) & 0xffff;
+  }
+  // EFLAGS: IOPL only at CPL 0; IF only when CPL <= IOPL; VM/VIF/VIP are not restored here.
+  let changeable = 0x1000000 - 1; // bits 0-23
+  changeable &= ~(F_VM | F_VIF | F_VIP | 0x2 | 0x8 | 0x20 | 0x8000);
+  if (oldCpl > 0) changeable &= ~F_IOPL;
+  if (oldCpl > ((c.flags & F_IOPL) >>> 12)) changeable &= ~F_IF;
+  if (size === 2) changeable &= 0xffff;
+  c.setFlagsRaw((c.flags & ~changeable) | (fl & changeable));
+  c.loadSegFromDesc(CS, sel, lo, hi);
+  c.updateMode();
+  if (rpl > oldCpl) loadOuterStack(c, newSs, newEsp, size, 0);
+  else c.adjustSp(3 * size);
+  c.nextEip = target;
+  c.brk = 1;
+}
+
+// ------------------------------------------------------------------------------------------------
+// Flags and interrupt enable
+
+function iopl(c: Cpu): number {
+  return (c.flags & F_IOPL) >>> 12;
+}
+
+export function cli(c: Cpu): void {
+  if ((c.pmode && c.cpl > iopl(c)) || (c.vm86 && iopl(c) < 3)) {
+    if ((c.cr4 & 3) !== 0) c.internalError('CLI with CR4.VME/PVI is not implemented');
+    c.gp(0);
+  }
+  c.flags &= ~F_IF;
+}
+
+export function sti(c: Cpu): void {
+  if ((c.pmode && c.cpl > iopl(c)) || (c.vm86 && iopl(c) < 3)) {
+    if ((c.cr4 & 3) !== 0) c.internalError('STI with CR4.VME/PVI is not implemented');
+    c.gp(0);
+  }
+  if ((c.flags & F_IF) === 0) {
+    c.flags |= F_IF;
+    inhibitInterrupts(c);
+  }
+}
+
+export function pushf(c: Cpu, i: Insn): void {
+  if (c.vm86 && iopl(c) < 3) c.gp(0);
+  const f = c.getFlags() & ~(F_VM | F_RF);
+  c.push(i.osz === 4 ? f : f & 0xffff, i.osz);
+}
+
+export function popf(c: Cpu, i: Insn): void {
+  if (c.vm86 && iopl(c) < 3) c.gp(0);
+  const v = c.peek(0, i.osz);
+  c.adjustSp(i.osz);
+  let changeable = F_TF | F_NT | 0x8d5 | 0x400 | F_AC | F_ID | F_IF | F_IOPL;
+  if (c.pmode || c.vm86) {
+    if (c.cpl > 0) changeable &= ~F_IOPL;
+    if (c.cpl > iopl(c)) changeable &= ~F_IF;
+  }
+  if (i.osz === 2) changeable &= 0xffff;
+  c.materialize();
+  c.setFlagsRaw((c.flags & ~changeable) | (v & changeable));
+  c.brk = 1; // TF/IF may have changed
+}
+
+export function hlt(c: Cpu): void {
+  if (c.cpl !== 0) c.gp(0);
+  c.hltExit();
+}
+
+// ------------------------------------------------------------------------------------------------
+// I/O
+
+/** #GP unless CPL <= IOPL or the TSS I/O permission bitmap allows every byte of the access. */
+function checkIo(c: Cpu, port: number, size: number): void {
+  if (!c.vm86 && (!c.pmode || c.cpl <= iopl(c))) return;
+  const trAr = c.segAr[TR];
+  if ((trAr & 0xf) !== 0xb && (trAr & 0xf) !== 0x9) c.gp(0); // only a 32-bit TSS has a bitmap
+  const base = c.segBase[TR];
+  if (c.segLimit[TR] < 0x67) c.gp(0);
+  const mapBase = c.readSys16((base + 0x66) | 0);
+  const byteOff = mapBase + (port >>> 3);
+  if (byteOff + 1 > c.segLimit[TR]) c.gp(0);
+  const bits = c.readSys16((base + byteOff) | 0);
+  const m = ((1 << size) - 1) << (port & 7);
+  if ((bits & m) !== 0) c.gp(0);
+}
+
+export function inPort(c: Cpu, port: number, size: number): void {
+  checkIo(c, port, size);
+  c.pendingIn = size;
+  c.pendingIns = false;
+  c.ioExit(port, size, true, 0);
+}
+
+export function outPort(c: Cpu, port: number, size: number, value: number): void {
+  checkIo(c, port, size);
+  c.ioExit(port, size, false, size === 4 ? value : value & (size === 2 ? 0xffff : 0xff));
+}
+
+export function ins(c: Cpu, i: Insn, size: number): void {
+  const port = c.regs16[EDX << 1];
+  checkIo(c, port, size);
+  const rep = (i.prefix & 3) !== 0;
+  if (rep && (i.asz === 4 ? c.regs[ECX] : c.regs16[ECX << 1]) === 0) return;
+  const di = i.asz === 4 ? c.regs[7] : c.regs16[14];
+  c.probeWrite(ES, di, size);
+  c.pendingIn = size;
+  c.pendingIns = true;
+  c.pendingInsRep = rep;
+  c.pendingInsLen = i.len;
+  c.pendingInsAsz = i.asz;
+  c.nextEip = c.eip; // completed (and EIP advanced) when the data arrives
+  c.ioExit(port, size, true, 0);
+}
+
+export function outs(c: Cpu, i: Insn, size: number): void {
+  const port = c.regs16[EDX << 1];
+  checkIo(c, port, size);
+  const rep = (i.prefix & 3) !== 0;
+  let n = i.asz === 4 ? c.regs[ECX] : c.regs16[ECX << 1];
+  if (rep && n === 0) return;
+  const si = i.asz === 4 ? c.regs[6] : c.regs16[12];
+  const v = c.readMem(i.segOvr >= 0 ? i.segOvr : DS, si, size);
+  const step = (c.flags & 0x400) !== 0 ? -size : size;
+  if (i.asz === 4) c.regs[6] = (si + step) | 0;
+  else c.regs16[12] = si + step;
+  if (rep) {
+    n = i.asz === 4 ? (n - 1) | 0 : (n - 1) & 0xffff;
+    if (i.asz === 4) c.regs[ECX] = n;
+    else c.regs16[ECX << 1] = n;
+    if (n !== 0) c.nextEip = c.eip;
+  }
+  c.ioExit(port, size, false, v);
+}
+
+// ------------------------------------------------------------------------------------------------
+// x87 escape and WAIT
+
+export function fwait(c: Cpu): void {
+  if ((c.cr0 & (CR0_MP | CR0_TS)) === (CR0_MP | CR0_TS)) c.raise(NM, -1);
+}
+
+export function fpu(c: Cpu, i: Insn): void {
+  if ((c.cr0 & (CR0_EM | CR0_TS)) !== 0) c.raise(NM, -1);
+  x87Execute(c, i);
+}
+
+// ------------------------------------------------------------------------------------------------
+// Privileged and descriptor instructions
+
+export function requireCpl0(c: Cpu): void {
+  if ((c.pmode || c.vm86) && c.cpl !== 0) c.gp(0);
+}
+
+export function clts(c: Cpu): void {
+  requireCpl0(c);
+  c.cr0 &= ~CR0_TS;
+}
+
+function requirePmode(c: Cpu): void {
+  if (!c.pmode) c.raise(UD, -1);
+}
+
+export function grp6(c: Cpu, i: Insn): void {
+  switch (i.reg) {
+    case 0: // SLDT
+      requirePmode(c);
+      storeSel(c, i, c.segSel[LDTR]);
+      return;
+    case 1: // STR
+      requirePmode(c);
+      storeSel(c, i, c.segSel[TR]);
+      return;
+    case 2: { // LLDT
+      requirePmode(c);
+      requireCpl0(c);
+      const sel = readRM(c, i, 2);
+      if ((sel & 0xfffc) === 0) {
+        c.setSegRaw(LDTR, sel, 0, 0, AR_UNUSABLE);
+        return;
+      }
+      if ((sel & 4) !== 0) c.gp(sel & 0xfffc);
+      c.readDescriptor(sel, 0);
+      const ar = (c.descHi >> 8) & 0xff;
+      if ((ar & 0x1f) !== 0x02) c.gp(sel & 0xfffc);
+      if ((ar & AR_P) === 0) c.raise(NP, sel & 0xfffc);
+      c.loadSegFromDesc(LDTR, sel, c.descLo, c.descHi);
+      return;
+    }
+    case 3: { // LTR
+      requirePmode(c);
+      requireCpl0(c);
+      const sel = readRM(c, i, 2);
+      if ((sel & 0xfffc) === 0 || (sel & 4) !== 0) c.gp(sel & 0xfffc);
+      c.readDescriptor(sel, 0);
+      const ar = (c.descHi >> 8) & 0xff;
+      if ((ar & 0x17) !== 0x01) c.gp(sel & 0xfffc); // available 16- or 32-bit TSS
+      if ((ar & AR_P) === 0) c.raise(NP, sel & 0xfffc);
+      const hi = c.descHi | 0x200; // mark busy
+      c.writeSys32((c.descAddr + 4) | 0, hi);
+      c.loadSegFromDesc(TR, sel, c.descLo, hi);
+      return;
+    }
+    case 4: case 5: { // VERR / VERW
+      requirePmode(c);
+      const sel = readRM(c, i, 2);
+      c.setArith(verify(c, sel, i.reg === 5) ? 0x40 : 0, 0x40);
+      return;
+    }
+    default:
+      c.raise(UD, -1);
+  }
+}
+
+function storeSel(c: Cpu, i: Insn, v: number): void {
+  if (i.mod === 3) c.setReg(i.rm, i.osz, v);
+  else c.write16(i.seg, ea(c, i), v);
+}
+
+/** Load a descriptor for LAR/LSL/VERR/VERW without faulting; false when outside the table. */
+function peekDescriptor(c: Cpu, sel: number): boolean {
+  if ((sel & 0xfffc) === 0) return false;
+  const table = (sel & 4) !== 0 ? LDTR : -1;
+  const limit = table >= 0 ? c.segLimit[LDTR] : c.gdtLimit;
+  if (table >= 0 && (c.segAr[LDTR] & AR_UNUSABLE) !== 0) return false;
+  if ((sel & 0xfff8) + 7 > limit) return false;
+  c.readDescriptor(sel, 0);
+  return true;
+}
+
+function verify(c: Cpu, sel: number, write: boolean): boolean {
+  if (!peekDescriptor(c, sel)) return false;
+  const ar = (c.descHi >> 8) & 0xff;
+  if ((ar & AR_S) === 0) return false;
+  const dpl = (ar >> 5) & 3;
+  const conforming = (ar & 0xc) === 0xc;
+  if (!conforming && (dpl < c.cpl || dpl < (sel & 3))) return false;
+  if (write) return (ar & 8) === 0 && (ar & 2) !== 0;
+  return (ar & 8) === 0 || (ar & 2) !== 0;
+}
+
+export function larLsl(c: Cpu, i: Insn, lsl: boolean): void {
+  requirePmode(c);
+  const sel = readRM(c, i, 2);
+  let ok = peekDescriptor(c, sel);
+  if (ok) {
+    const ar = (c.descHi >> 8) & 0xff;
+    const dpl = (ar >> 5) & 3;
+    if ((ar & AR_S) === 0) {
+      const type = ar & 0xf;
+      const valid = lsl ? [1, 2, 3, 9, 11] : [1, 2, 3, 4, 5, 9, 11, 12];
+      if (!valid.includes(type)) ok = false;
+    }
+    const conforming = (ar & 0x1c) === 0x1c;
+    if (ok && !conforming && (dpl < c.cpl || dpl < (sel & 3))) ok = false;
+  }
+  if (!ok) {
+    c.setArith(0, 0x40);
+    return;
+  }
+  const v = lsl ? limitOf(c.descHi, c.descLo) : c.descHi & 0x00f0ff00;
+  c.setReg(i.reg, i.osz, v);
+  c.setArith(0x40, 0x40);
+}
+
+export function grp7(c: Cpu, i: Insn): void {
+  switch (i.reg) {
+    case 0: case 1: { // SGDT / SIDT
+      if (i.mod === 3) c.raise(UD, -1);
+      const off = ea(c, i);
+      const base = i.reg === 0 ? c.gdtBase : c.idtBase;
+      const limit = i.reg === 0 ? c.gdtLimit : c.idtLimit;
+      c.write16(i.seg, off, limit);
+      c.write32(i.seg, i.asz === 4 ? (off + 2) | 0 : (off + 2) & 0xffff, i.osz === 4 ? base : base & 0xffffff);
+      return;
+    }
+    case 2: case 3: { // LGDT / LIDT
+      if (i.mod === 3) c.raise(UD, -1);
+      requireCpl0(c);
+      const off = ea(c, i);
+      const limit = c.read16(i.seg, off);
+      let base = c.read32(i.seg, i.asz === 4 ? (off + 2) | 0 : (off + 2) & 0xffff);
+      if (i.osz === 2) base &= 0xffffff;
+      if (i.reg === 2) { c.gdtBase = base; c.gdtLimit = limit; } else { c.idtBase = base; c.idtLimit = limit; }
+      return;
+    }
+    case 4: { // SMSW
+      const v = c.cr0;
+      if (i.mod === 3) c.setReg(i.rm, i.osz, i.osz === 4 ? v : v & 0xffff);
+      else c.write16(i.seg, ea(c, i), v & 0xffff);
+      return;
+    }
+    case 6: { // LMSW: may set PE but not clear it
+      requireCpl0(c);
+      const v = readRM(c, i, 2);
+      const keepPe = c.cr0 & CR0_PE;
+      setCr0(c, (c.cr0 & ~0xe) | (v & 0xf) | keepPe);
+      return;
+    }
+    case 7: { // INVLPG
+      if (i.mod === 3) c.raise(UD, -1);
+      requireCpl0(c);
+      c.invlpg((c.segBase[i.seg] + ea(c, i)) | 0);
+      c.brk = 1;
+      return;
+    }
+    default:
+      c.raise(UD, -1);
+  }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Control and debug registers
+
+function setCr0(c: Cpu, v: number): void {
+  v |= 0x10; // ET is hard-wired to 1
+  if ((v & CR0_PG) !== 0 && (v & CR0_PE) === 0) c.gp(0);
+  if ((v & 0x40000000) === 0 && (v & 0x20000000) !== 0) c.gp(0); // NW without CD
+  const changed = c.cr0 ^ v;
+  c.cr0 = v;
+  if ((changed & (CR0_PG | 0x10000 | CR0_PE)) !== 0) c.flushTlb(true);
+  c.updateMode();
+  // Segment rights are derived differently in real mode.
+  for (let s = 0; s < 6; s++) c.setSegRaw(s, c.segSel[s], c.segBase[s], c.segLimit[s], c.segAr[s]);
+  c.brk = 1;
+}
+
+export function movToCr(c: Cpu, i: Insn): void {
+  requireCpl0(c);
+  const v = c.regs[i.rm];
+  switch (i.reg) {
+    case 0: setCr0(c, v); return;
+    case 2: c.cr2 = v; return;
+    case 3:
+      c.cr3 = v;
+      c.flushTlb(false);
+      c.brk = 1;
+      return;
+    case 4: {
+      const allowed = 0x1 | 0x2 | CR4_TSD | 0x8 | CR4_PSE | CR4_PAE | 0x40 | CR4_PGE | 0x100 | 0x200 | 0x400;
+      if ((v & ~allowed) !== 0) c.gp(0);
+      const changed = c.cr4 ^ v;
+      c.cr4 = v;
+      if ((changed & (CR4_PSE | CR4_PAE | CR4_PGE)) !== 0) c.flushTlb(true);
+      c.brk = 1;
+      return;
+    }
+    default: c.raise(UD, -1);
+  }
+}
+
+export function movFromCr(c: Cpu, i: Insn): void {
+  requireCpl0(c);
+  let v: number;
+  switch (i.reg) {
+    case 0: v = c.cr0; break;
+    case 2: v = c.cr2; break;
+    case 3: v = c.cr3; break;
+    case 4: v = c.cr4; break;
+    default: return c.raise(UD, -1);
+  }
+  c.regs[i.rm] = v;
+}
+
+export function movToDr(c: Cpu, i: Insn): void {
+  requireCpl0(c);
+  const v = c.regs[i.rm];
+  let r = i.reg;
+  if (r === 4 || r === 5) {
+    if ((c.cr4 & 0x8) !== 0) c.raise(UD, -1);
+    r += 2;
+  }
+  if (r === 7 && (v & 0xff) !== 0) c.internalError('hardware breakpoints (DR7 enables) are not implemented');
+  c.dr[r] = r === 6 ? (v | 0xffff0ff0) : r === 7 ? (v | 0x400) : v;
+}
+
+export function movFromDr(c: Cpu, i: Insn): void {
+  requireCpl0(c);
+  let r = i.reg;
+  if (r === 4 || r === 5) {
+    if ((c.cr4 & 0x8) !== 0) c.raise(UD, -1);
+    r += 2;
+  }
+  c.regs[i.rm] = c.dr[r];
+}
+
+// ------------------------------------------------------------------------------------------------
+// MSRs, TSC, CPUID
+
+export function rdmsr(c: Cpu): void {
+  requireCpl0(c);
+  let v: bigint;
+  try {
+    v = c.readMsr(c.regs[ECX]);
+  } catch {
+    return c.gp(0);
+  }
+  c.regs[EAX] = Number(v & 0xffffffffn) | 0;
+  c.regs[EDX] = Number((v >> 32n) & 0xffffffffn) | 0;
+}
+
+const KNOWN_MSRS = new Set([0x10, 0x1b, 0x174, 0x175, 0x176, 0x277, 0xc0000080, 0x8b, 0x79, 0x2ff, 0x17, 0xfe, 0x1a0]);
+function knownMsr(index: number): boolean {
+  const u = index >>> 0;
+  return KNOWN_MSRS.has(u) || (u >= 0x200 && u <= 0x20f) || (u >= 0x250 && u <= 0x26f);
+}
+
+export function wrmsr(c: Cpu): void {
+  requireCpl0(c);
+  const index = c.regs[ECX] >>> 0;
+  if (!knownMsr(index)) c.gp(0);
+  const v = (BigInt(c.regs[EDX] >>> 0) << 32n) | BigInt(c.regs[EAX] >>> 0);
+  c.writeMsr(index, v);
+  c.brk = 1;
+}
+
+export function rdtsc(c: Cpu): void {
+  if ((c.cr4 & CR4_TSD) !== 0 && c.cpl !== 0 && (c.pmode || c.vm86)) c.gp(0);
+  const t = c.instructionCount + c.tscOffset;
+  c.regs[EAX] = t % 4294967296 | 0;
+  c.regs[EDX] = Math.floor(t / 4294967296) | 0;
+}
+
+export function cpuid(c: Cpu): void {
+  const leaf = c.regs[EAX] >>> 0;
+  const sub = c.regs[ECX] >>> 0;
+  const table = c.cpuid;
+  let max = 0, maxExt = 0;
+  for (const e of table) {
+    if (e.function === 0) max = e.eax >>> 0;
+    if (e.function === 0x80000000) maxExt = e.eax >>> 0;
+  }
+  let want = leaf;
+  if (leaf >= 0x80000000 ? leaf > maxExt : leaf > max) want = max; // Intel: the highest basic leaf
+  const entry = table.find((e) => e.function === want && (!e.significantIndex || e.index === sub));
+  c.regs[EAX] = entry ? entry.eax : 0;
+  c.regs[EBX_] = entry ? entry.ebx : 0;
+  c.regs[ECX] = entry ? entry.ecx : 0;
+  c.regs[EDX] = entry ? entry.edx : 0;
+}
+const EBX_ = 3;
+
+export function sysenter(c: Cpu): void {
+  if ((c.cr0 & CR0_PE) === 0) c.gp(0);
+  const cs = c.sysenterCs & 0xfffc;
+  if (cs === 0) c.gp(0);
+  c.flags &= ~(F_VM | F_IF | F_RF);
+  c.setSegRaw(CS, cs, 0, 0xffffffff, 0x9b | AR_DB | 0x8000);
+  c.setSegRaw(SS, (cs + 8) & 0xfffc, 0, 0xffffffff, 0x93 | AR_DB | 0x8000);
+  c.regs[ESP] = c.sysenterEsp;
+  c.nextEip = c.sysenterEip;
+  c.updateMode();
+  c.brk = 1;
+}
+
+export function sysexit(c: Cpu): void {
+  if ((c.cr0 & CR0_PE) === 0 || c.vm86 || c.cpl !== 0) c.gp(0);
+  const cs = c.sysenterCs & 0xfffc;
+  if (cs === 0) c.gp(0);
+  c.setSegRaw(CS, (cs + 16) | 3, 0, 0xffffffff, 0xfb | AR_DB | 0x8000);
+  c.setSegRaw(SS, (cs + 24) | 3, 0, 0xffffffff, 0xf3 | AR_DB | 0x8000);
+  c.regs[ESP] = c.regs[ECX];
+  c.nextEip = c.regs[EDX];
+  c.updateMode();
+  c.brk = 1;
+}
+
+export { EAX, SSF };

@@ -1,0 +1,49 @@
+// A virtual CPU with hardware-assisted semantics, shaped like a KVM vCPU file descriptor.
+// run() executes guest code until something needs the monitor and says why in `exit`.
+
+import { Cpu } from '../cpu/cpu.js';
+import type { PhysicalMemory } from '../cpu/memory.js';
+import { ExitRecord } from './exit.js';
+import type { CpuidEntry, MsrEntry, Regs, Sregs } from './types.js';
+
+export class Vcpu {
+  /** The exit record, rewritten by every run() (like the mmap'd kvm_run). */
+  readonly exit = new ExitRecord();
+  private readonly cpu: Cpu;
+
+  constructor(phys: PhysicalMemory) {
+    this.cpu = new Cpu(phys);
+  }
+
+  /**
+   * Run until an exit, for at most `budget` instructions (the preemption timer).
+   * Returns the exit reason; details are in `this.exit`.
+   */
+  run(budget: number): number {
+    this.cpu.run(budget, this.exit);
+    return this.exit.reason;
+  }
+
+  getRegs(): Regs { return this.cpu.getRegs(); }
+  setRegs(regs: Regs): void { this.cpu.setRegs(regs); }
+  getSregs(): Sregs { return this.cpu.getSregs(); }
+  setSregs(sregs: Sregs): void { this.cpu.setSregs(sregs); }
+  setCpuid(entries: CpuidEntry[]): void { this.cpu.setCpuid(entries); }
+  getMsrs(indices: number[]): MsrEntry[] { return this.cpu.getMsrs(indices); }
+  setMsrs(entries: MsrEntry[]): void { this.cpu.setMsrs(entries); }
+
+  /** Total guest instructions retired since creation. */
+  get instructions(): number { return this.cpu.instructionCount; }
+
+  /** Interrupts can be injected now: EFLAGS.IF = 1 and no STI / MOV SS shadow. */
+  get readyForInterruptInjection(): boolean { return this.cpu.canInjectInterrupt(); }
+
+  /** Queue an external interrupt, delivered at the start of the next run() (KVM_INTERRUPT). */
+  injectInterrupt(vector: number): void { this.cpu.injectInterrupt(vector); }
+
+  /** Ask run() to exit with IrqWindowOpen as soon as an interrupt could be injected. */
+  requestInterruptWindow(enable: boolean): void { this.cpu.irqWindowRequested = enable; }
+
+  /** Reset to the power-on state (real mode, CS:IP F000:FFF0). */
+  reset(): void { this.cpu.reset(); }
+}

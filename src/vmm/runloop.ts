@@ -1,0 +1,546 @@
+// The run loop: vcpu.run() with a budget that ends at the nearest device deadline, then the exit
+// is routed to a bus, timed devices are brought up to date and a pending PIC interrupt is
+// injected (or an interrupt window requested). It is shaped like the KVM_RUN loop of a
+// user-space monitor with a user-space interrupt controller (QEMU's -machine kernel_irqchip=off).
+//
+// Hot path: the synchronous inner loop `step()` allocates nothing per exit. The async outer loop
+// only runs every ~20 ms of wall time (flush the console, let stdin and signals in) and while
+// the guest idles in realtime mode.
+
+import { EXIT_REASON_NAMES, ExitReason, type ExitRecord } from '../hv/exit.js';
+import type { Regs, Sregs } from '../hv/types.js';
+import type { TimedDevice } from '../devices/device.js';
+import { hexPort, type MmioBus, type PortBus } from './bus.js';
+import type { MachineClock } from './clock.js';
+
+/** The part of a vCPU the loop drives; the real src/hv Vcpu satisfies it structurally. */
+export interface LoopVcpu {
+  readonly exit: ExitRecord;
+  run(budget: number): number;
+  readonly readyForInterruptInjection: boolean;
+  injectInterrupt(vector: number): void;
+  requestInterruptWindow(enable: boolean): void;
+  getRegs(): Regs;
+  getSregs(): Sregs;
+}
+
+/** The interrupt controller's CPU side (the 8259A pair's INTR pin and INTA cycle). */
+export interface InterruptController {
+  hasInterrupt(): boolean;
+  acknowledge(): number;
+}
+
+/** Host console input on its way to the guest's UART. */
+export interface ConsoleInputSource {
+  /** Bytes queued for the guest. */
+  readonly pending: number;
+  /** More input may still arrive (stdin not at end). */
+  readonly open: boolean;
+  /** Move queued bytes into the UART as far as its receiver has room. */
+  pump(): void;
+  /** Set by the run loop while it sleeps; the input calls it when bytes arrive. */
+  waker: (() => void) | null;
+}
+
+export interface RunHooks {
+  /** At wall-clock points (~20 ms), before sleeping and at the end: flush buffered output. */
+  flush(): void;
+  /** At points fixed by the instruction count (Budget and Hlt exits): e.g. console matching. */
+  checkpoint(): void;
+}
+
+export interface RunLoopParts {
+  vcpu: LoopVcpu;
+  ports: PortBus;
+  mmio: MmioBus;
+  clock: MachineClock;
+  /** Devices with deadlines (PIT, RTC). */
+  timers: TimedDevice[];
+  pic: InterruptController;
+}
+
+export interface RunLoopOptions {
+  /** Wall-clock limit in ms (0 or absent: none) → status 124. */
+  timeoutMs?: number;
+  /** Most instructions per vcpu.run() (default 1,000,000). */
+  sliceInstructions?: number;
+  /** Wall ms between yields to the event loop (default 20). */
+  yieldMs?: number;
+  input?: ConsoleInputSource | null;
+  hooks?: RunHooks | null;
+  traceExits?: boolean;
+  traceIrq?: boolean;
+  /** Where trace lines go (default: none). */
+  traceLine?: ((line: string) => void) | null;
+  /** Wall clock in ms (default performance.now); injectable for tests. */
+  wallClock?: () => number;
+}
+
+export interface ExitStats {
+  total: number;
+  byReason: Record<string, number>;
+  /** Io exits per port, keyed '0x3f8'. */
+  byPort: Record<string, number>;
+}
+
+export interface RunResult {
+  /** The process exit status (DESIGN.md's table). */
+  status: number;
+  /** Why the run stopped, one sentence. */
+  reason: string;
+  /** The guest asked for a reset and rebooting is allowed: the caller restarts the machine. */
+  reset: boolean;
+  instructions: number;
+  /** Guest time at the stop, ns. */
+  guestNs: number;
+  wallMs: number;
+  interruptsInjected: number;
+  exits: ExitStats;
+  /** With a crash (4) or a timeout (124): registers and the last exits handled, one per line. */
+  dump: string[];
+}
+
+export const STATUS_OK = 0;
+export const STATUS_GUEST_FAILURE = 1;
+export const STATUS_MONITOR_ERROR = 3;
+export const STATUS_CRASH = 4;
+export const STATUS_TIMEOUT = 124;
+
+const DEFAULT_SLICE = 1_000_000;
+const DEFAULT_YIELD_MS = 20;
+/** Exits between wall-clock checks (besides Budget and Hlt exits, which always check). */
+const CHECK_EVERY = 512;
+const RING = 16;
+const RING_MASK = RING - 1;
+
+const ACT_STOP = 0;
+const ACT_YIELD = 1;
+const ACT_WAIT = 2;
+
+export function hex8(v: number): string {
+  return (v >>> 0).toString(16).padStart(8, '0');
+}
+
+function hex4(v: number): string {
+  return (v & 0xffff).toString(16).padStart(4, '0');
+}
+
+export class RunLoop {
+  private readonly vcpu: LoopVcpu;
+  private readonly ports: PortBus;
+  private readonly mmio: MmioBus;
+  private readonly clock: MachineClock;
+  private readonly timers: TimedDevice[];
+  private readonly pic: InterruptController;
+  private readonly input: ConsoleInputSource | null;
+  private readonly hooks: RunHooks | null;
+  private readonly slice: number;
+  private readonly yieldMs: number;
+  private readonly timeoutMs: number;
+  private readonly wall: () => number;
+  private readonly traceExits: boolean;
+  private readonly traceIrq: boolean;
+  private readonly traceLine: ((line: string) => void) | null;
+
+  private stopStatus = -1;
+  private stopReason = '';
+  private stopReset = false;
+  private halted = false;
+  private windowRequested = false;
+  private startWall = 0;
+  private timeoutAt = Infinity;
+  private nextYieldAt = 0;
+  private countdown = CHECK_EVERY;
+  /** Guest time the outer loop should sleep until (realtime HLT, or Infinity: input only). */
+  private waitUntil = 0;
+  private wake: (() => void) | null = null;
+  private running = false;
+
+  instructions = 0;
+  interruptsInjected = 0;
+  private totalExits = 0;
+  private readonly reasonCounts = new Float64Array(16);
+  private readonly portCounts = new Float64Array(0x10000);
+
+  // The last RING exits: reason, address (port or MMIO), value, size, direction (1 = write/out).
+  private readonly ringReason = new Uint8Array(RING);
+  private readonly ringAddr = new Float64Array(RING);
+  private readonly ringValue = new Float64Array(RING);
+  private readonly ringSize = new Uint8Array(RING);
+  private readonly ringWrite = new Uint8Array(RING);
+  private readonly ringCount = new Uint32Array(RING);
+  private readonly ringInstr = new Float64Array(RING);
+  private ringPos = 0;
+
+  constructor(parts: RunLoopParts, options: RunLoopOptions = {}) {
+    this.vcpu = parts.vcpu;
+    this.ports = parts.ports;
+    this.mmio = parts.mmio;
+    this.clock = parts.clock;
+    this.timers = parts.timers.slice();
+    this.pic = parts.pic;
+    this.input = options.input ?? null;
+    this.hooks = options.hooks ?? null;
+    this.slice = Math.max(1, Math.floor(options.sliceInstructions ?? DEFAULT_SLICE));
+    this.yieldMs = options.yieldMs ?? DEFAULT_YIELD_MS;
+    this.timeoutMs = options.timeoutMs ?? 0;
+    this.wall = options.wallClock ?? (() => performance.now());
+    this.traceLine = options.traceLine ?? null;
+    this.traceExits = (options.traceExits ?? false) && this.traceLine !== null;
+    this.traceIrq = (options.traceIrq ?? false) && this.traceLine !== null;
+  }
+
+  /** True once a stop has been requested. */
+  get stopping(): boolean {
+    return this.stopStatus >= 0;
+  }
+
+  /**
+   * End the run after the exit being handled. The first request wins. `reset`: the guest asked
+   * for a reset and the caller should restart the machine.
+   */
+  requestStop(status: number, reason: string, reset = false): void {
+    if (this.stopStatus >= 0) return;
+    this.stopStatus = status;
+    this.stopReason = reason;
+    this.stopReset = reset;
+    const w = this.wake;
+    if (w !== null) w();
+  }
+
+  async run(): Promise<RunResult> {
+    if (this.running) throw new Error('run loop already running');
+    this.running = true;
+    this.startWall = this.wall();
+    this.timeoutAt = this.timeoutMs > 0 ? this.startWall + this.timeoutMs : Infinity;
+    this.nextYieldAt = this.startWall + this.yieldMs;
+    let dump: string[] = [];
+    try {
+      for (;;) {
+        let action: number;
+        try {
+          action = this.step();
+        } catch (e) {
+          this.requestStop(STATUS_MONITOR_ERROR, `monitor error: ${e instanceof Error ? e.message : String(e)}`);
+          action = ACT_STOP;
+        }
+        if (action === ACT_STOP) break;
+        if (this.hooks !== null) this.hooks.flush();
+        if (action === ACT_YIELD) {
+          await new Promise<void>((resolve) => setImmediate(resolve));
+          this.nextYieldAt = this.wall() + this.yieldMs;
+        } else {
+          await this.sleep();
+          this.nextYieldAt = this.wall() + this.yieldMs;
+        }
+      }
+      if (this.stopStatus === STATUS_CRASH || this.stopStatus === STATUS_TIMEOUT) dump = this.dumpState();
+    } finally {
+      this.running = false;
+      if (this.hooks !== null) {
+        try {
+          this.hooks.checkpoint();
+        } finally {
+          this.hooks.flush();
+        }
+      }
+    }
+    return {
+      status: this.stopStatus,
+      reason: this.stopReason,
+      reset: this.stopReset,
+      instructions: this.instructions,
+      guestNs: this.clock.now(),
+      wallMs: this.wall() - this.startWall,
+      interruptsInjected: this.interruptsInjected,
+      exits: this.exitStats(),
+      dump,
+    };
+  }
+
+  /** The synchronous inner loop: runs until a stop, a yield point or an idle wait. */
+  private step(): number {
+    const vcpu = this.vcpu;
+    const ex = vcpu.exit;
+    const clock = this.clock;
+    const input = this.input;
+    for (;;) {
+      if (this.stopStatus >= 0) return ACT_STOP;
+      if (input !== null && input.pending > 0) input.pump();
+
+      const now = clock.now();
+      let deadline = this.nextDeadline();
+      if (deadline <= now) {
+        this.advanceTimers(now);
+        deadline = this.nextDeadline();
+      }
+      this.deliverInterrupts();
+      if (this.stopStatus >= 0) return ACT_STOP;
+
+      if (this.halted) {
+        if (this.wall() >= this.timeoutAt) return this.timeoutStop();
+        if (deadline === Infinity) {
+          if (input !== null && input.open) {
+            this.waitUntil = Infinity;
+            return ACT_WAIT;
+          }
+          this.requestStop(STATUS_OK, 'the guest halted with interrupts enabled and nothing left to wake it (no timer armed, no console input)');
+          return ACT_STOP;
+        }
+        if (clock.mode === 'realtime') {
+          this.waitUntil = deadline;
+          return ACT_WAIT;
+        }
+        clock.skipTo(deadline);
+        if (--this.countdown <= 0) {
+          const a = this.wallCheck();
+          if (a >= 0) return a;
+        }
+        continue;
+      }
+
+      const budget = clock.budgetUntil(deadline, this.slice);
+      clock.startSlice();
+      const reason = vcpu.run(budget);
+      clock.retire(ex.instructions);
+      this.instructions += ex.instructions;
+      this.totalExits++;
+      this.reasonCounts[reason & 15]++;
+      if (reason === ExitReason.Budget || reason === ExitReason.Hlt) {
+        // Points fixed by the instruction count: console matching stays deterministic.
+        if (this.hooks !== null) this.hooks.checkpoint();
+        this.countdown = 1;
+      }
+
+      let addr = -1;
+      let value = 0;
+      let size = 0;
+      let write = 0;
+      let count = 1;
+      switch (reason) {
+        case ExitReason.Io: {
+          const port = ex.ioPort;
+          const n = ex.ioCount;
+          const data = ex.ioData;
+          const ports = this.ports;
+          size = ex.ioSize;
+          this.portCounts[port & 0xffff]++;
+          if (ex.ioIn) {
+            for (let i = 0; i < n; i++) data[i] = ports.read(port, size);
+          } else {
+            write = 1;
+            for (let i = 0; i < n; i++) ports.write(port, size, data[i]);
+          }
+          addr = port;
+          value = data[0];
+          count = n;
+          break;
+        }
+        case ExitReason.Mmio:
+          size = ex.mmioSize;
+          addr = ex.mmioAddr;
+          if (ex.mmioWrite) {
+            write = 1;
+            this.mmio.write(ex.mmioAddr, ex.mmioSize, ex.mmioData);
+          } else {
+            ex.mmioData = this.mmio.read(ex.mmioAddr, ex.mmioSize);
+          }
+          value = ex.mmioData;
+          break;
+        case ExitReason.Hlt:
+          if (ex.interruptsEnabled) this.halted = true;
+          else this.requestStop(STATUS_OK, 'the guest halted with interrupts disabled (halted for good)');
+          break;
+        case ExitReason.Shutdown:
+          this.requestStop(STATUS_CRASH, 'the guest crashed: triple fault (shutdown)');
+          break;
+        case ExitReason.InternalError:
+          this.requestStop(STATUS_MONITOR_ERROR, this.describeInternalError(ex));
+          break;
+        case ExitReason.IrqWindowOpen:
+        case ExitReason.Budget:
+        case ExitReason.Debug:
+          break;
+        default:
+          this.requestStop(STATUS_MONITOR_ERROR, `monitor error: unknown exit reason ${reason}`);
+      }
+
+      const r = this.ringPos;
+      this.ringReason[r] = reason;
+      this.ringAddr[r] = addr;
+      this.ringValue[r] = value;
+      this.ringSize[r] = size;
+      this.ringWrite[r] = write;
+      this.ringCount[r] = count;
+      this.ringInstr[r] = this.instructions;
+      this.ringPos = (r + 1) & RING_MASK;
+      if (this.traceExits) this.traceLine!(this.describeExit(r));
+
+      if (--this.countdown <= 0) {
+        const a = this.wallCheck();
+        if (a >= 0) return a;
+      }
+    }
+  }
+
+  /** Timeout and yield checks; returns an action or -1 to keep running. */
+  private wallCheck(): number {
+    this.countdown = CHECK_EVERY;
+    const w = this.wall();
+    if (w >= this.timeoutAt) return this.timeoutStop();
+    if (w >= this.nextYieldAt) return ACT_YIELD;
+    return -1;
+  }
+
+  private timeoutStop(): number {
+    this.requestStop(STATUS_TIMEOUT, `timeout: the guest was still running after ${fmtSeconds(this.timeoutMs)}`);
+    return ACT_STOP;
+  }
+
+  private nextDeadline(): number {
+    const timers = this.timers;
+    let d = Infinity;
+    for (let i = 0; i < timers.length; i++) {
+      const t = timers[i].nextDeadline();
+      if (t < d) d = t;
+    }
+    return d;
+  }
+
+  private advanceTimers(now: number): void {
+    const timers = this.timers;
+    for (let i = 0; i < timers.length; i++) {
+      if (timers[i].nextDeadline() <= now) timers[i].advance(now);
+    }
+  }
+
+  private deliverInterrupts(): void {
+    const vcpu = this.vcpu;
+    if (this.pic.hasInterrupt()) {
+      if (vcpu.readyForInterruptInjection) {
+        const vector = this.pic.acknowledge();
+        vcpu.injectInterrupt(vector);
+        this.interruptsInjected++;
+        this.halted = false;
+        if (this.windowRequested) {
+          vcpu.requestInterruptWindow(false);
+          this.windowRequested = false;
+        }
+        if (this.traceIrq) this.traceLine!(`irq: inject vector 0x${vector.toString(16)} at ${this.instructions} instructions`);
+      } else {
+        if (!this.windowRequested) {
+          vcpu.requestInterruptWindow(true);
+          this.windowRequested = true;
+          if (this.traceIrq) this.traceLine!('irq: pending, interrupt window requested');
+        }
+        // A halted vCPU that cannot take the interrupt now runs until the window opens.
+        this.halted = false;
+      }
+    } else if (this.windowRequested) {
+      vcpu.requestInterruptWindow(false);
+      this.windowRequested = false;
+    }
+  }
+
+  /** Sleep (outer loop) until guest time `waitUntil`, console input, a stop or the timeout. */
+  private sleep(): Promise<void> {
+    let ms = this.waitUntil === Infinity ? Infinity : (this.waitUntil - this.clock.now()) / 1e6;
+    const toTimeout = this.timeoutAt - this.wall();
+    if (toTimeout < ms) ms = toTimeout;
+    if (ms > 1000) ms = 1000; // wake up now and then regardless
+    if (ms < 0) ms = 0;
+    return new Promise<void>((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.wake = null;
+        if (this.input !== null) this.input.waker = null;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.wake = done;
+      if (this.input !== null) this.input.waker = done;
+    });
+  }
+
+  private describeInternalError(ex: ExitRecord): string {
+    const bytes = ex.errBytes.map((b) => (b & 0xff).toString(16).padStart(2, '0')).join(' ');
+    return `monitor error at ${hex4(ex.errCs)}:${hex8(ex.errEip)}${bytes ? ` (bytes ${bytes})` : ''}: ${ex.errReason || 'internal error'}`;
+  }
+
+  private describeExit(r: number): string {
+    const reason = this.ringReason[r];
+    const name = EXIT_REASON_NAMES[reason] ?? `reason ${reason}`;
+    const at = `@${this.ringInstr[r]}`;
+    if (reason === ExitReason.Io) {
+      const port = this.ringAddr[r];
+      const dev = this.ports.nameAt(port) ?? 'unclaimed';
+      const dir = this.ringWrite[r] ? 'out' : 'in';
+      const rep = this.ringCount[r] > 1 ? ` x${this.ringCount[r]}` : '';
+      return `exit ${name} ${dir}${this.ringSize[r] === 1 ? 'b' : this.ringSize[r] === 2 ? 'w' : 'l'} ${hexPort(port)} (${dev}) = 0x${this.ringValue[r].toString(16)}${rep} ${at}`;
+    }
+    if (reason === ExitReason.Mmio) {
+      const dir = this.ringWrite[r] ? 'write' : 'read';
+      return `exit ${name} ${dir}${this.ringSize[r]} 0x${hex8(this.ringAddr[r])} = 0x${this.ringValue[r].toString(16)} ${at}`;
+    }
+    return `exit ${name} ${at}`;
+  }
+
+  /** The last exits handled, oldest first. */
+  lastExits(): string[] {
+    const lines: string[] = [];
+    const n = Math.min(this.totalExits, RING);
+    for (let k = n; k > 0; k--) lines.push(this.describeExit((this.ringPos - k) & RING_MASK));
+    return lines;
+  }
+
+  /** Registers and recent exits, for a crash or a timeout. */
+  dumpState(): string[] {
+    const lines: string[] = [];
+    try {
+      lines.push(...formatRegisters(this.vcpu.getRegs(), this.vcpu.getSregs()));
+    } catch (e) {
+      lines.push(`registers unavailable: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    const exits = this.lastExits();
+    if (exits.length > 0) {
+      lines.push(`last ${exits.length} exits (oldest first):`);
+      for (const l of exits) lines.push('  ' + l);
+    }
+    return lines;
+  }
+
+  exitStats(): ExitStats {
+    const byReason: Record<string, number> = {};
+    for (let i = 0; i < this.reasonCounts.length; i++) {
+      if (this.reasonCounts[i] > 0) byReason[EXIT_REASON_NAMES[i] ?? `reason-${i}`] = this.reasonCounts[i];
+    }
+    const byPort: Record<string, number> = {};
+    for (let p = 0; p < 0x10000; p++) {
+      if (this.portCounts[p] > 0) byPort[hexPort(p)] = this.portCounts[p];
+    }
+    return { total: this.totalExits, byReason, byPort };
+  }
+}
+
+function fmtSeconds(ms: number): string {
+  const s = ms / 1000;
+  return `${Number.isInteger(s) ? s : s.toFixed(3)} s`;
+}
+
+function fmtSeg(name: string, s: Sregs['cs']): string {
+  return `${name}=${hex4(s.selector)} ${hex8(s.base)} ${hex8(s.limit)} type ${s.type.toString(16)}${s.db ? ' D' : ''}${s.present ? '' : ' NP'}`;
+}
+
+/** Registers in QEMU's `info registers` spirit, several per line. */
+export function formatRegisters(r: Regs, s: Sregs): string[] {
+  return [
+    `EAX=${hex8(r.eax)} EBX=${hex8(r.ebx)} ECX=${hex8(r.ecx)} EDX=${hex8(r.edx)}`,
+    `ESI=${hex8(r.esi)} EDI=${hex8(r.edi)} EBP=${hex8(r.ebp)} ESP=${hex8(r.esp)}`,
+    `EIP=${hex8(r.eip)} EFL=${hex8(r.eflags)} CS:EIP=${hex4(s.cs.selector)}:${hex8(r.eip)}`,
+    `${fmtSeg('CS', s.cs)}  ${fmtSeg('SS', s.ss)}`,
+    `${fmtSeg('DS', s.ds)}  ${fmtSeg('ES', s.es)}`,
+    `${fmtSeg('FS', s.fs)}  ${fmtSeg('GS', s.gs)}`,
+    `GDT=${hex8(s.gdt.base)} ${hex4(s.gdt.limit)}  IDT=${hex8(s.idt.base)} ${hex4(s.idt.limit)}  TR=${hex4(s.tr.selector)}`,
+    `CR0=${hex8(s.cr0)} CR2=${hex8(s.cr2)} CR3=${hex8(s.cr3)} CR4=${hex8(s.cr4)} EFER=${hex8(s.efer)}`,
+  ];
+}
