@@ -1134,7 +1134,8 @@ export class Cpu {
   private runBlock(limit: number): void {
     const block = this.getBlock();
     const insns = block.insns;
-    const n = insns.length;
+    // In an STI / MOV SS shadow only one instruction runs before interrupts are looked at again.
+    const n = this.interruptShadow ? 1 : insns.length;
     this.brk = 0;
     this.interruptShadow = false;
     for (let k = 0; k < n; k++) {

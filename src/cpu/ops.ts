@@ -722,8 +722,10 @@ H[0x60] = (c, i) => { // PUSHA
   const size = i.osz;
   const sp = c.getReg(ESP, size);
   const sp0 = c.stack32 ? c.regs[ESP] : c.regs16[ESP << 1];
-  // Check the whole area first so a fault leaves ESP unchanged.
-  c.probeWrite(SS, c.stack32 ? (sp0 - 8 * size) | 0 : (sp0 - 8 * size) & 0xffff, 8 * size);
+  // Check every slot first so a fault leaves ESP unchanged; a 16-bit SP wraps inside the segment.
+  for (let k = 1; k <= 8; k++) {
+    c.probeWrite(SS, c.stack32 ? (sp0 - k * size) | 0 : (sp0 - k * size) & 0xffff, size);
+  }
   for (let r = 0; r < 8; r++) c.push(r === ESP ? sp : c.getReg(r, size), size);
 };
 H[0x61] = (c, i) => { // POPA
@@ -800,7 +802,7 @@ H[0x8d] = (c, i) => { // LEA
 };
 H[0x8e] = (c, i) => sys.movToSeg(c, i, readRM(c, i, 2));
 H[0x8f] = (c, i) => { // POP r/m
-  if (i.reg !== 0) unimplemented(c, i);
+  if (i.reg !== 0) c.raise(UD, -1);
   const size = i.osz;
   const v = c.peek(0, size);
   if (i.mod === 3) {

@@ -38,8 +38,9 @@
 // - The controller's 32-byte internal RAM is readable/writable with 0x20-0x3F/0x60-0x7F (byte 0
 //   is the CTR). Controller commands not listed in this file (0xC0 read input port, password and
 //   vendor commands, ...) throw, naming the command.
-// - Multi-byte accesses are split into byte cycles as the ISA bus does; a byte beyond offset 1
-//   belongs to another port: it reads as all ones and its write is dropped.
+// - A 2- or 4-byte access is split into byte cycles by the ISA bus: only its low byte reaches
+//   the addressed register. The upper bytes address the following ports (0x61.., 0x65..), which
+//   are not this device's: they read as all ones and their writes are dropped.
 
 import type { Device, DeviceState, IrqLine, MachineControl, RegisterDevice } from './device.js';
 
@@ -219,23 +220,15 @@ export class I8042 implements RegisterDevice, Device {
 
   read(offset: number, size: number): number {
     if (offset !== 0 && offset !== 1) throw new Error(`i8042: read at register offset ${offset} (valid: 0, 1)`);
-    if (size === 1) return offset === 0 ? this.readData() : this.readStatus();
-    let v = 0;
-    for (let i = 0; i < size; i++) {
-      const off = offset + i;
-      v |= (off === 0 ? this.readData() : off === 1 ? this.readStatus() : 0xff) << (8 * i);
-    }
-    return v >>> 0;
+    const v = offset === 0 ? this.readData() : this.readStatus();
+    if (size === 1) return v;
+    return (((size === 2 ? 0xffff : 0xffffffff) & ~0xff) | v) >>> 0;
   }
 
   write(offset: number, size: number, value: number): void {
     if (offset !== 0 && offset !== 1) throw new Error(`i8042: write at register offset ${offset} (valid: 0, 1)`);
-    for (let i = 0; i < size; i++) {
-      const off = offset + i;
-      const b = (value >>> (8 * i)) & 0xff;
-      if (off === 0) this.writeData(b);
-      else if (off === 1) this.writeCommand(b);
-    }
+    if (offset === 0) this.writeData(value & 0xff);
+    else this.writeCommand(value & 0xff);
   }
 
   private readStatus(): number {

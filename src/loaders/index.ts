@@ -45,6 +45,7 @@ function notSupportedYet(name: string, detect: (kernel: Uint8Array) => boolean, 
  */
 const FORMATS: readonly KernelFormat[] = [
   { name: 'multiboot', detect: hasMultibootMagic, load: loadMultiboot },
+  // With src/loaders/bzimage.ts: { name: 'bzimage', detect: isBzImage, load: loadBzImage },
   notSupportedYet('bzimage', isBzImage, 'Linux bzImage (boot protocol)'),
   notSupportedYet('elf', isElf, 'ELF kernel without a multiboot header'),
 ];

@@ -23,7 +23,7 @@ const MAX_PORT_DEVICES = 0x7fff;
 
 /** Human-readable port number, e.g. 0x3f8. */
 export function hexPort(port: number): string {
-  return '0x' + port.toString(16).padStart(port > 0xff ? 4 : 2, '0');
+  return '0x' + port.toString(16).padStart(2, '0');
 }
 
 export class PortBus {

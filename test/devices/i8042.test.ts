@@ -238,11 +238,14 @@ describe('I8042 controller', () => {
     expect(irq1.changes).toEqual([true, false, true, false, true, false]);
   });
 
-  it('split wide accesses reach both ports in order', () => {
-    const { kbc, data } = make();
-    kbc.write(CMD, 2, 0xffaa); // byte 0 → 0x64 (self-test), byte 1 beyond the window: dropped
+  it('wide accesses: only the low byte reaches the addressed register', () => {
+    const { kbc, data, status } = make();
+    kbc.write(CMD, 2, 0xa9aa); // byte 0 → 0x64 (self-test); byte 1 is port 0x65: dropped
     expect(data()).toBe(0x55);
-    expect(kbc.read(DATA, 2)).toBe(((SYS | KEYLOCK | CMDDAT) << 8) | 0x55);
+    expect(status() & OBF).toBe(0); // no 0xA9 reply
+    kbc.write(CMD, 1, 0xab);
+    expect(kbc.read(DATA, 2)).toBe(0xff00); // port 0x61 is not ours
+    expect(kbc.read(STATUS, 4)).toBe((0xffffff00 | SYS | KEYLOCK | CMDDAT) >>> 0);
   });
 });
 

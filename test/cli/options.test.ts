@@ -1,0 +1,144 @@
+import { describe, expect, it } from 'vitest';
+import {
+  DEFAULT_RTC_MS,
+  UsageError,
+  parseAddress,
+  parseCommandLine,
+  parseRegex,
+  parseRtc,
+  parseSize,
+} from '../../src/cli/options.js';
+
+const env = { stdinIsTTY: false, nowMs: 1_700_000_000_000 };
+const parse = (...args: string[]) => parseCommandLine(['node', 'vmrun', ...args], env, () => {});
+
+function options(...args: string[]) {
+  const r = parse(...args);
+  if (r.kind !== 'run') throw new Error('expected options');
+  return r.options;
+}
+
+describe('option values', () => {
+  it('parses memory sizes; a bare number is MiB', () => {
+    expect(parseSize('128M')).toBe(128 * 2 ** 20);
+    expect(parseSize('128')).toBe(128 * 2 ** 20);
+    expect(parseSize('1G')).toBe(2 ** 30);
+    expect(parseSize('1gib')).toBe(2 ** 30);
+    expect(parseSize('4096K')).toBe(4 * 2 ** 20);
+    expect(parseSize('2M')).toBe(2 * 2 ** 20);
+    expect(() => parseSize('1M')).toThrow(/too small/);
+    expect(() => parseSize('4G')).toThrow(/too large/);
+    expect(() => parseSize('2049K')).toThrow(/4 KiB/);
+    expect(() => parseSize('lots')).toThrow(/not a size/);
+  });
+
+  it('parses addresses', () => {
+    expect(parseAddress('0x7c00')).toBe(0x7c00);
+    expect(parseAddress('1048576')).toBe(0x100000);
+    expect(() => parseAddress('0x100000000')).toThrow();
+    expect(() => parseAddress('-1')).toThrow();
+  });
+
+  it('parses regular expressions, with /re/flags', () => {
+    expect(parseRegex('a.c').test('abc')).toBe(true);
+    expect(parseRegex('/HELLO/i').test('hello')).toBe(true);
+    expect(() => parseRegex('(')).toThrow(/invalid regular expression/);
+  });
+
+  it('parses RTC times as UTC', () => {
+    expect(parseRtc('2000-01-01T00:00:00Z')).toBe(DEFAULT_RTC_MS);
+    expect(parseRtc('2000-01-01')).toBe(DEFAULT_RTC_MS);
+    expect(parseRtc('2000-01-01T01:00:00+01:00')).toBe(DEFAULT_RTC_MS);
+    expect(parseRtc('2000-01-01 00:00:00')).toBe(DEFAULT_RTC_MS);
+    expect(parseRtc('now')).toBe('now');
+    expect(() => parseRtc('yesterday')).toThrow();
+  });
+});
+
+describe('parseCommandLine', () => {
+  it('applies the defaults', () => {
+    const o = options('--kernel', 'k.bin');
+    expect(o).toMatchObject({
+      kernel: 'k.bin',
+      append: '',
+      memorySize: 128 * 2 ** 20,
+      serial: { kind: 'stdio' },
+      timeoutMs: 0,
+      expect: null,
+      failOn: null,
+      trace: { exits: false, io: false, irq: false },
+      stats: false,
+      json: false,
+      clock: 'virtual',
+      rtcStartMs: DEFAULT_RTC_MS,
+      reboot: false,
+      exitPort: 'plain',
+    });
+    expect(o.loadAddr).toBeUndefined();
+  });
+
+  it('reads every option', () => {
+    const o = options(
+      '--kernel', 'k', '--initrd', 'i', '--append', 'console=ttyS0', '-m', '64M', '--serial', 'file:/tmp/x',
+      '--timeout', '2.5', '--expect', 'ok', '--fail-on', '/panic/i', '--trace', 'io,irq', '--trace', 'exits',
+      '--stats', '--json', '--clock', 'realtime', '--rtc', '2020-02-02T00:00:00Z', '--reboot', '--exit-port', 'qemu',
+      '--load-addr', '0x100000', '--entry', '0x100010', '--bits', '32',
+    );
+    expect(o).toMatchObject({
+      initrd: 'i', append: 'console=ttyS0', memorySize: 64 * 2 ** 20, serial: { kind: 'file', path: '/tmp/x' },
+      timeoutMs: 2500, trace: { exits: true, io: true, irq: true }, stats: true, json: true, clock: 'realtime',
+      rtcStartMs: Date.UTC(2020, 1, 2), reboot: true, exitPort: 'qemu', loadAddr: 0x100000, entry: 0x100010, bits: 32,
+    });
+    expect(o.failOn?.flags).toBe('i');
+  });
+
+  it('defaults to the realtime clock and host RTC time on an interactive terminal', () => {
+    const r = parseCommandLine(['node', 'vmrun', '--kernel', 'k'], { ...env, stdinIsTTY: true }, () => {});
+    expect(r.kind === 'run' && r.options.clock).toBe('realtime');
+    expect(r.kind === 'run' && r.options.rtcStartMs).toBe(env.nowMs);
+    const s = parseCommandLine(['node', 'vmrun', '--kernel', 'k', '--serial', 'none'], { ...env, stdinIsTTY: true }, () => {});
+    expect(s.kind === 'run' && s.options.clock).toBe('virtual');
+  });
+
+  it('--no-reboot is the default and wins when last', () => {
+    expect(options('--kernel', 'k', '--reboot', '--no-reboot').reboot).toBe(false);
+  });
+
+  it('prints help and version to the output callback', () => {
+    let text = '';
+    expect(parseCommandLine(['node', 'vmrun', '--help'], env, (s) => (text += s))).toEqual({ kind: 'exit', code: 0 });
+    expect(text).toMatch(/Usage: vmrun/);
+    expect(text).toMatch(/--kernel <file>/);
+    text = '';
+    expect(parseCommandLine(['node', 'vmrun', '--version'], env, (s) => (text += s))).toEqual({ kind: 'exit', code: 0 });
+    expect(text.trim()).toMatch(/^\d+\.\d+\.\d+/);
+  });
+
+  it('turns every usage problem into one UsageError line', () => {
+    const bad: string[][] = [
+      [],
+      ['--kernel'],
+      ['--kernel', 'k', '--bogus'],
+      ['--kernel', 'k', 'extra'],
+      ['--kernel', 'k', '-m', '1M'],
+      ['--kernel', 'k', '--serial', 'tcp:1'],
+      ['--kernel', 'k', '--clock', 'fast'],
+      ['--kernel', 'k', '--trace', 'everything'],
+      ['--kernel', 'k', '--timeout', 'soon'],
+      ['--kernel', 'k', '--expect', '('],
+      ['--kernel', 'k', '--bits', '64'],
+      ['--kernel', 'k', '--rtc', 'noon'],
+      ['--kernel', 'k', '--load-addr', 'here'],
+    ];
+    for (const args of bad) {
+      let err: unknown;
+      try {
+        parse(...args);
+      } catch (e) {
+        err = e;
+      }
+      expect(err, args.join(' ')).toBeInstanceOf(UsageError);
+      expect((err as Error).message, args.join(' ')).not.toMatch(/\n|^error:/);
+    }
+  });
+});
