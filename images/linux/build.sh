@@ -19,7 +19,7 @@ export KBUILD_BUILD_TIMESTAMP='Thu Jan  1 00:00:00 UTC 2024'
 export KBUILD_BUILD_USER=vmrun
 export KBUILD_BUILD_HOST=vmrun
 export KBUILD_BUILD_VERSION=1
-# Used by gen_init_cpio -t and for gzip-free tools that honour it.
+# The mtime of everything in the initramfs.
 export SOURCE_DATE_EPOCH=1704067200
 export LC_ALL=C TZ=UTC
 
@@ -61,7 +61,7 @@ echo "== building /init"
 OUT=$WORK/out
 mkdir -p "$OUT"
 nasm -f elf32 "$HERE/init.asm" -o "$OUT/init.o"
-ld -m elf_i386 -static --build-id=none -o "$OUT/init" "$OUT/init.o"
+ld -m elf_i386 -static -s --build-id=none -z noexecstack -o "$OUT/init" "$OUT/init.o"
 
 echo "== building the initramfs"
 gcc -O2 -o "$OUT/gen_init_cpio" "$SRC/usr/gen_init_cpio.c"
@@ -70,6 +70,8 @@ dir /dev 0755 0 0
 nod /dev/console 0600 0 0 c 5 1
 file /init $OUT/init 0755 0 0
 EOF
+# gen_init_cpio takes -t for directories and nodes but a file's own mtime for files: fix it.
+touch -d "@$SOURCE_DATE_EPOCH" "$OUT/init"
 "$OUT/gen_init_cpio" -t "$SOURCE_DATE_EPOCH" "$OUT/initramfs.list" > "$OUT/initramfs.cpio"
 gzip -n -9 < "$OUT/initramfs.cpio" > "$OUT/initramfs.cpio.gz"
 

@@ -6,7 +6,7 @@
 ;    line "... -- restart"), it asks for a restart instead: under QEMU -no-reboot or
 ;    vmrun --no-reboot that ends the run too, on a PC without ACPI where power-off can only halt.
 ;
-; Build: nasm -f elf32 init.asm -o init.o && ld -m elf_i386 -static --build-id=none -o init init.o
+; Build: nasm -f elf32 init.asm -o init.o && ld -m elf_i386 -static -s --build-id=none -z noexecstack -o init init.o
 ; System calls go through int 0x80: eax = number, ebx/ecx/edx = arguments.
 
 bits 32

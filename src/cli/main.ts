@@ -151,8 +151,18 @@ async function runMachine(
     },
   };
 
+  let signalled: NodeJS.Signals | null = null;
   const onSignal = (signal: NodeJS.Signals): void => {
-    stopFromOutside(SIGNAL_STATUS[signal] ?? 128, `stopped by ${signal}`);
+    const status = SIGNAL_STATUS[signal] ?? 128;
+    if (signalled !== null) {
+      // A second signal: the run loop did not stop in time; leave now (the terminal is restored).
+      stdin?.detach();
+      hooks.flush();
+      say(c.red(`vmrun: stopped by ${signal} (forced)`));
+      process.exit(status);
+    }
+    signalled = signal;
+    stopFromOutside(status, `stopped by ${signal}`);
   };
   const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 
@@ -199,11 +209,24 @@ async function runMachine(
       description = machine.load.description;
       if (traces !== null) traces.push(`vmrun: ${description}`);
       result = await machine.run();
-      if (result.reset && opts.reboot) {
-        resets++;
-        continue;
+      if (!(result.reset && opts.reboot)) break;
+      resets++;
+      // Let signals and stdin in between two boots (a guest may reset in a few instructions).
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      if (opts.timeoutMs > 0 && performance.now() - started >= opts.timeoutMs) {
+        result = {
+          ...result,
+          status: EXIT_TIMEOUT,
+          reason: `timeout: the guest was still rebooting after ${opts.timeoutMs / 1000} s`,
+          reset: false,
+          dump: machine.loop.dumpState(),
+        };
+        break;
       }
-      break;
+      if (signalled !== null) {
+        result = { ...result, status: SIGNAL_STATUS[signalled] ?? 128, reason: `stopped by ${signalled}`, reset: false };
+        break;
+      }
     }
   } finally {
     for (const s of signals) process.off(s, onSignal);
@@ -215,7 +238,7 @@ async function runMachine(
   // --fail-on wins over an orderly stop: a guest that printed the failure pattern failed.
   let status = result.status;
   let reason = result.reason;
-  if (status === EXIT_OK && matcher !== null && matcher.failMatched && matcher.matched !== 'fail-on') {
+  if (status === EXIT_OK && matcher !== null && matcher.failMatched) {
     status = EXIT_GUEST_FAILURE;
     reason = `the console output matched --fail-on ${String(opts.failOn)}`;
   }

@@ -18,7 +18,7 @@ export type TraceKind = 'exits' | 'io' | 'irq';
 export interface CliOptions {
   kernel: string;
   initrd?: string;
-  append: string;
+  append?: string;
   memorySize: number;
   serial: SerialBackend;
   /** 0: no timeout. */
@@ -138,7 +138,7 @@ export function buildProgram(): Command {
     .helpOption('-h, --help', 'print this help and exit')
     .requiredOption('--kernel <file>', 'kernel image: multiboot, Linux bzImage, or a flat binary')
     .option('--initrd <file>', 'initramfs (Linux) or module (multiboot)')
-    .option('--append <cmdline>', 'kernel command line', '')
+    .option('--append <cmdline>', 'kernel command line (default for a Linux kernel: console=ttyS0)')
     .addOption(new Option('-m, --memory <size>', 'guest RAM: K, M or G suffix, bare number = MiB (2M..3G)').default(DEFAULT_MEMORY))
     .addOption(new Option('--serial <backend>', 'COM1 output: stdio, file:PATH or none').default('stdio'))
     .addOption(new Option('--timeout <seconds>', 'stop with status 124 after this much wall time (0: none)').default('0'))
@@ -163,7 +163,7 @@ export function buildProgram(): Command {
 interface RawOptions {
   kernel: string;
   initrd?: string;
-  append: string;
+  append?: string;
   memory: string;
   serial: string;
   timeout: string;

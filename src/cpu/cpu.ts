@@ -40,6 +40,9 @@ const BR8 = [0, 4, 8, 12, 1, 5, 9, 13];
 
 const TLB_LIST_MAX = 4096;
 
+/** Debug aid: VMRUN_TRACE_EXCEPTIONS=1 prints every guest exception on stderr. */
+const TRACE_EXCEPTIONS = process.env.VMRUN_TRACE_EXCEPTIONS === '1';
+
 export class Cpu {
   // --- registers
   readonly regs = new Int32Array(8);
@@ -310,7 +313,13 @@ export class Cpu {
     this.code32 = (this.segAr[CS] & AR_DB) !== 0 && (this.cr0 & CR0_PE) !== 0 && !this.vm86 ? true : (this.segAr[CS] & AR_DB) !== 0 && !this.vm86;
     this.ipMask = this.code32 ? -1 : 0xffff;
     this.stack32 = (this.segAr[SS] & AR_DB) !== 0 && !this.vm86;
-    const user = this.cpl === 3;
+    this.setCpl(this.cpl);
+  }
+
+  /** Set the current privilege level and the TLB permission masks that follow from it. */
+  setCpl(cpl: number): void {
+    this.cpl = cpl;
+    const user = cpl === 3;
     this.rMask = T_VALID | T_MMIO | (user ? T_UR : 0);
     this.rWant = T_VALID | (user ? T_UR : 0);
     this.wMask = user ? T_UW : T_SW;
@@ -439,8 +448,8 @@ export class Cpu {
   /** Record a lazily evaluated arithmetic result. `size` is 1, 2 or 4. */
   setLazy(op: number, a: number, b: number, res: number, size: number, which: number): void {
     if (which !== F_ARITH) {
-      // Flags not written by this op keep their current values.
-      this.materialize();
+      // INC/DEC: CF keeps its current value (the only flag outside `which`).
+      if ((this.lazyFlags & F_CF) !== 0) this.flags = (this.flags & ~F_CF) | this.getCF();
     }
     this.lazyOp = op;
     this.lazyA = a;
@@ -453,7 +462,13 @@ export class Cpu {
 
   /** Write arithmetic flags eagerly: `bits` holds the new values of the flags in `which`. */
   setArith(bits: number, which: number): void {
-    this.materialize();
+    const keep = this.lazyFlags & ~which;
+    if (keep !== 0) {
+      // Derive only the lazy flags this write does not replace.
+      const derived = this.getFlags() & keep;
+      this.flags = (this.flags & ~keep) | derived;
+    }
+    this.lazyFlags = 0;
     this.flags = (this.flags & ~which) | (bits & which);
   }
 
@@ -1051,7 +1066,12 @@ export class Cpu {
       const v = this.pendingVector;
       this.pendingVector = -1;
       this.interruptShadow = false;
-      this.deliverInterrupt(v, INT_EXT, -1);
+      try {
+        this.deliverInterrupt(v, INT_EXT, -1);
+      } catch (e) {
+        if (e === FAULT) this.deliverFault();
+        else if (e !== EXIT) throw e;
+      }
     }
     const limit = start + budget;
     while (this.exitPending === 0) {
@@ -1175,14 +1195,17 @@ export class Cpu {
   private deliverFault(): void {
     let vector = this.excVector;
     let error = this.excError;
+    if (TRACE_EXCEPTIONS) console.error(`vmrun: exception ${vector} err ${error.toString(16)} at ${this.segSel[CS].toString(16)}:${(this.eip>>>0).toString(16)} cr2 ${(this.cr2>>>0).toString(16)} esp ${(this.regs[4]>>>0).toString(16)} cpl ${this.cpl}`);
     let tries = 0;
     for (;;) {
       try {
         this.deliverInterrupt(vector, INT_EXC, error);
         return;
       } catch (e) {
+        if (e === EXIT) return; // an internal error while delivering: the exit is already set
         if (e !== FAULT) throw e;
         const second = this.excVector;
+        if (TRACE_EXCEPTIONS) console.error(`vmrun:   during delivery of ${vector}: exc ${second} err ${this.excError.toString(16)} cr2 ${(this.cr2>>>0).toString(16)} esp ${(this.regs[4]>>>0).toString(16)} tr ${this.segSel[TR].toString(16)} base ${(this.segBase[TR]>>>0).toString(16)} lim ${this.segLimit[TR]}`);
         if (vector === DF || ++tries > 3) {
           this.exitPending = ExitReason.Shutdown;
           return;
@@ -1271,9 +1294,10 @@ export class Cpu {
       // Load the new stack, then push (a fault here is delivered on the new stack's terms).
       this.loadSegFromDesc(SS, newSs, sslo, sshi);
       this.regs[ESP] = newEsp;
-      this.cpl = newCpl;
       this.flags &= ~F_VM;
       this.updateMode();
+      // The pushes below are made at the new privilege level (CS is loaded after them).
+      this.setCpl(newCpl);
       if (fromVm) {
         this.push(this.segSel[GS], size);
         this.push(this.segSel[FS], size);

@@ -21,6 +21,9 @@ export const BIAS63 = BIAS + 63;
 /** Exponent adjustment applied to results when overflow or underflow is unmasked (register destinations). */
 export const WRAP = 24576;
 
+/** Scratch slots of the X87 value arrays (past the eight physical registers). */
+export const T0 = 8, T1 = 9, T2 = 10, T3 = 11;
+
 // Operand classes.
 export const K_ZERO = 0, K_NORMAL = 1, K_DENORMAL = 2, K_INF = 3, K_QNAN = 4, K_SNAN = 5, K_UNSUPPORTED = 6, K_EMPTY = 7;
 
@@ -79,8 +82,8 @@ export class Rounded {
  * `prec` of them significant (the x87 precision control keeps the 64-bit field but rounds at bit
  * 64-prec), exponent bias `bias` and largest finite biased exponent `emax`.
  * `wrap`: a register destination with the overflow/underflow exception unmasked gets the
- * exponent-wrapped result (±24576) instead of the masked response. Tininess is detected before
- * rounding, as the x87 does.
+ * exponent-wrapped result (±24576) instead of the masked response. Tininess is detected after
+ * rounding (checked against a physical x87).
  */
 export function round(o: Rounded, sign: number, exp: number, sig: bigint, field: number, prec: number,
   bias: number, emax: number, rc: number, wrapO: boolean, wrapU: boolean): void {
@@ -88,7 +91,9 @@ export function round(o: Rounded, sign: number, exp: number, sig: bigint, field:
   o.up = false;
   const n = bitLength(sig);
   let biased = exp + n - 1 + bias;
-  let tiny = biased < 1;
+  // Tininess after rounding: tiny when the result rounded to `prec` bits with an unbounded
+  // exponent would still be below the smallest normal.
+  let tiny = biased < 0 || (biased === 0 && !carriesOut(sign, sig, n, prec, rc));
   o.tiny = tiny;
   if (tiny && wrapU) {
     exp += WRAP;
@@ -160,6 +165,22 @@ export function round(o: Rounded, sign: number, exp: number, sig: bigint, field:
   }
   o.sig = fsig;
   o.biased = b;
+}
+
+/** Whether rounding the n-bit `sig` to `prec` bits by `rc` carries into a new leading bit. */
+function carriesOut(sign: number, sig: bigint, n: number, prec: number, rc: number): boolean {
+  if (n <= prec) return false;
+  const sh = BigInt(n - prec);
+  const q = sig >> sh;
+  if (q !== (1n << BigInt(prec)) - 1n) return false;
+  const r = sig & ((1n << sh) - 1n);
+  if (r === 0n) return false;
+  switch (rc) {
+    case RC_NEAREST: return r >= (1n << (sh - 1n)); // q is odd (all ones), so a tie rounds up
+    case RC_DOWN: return sign !== 0;
+    case RC_UP: return sign === 0;
+    default: return false;
+  }
 }
 
 /** Round sign × sig × 2^exp to an integer by `rc`. Returns the magnitude; sets `o.exc` (PE) and `o.up`. */

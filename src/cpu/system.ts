@@ -10,7 +10,7 @@ import {
 import { INT_ICEBP, INT_SOFT, type Cpu } from './cpu.js';
 import type { Insn } from './decoder.js';
 import { ea, readRM } from './ops.js';
-import { x87Execute } from './fpu.js';
+import { x87Execute, x87Pending } from './fpu.js';
 
 // ------------------------------------------------------------------------------------------------
 // Segment registers
@@ -424,6 +424,7 @@ export function outs(c: Cpu, i: Insn, size: number): void {
 
 export function fwait(c: Cpu): void {
   if ((c.cr0 & (CR0_MP | CR0_TS)) === (CR0_MP | CR0_TS)) c.raise(NM, -1);
+  x87Pending(c);
 }
 
 export function fpu(c: Cpu, i: Insn): void {

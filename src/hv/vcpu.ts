@@ -32,6 +32,14 @@ export class Vcpu {
   getMsrs(indices: number[]): MsrEntry[] { return this.cpu.getMsrs(indices); }
   setMsrs(entries: MsrEntry[]): void { this.cpu.setMsrs(entries); }
 
+  /**
+   * The TSC offset (as KVM's KVM_VCPU_TSC_OFFSET attribute): the guest's TSC reads
+   * instructions retired + offset. The monitor moves it on by the guest time that passes
+   * without instructions (idle HLT, I/O bus time), so the TSC follows the machine clock.
+   */
+  get tscOffset(): number { return this.cpu.tscOffset; }
+  set tscOffset(v: number) { this.cpu.tscOffset = v; }
+
   /** Total guest instructions retired since creation. */
   get instructions(): number { return this.cpu.instructionCount; }
 

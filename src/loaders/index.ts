@@ -1,5 +1,6 @@
 // Kernel loading: recognise the image format by its content and hand it to that format's loader.
 
+import { loadBzImage } from './bzimage.js';
 import { loadFlat } from './flat.js';
 import { hasMultibootMagic, isElf, loadMultiboot } from './multiboot.js';
 import { LoadError, type LoadOptions, type LoadResult } from './types.js';
@@ -45,8 +46,7 @@ function notSupportedYet(name: string, detect: (kernel: Uint8Array) => boolean, 
  */
 const FORMATS: readonly KernelFormat[] = [
   { name: 'multiboot', detect: hasMultibootMagic, load: loadMultiboot },
-  // With src/loaders/bzimage.ts: { name: 'bzimage', detect: isBzImage, load: loadBzImage },
-  notSupportedYet('bzimage', isBzImage, 'Linux bzImage (boot protocol)'),
+  { name: 'bzimage', detect: isBzImage, load: loadBzImage },
   notSupportedYet('elf', isElf, 'ELF kernel without a multiboot header'),
 ];
 

@@ -423,7 +423,7 @@ export function loadMultiboot(opts: LoadOptions): LoadResult {
     infoFlags |= MULTIBOOT_INFO_MODS;
   }
   area.u32(info + MBI_BOOT_LOADER_NAME, area.string(BOOT_LOADER_NAME));
-  area.u32(info + MBI_CMDLINE, area.string(opts.cmdline === '' ? name : `${name} ${opts.cmdline}`));
+  area.u32(info + MBI_CMDLINE, area.string(!opts.cmdline ? name : `${name} ${opts.cmdline}`));
   area.u32(info + MBI_FLAGS, infoFlags);
 
   for (const c of image.chunks) {

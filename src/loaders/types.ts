@@ -37,8 +37,8 @@ export interface LoadOptions {
   /** --initrd: for multiboot, the module(s); for bzImage, the initramfs. */
   initrd?: Uint8Array;
   initrdPath?: string;
-  /** The kernel command line (--append). */
-  cmdline: string;
+  /** The kernel command line (--append); undefined when not given (each loader has its default). */
+  cmdline?: string;
   /** Bytes of guest RAM, mapped from guest-physical 0. */
   memorySize: number;
   /** Flat binaries: --load-addr, --entry, --bits. */

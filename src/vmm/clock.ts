@@ -27,6 +27,8 @@ export interface MachineClock extends Clock {
   budgetUntil(deadline: number, max: number): number;
   /** Idle until `deadline`. Virtual: the clock jumps there. Realtime: nothing (the caller sleeps). */
   skipTo(deadline: number): void;
+  /** Guest time spent outside instructions (I/O bus cycles). Virtual: the clock advances. Realtime: nothing. */
+  stall(ns: number): void;
 }
 
 export class VirtualClock implements MachineClock {
@@ -68,6 +70,15 @@ export class VirtualClock implements MachineClock {
       this.t = deadline;
     }
   }
+
+  /** Guest time spent outside instructions, e.g. on the I/O bus (a port access takes ~1 µs on a PC). */
+  stall(ns: number): void {
+    this.stallNs += ns;
+    this.t += ns;
+  }
+
+  /** Nanoseconds spent in stall(). */
+  stallNs = 0;
 }
 
 /** Host time source in milliseconds (injectable for tests). */
@@ -118,6 +129,8 @@ export class RealtimeClock implements MachineClock {
   }
 
   skipTo(_deadline: number): void {}
+
+  stall(_ns: number): void {}
 }
 
 export function createClock(mode: ClockMode): MachineClock {

@@ -30,7 +30,7 @@ import { defaultCpuid } from '../cpu/cpuid.js';
 import { loadKernel } from '../loaders/index.js';
 import { LoadError, type EntryState, type LoadResult } from '../loaders/types.js';
 import { MmioBus, PortBus, hexPort } from './bus.js';
-import { createClock, type ClockMode, type MachineClock } from './clock.js';
+import { VirtualClock, createClock, type ClockMode, type MachineClock } from './clock.js';
 import { NULL_SINK, type ConsoleInput } from './console.js';
 import {
   RunLoop,
@@ -39,6 +39,8 @@ import {
   type RunHooks,
   type RunResult,
 } from './runloop.js';
+
+/** The time-stamp counter MSR (Intel SDM vol. 4, IA32_TIME_STAMP_COUNTER). */
 
 /** Smallest and largest guest RAM; the top GiB of the 4 GiB space stays free for MMIO and ROM. */
 export const MIN_MEMORY = 2 * 1024 * 1024;
@@ -57,7 +59,7 @@ export interface MachineConfig {
   kernelPath: string;
   initrd?: Uint8Array;
   initrdPath?: string;
-  cmdline: string;
+  cmdline?: string;
   /** Flat binaries only. */
   loadAddr?: number;
   entry?: number;
@@ -197,8 +199,21 @@ export class Machine {
         traceExits: trace.exits ?? false,
         traceIrq: trace.irq ?? false,
         traceLine,
+        onIdleSkip: this.clock instanceof VirtualClock ? (ns) => this.advanceTsc(ns) : null,
       },
     );
+  }
+
+  /**
+   * The core's TSC counts retired instructions. Guest time skipped during HLT passes without
+   * instructions, so the TSC is moved on by the same amount: with the virtual clock the TSC then
+   * always equals guest time in instruction cycles, and a guest that calibrates it against the
+   * PIT sees one consistent clock.
+   */
+  private advanceTsc(ns: number): void {
+    const cycles = Math.round(ns / (this.clock as VirtualClock).nsPerInstruction);
+    if (cycles <= 0) return;
+    this.vcpu.tscOffset += cycles;
   }
 
   /** Run until the guest stops, fails, crashes, times out, or stop() is called. */

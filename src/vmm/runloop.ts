@@ -14,6 +14,9 @@ import { hexPort, type MmioBus, type PortBus } from './bus.js';
 import type { MachineClock } from './clock.js';
 
 /** The part of a vCPU the loop drives; the real src/hv Vcpu satisfies it structurally. */
+/** Guest time one port access takes on the I/O bus (virtual clock), as on a PC's LPC/ISA bus. */
+export const IO_ACCESS_NS = 1000;
+
 export interface LoopVcpu {
   readonly exit: ExitRecord;
   run(budget: number): number;
@@ -74,6 +77,11 @@ export interface RunLoopOptions {
   traceLine?: ((line: string) => void) | null;
   /** Wall clock in ms (default performance.now); injectable for tests. */
   wallClock?: () => number;
+  /**
+   * Called before the next run() with the guest time (ns) the virtual clock skipped while the
+   * vCPU was halted, so the machine can move time sources inside the vCPU (the TSC) along.
+   */
+  onIdleSkip?: ((ns: number) => void) | null;
 }
 
 export interface ExitStats {
@@ -130,6 +138,7 @@ export class RunLoop {
   private readonly ports: PortBus;
   private readonly mmio: MmioBus;
   private readonly clock: MachineClock;
+  private readonly virtual: boolean;
   private readonly timers: TimedDevice[];
   private readonly pic: InterruptController;
   private readonly input: ConsoleInputSource | null;
@@ -141,6 +150,9 @@ export class RunLoop {
   private readonly traceExits: boolean;
   private readonly traceIrq: boolean;
   private readonly traceLine: ((line: string) => void) | null;
+  private readonly onIdleSkip: ((ns: number) => void) | null;
+  /** Guest ns skipped while halted, not yet reported through onIdleSkip. */
+  private skippedNs = 0;
 
   private stopStatus = -1;
   private stopReason = '';
@@ -177,6 +189,7 @@ export class RunLoop {
     this.ports = parts.ports;
     this.mmio = parts.mmio;
     this.clock = parts.clock;
+    this.virtual = parts.clock.mode === 'virtual';
     this.timers = parts.timers.slice();
     this.pic = parts.pic;
     this.input = options.input ?? null;
@@ -186,6 +199,7 @@ export class RunLoop {
     this.timeoutMs = options.timeoutMs ?? 0;
     this.wall = options.wallClock ?? (() => performance.now());
     this.traceLine = options.traceLine ?? null;
+    this.onIdleSkip = options.onIdleSkip ?? null;
     this.traceExits = (options.traceExits ?? false) && this.traceLine !== null;
     this.traceIrq = (options.traceIrq ?? false) && this.traceLine !== null;
   }
@@ -221,7 +235,8 @@ export class RunLoop {
         try {
           action = this.step();
         } catch (e) {
-          this.requestStop(STATUS_MONITOR_ERROR, `monitor error: ${e instanceof Error ? e.message : String(e)}`);
+          this.requestStop(STATUS_MONITOR_ERROR, `monitor error: ${describeThrown(e)}`);
+          if (process.env.VMRUN_DEBUG && e instanceof Error && e.stack && this.traceLine === null) process.stderr.write(e.stack + '\n');
           action = ACT_STOP;
         }
         if (action === ACT_STOP) break;
@@ -237,6 +252,11 @@ export class RunLoop {
       if (this.stopStatus === STATUS_CRASH || this.stopStatus === STATUS_TIMEOUT) dump = this.dumpState();
     } finally {
       this.running = false;
+      // Time that passed without instructions since the last run() still reaches the TSC.
+      if (this.skippedNs > 0) {
+        if (this.onIdleSkip !== null) this.onIdleSkip(this.skippedNs);
+        this.skippedNs = 0;
+      }
       if (this.hooks !== null) {
         try {
           this.hooks.checkpoint();
@@ -291,6 +311,7 @@ export class RunLoop {
           this.waitUntil = deadline;
           return ACT_WAIT;
         }
+        if (deadline > now) this.skippedNs += deadline - now;
         clock.skipTo(deadline);
         if (--this.countdown <= 0) {
           const a = this.wallCheck();
@@ -299,6 +320,10 @@ export class RunLoop {
         continue;
       }
 
+      if (this.skippedNs > 0) {
+        if (this.onIdleSkip !== null) this.onIdleSkip(this.skippedNs);
+        this.skippedNs = 0;
+      }
       const budget = clock.budgetUntil(deadline, this.slice);
       clock.startSlice();
       const reason = vcpu.run(budget);
@@ -325,6 +350,12 @@ export class RunLoop {
           const ports = this.ports;
           size = ex.ioSize;
           this.portCounts[port & 0xffff]++;
+          if (this.virtual) {
+            // A legacy port access takes about a microsecond of bus time on a PC; guests time
+            // themselves by it (Linux's PIT calibration, port 0x80 delays).
+            clock.stall(IO_ACCESS_NS * n);
+            this.skippedNs += IO_ACCESS_NS * n;
+          }
           if (ex.ioIn) {
             for (let i = 0; i < n; i++) data[i] = ports.read(port, size);
           } else {
@@ -520,6 +551,18 @@ export class RunLoop {
     }
     return { total: this.totalExits, byReason, byPort };
   }
+}
+
+/** One line for anything thrown: an Error's message, or the value itself (a core sentinel). */
+export function describeThrown(e: unknown): string {
+  if (e instanceof Error) return e.message.split('\n')[0];
+  let text: string;
+  try {
+    text = JSON.stringify(e) ?? String(e);
+  } catch {
+    text = String(e);
+  }
+  return `non-Error value thrown: ${text.length > 200 ? text.slice(0, 200) + '…' : text}`;
 }
 
 function fmtSeconds(ms: number): string {

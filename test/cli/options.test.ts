@@ -60,7 +60,7 @@ describe('parseCommandLine', () => {
     const o = options('--kernel', 'k.bin');
     expect(o).toMatchObject({
       kernel: 'k.bin',
-      append: '',
+      append: undefined,
       memorySize: 128 * 2 ** 20,
       serial: { kind: 'stdio' },
       timeoutMs: 0,

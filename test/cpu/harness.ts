@@ -299,3 +299,113 @@ export class Runner286 {
 export function hex(v: number): string {
   return (v >>> 0).toString(16);
 }
+
+// ------------------------------------------------------------------------------------------------
+// A flat 32-bit protected-mode machine for hand-written instruction tests
+
+/** Memory layout of Flat32. */
+export const F32 = {
+  GDT: 0x500,
+  IDT: 0x800,
+  /** Exception handler for vector v: a HLT at HANDLERS + v. */
+  HANDLERS: 0x2000,
+  CODE: 0x10000,
+  DATA: 0x20000,
+  STACK_TOP: 0x80000,
+  RAM: 0x100000,
+} as const;
+
+export interface Run32Result {
+  regs: Regs;
+  /** EFLAGS after the run. */
+  flags: number;
+  /** The exception vector taken (its handler's HLT stopped the run), or -1. */
+  vector: number;
+  /** Error code pushed with the exception (-1 when none was expected), and the faulting EIP. */
+  errorCode: number;
+  faultEip: number;
+  exitReason: number;
+}
+
+const VECTORS_WITH_ERROR = new Set([8, 10, 11, 12, 13, 14, 17]);
+
+export class Flat32 {
+  readonly vm: Vm;
+  readonly vcpu: Vcpu;
+
+  constructor() {
+    this.vm = new Vm(F32.RAM);
+    this.vm.setMemoryRegion({ slot: 0, guestPhys: 0, size: F32.RAM, hostOffset: 0, readonly: false });
+    this.vcpu = this.vm.createVcpu();
+  }
+
+  write(addr: number, bytes: ArrayLike<number>): void {
+    this.vm.writePhys(addr, Uint8Array.from(bytes as ArrayLike<number>));
+  }
+
+  write32(addr: number, v: number): void {
+    this.write(addr, [v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, (v >>> 24) & 0xff]);
+  }
+
+  read8(addr: number): number {
+    return this.vm.readPhys(addr, 1)[0];
+  }
+
+  read32(addr: number): number {
+    const b = this.vm.readPhys(addr, 4);
+    return (b[0] | (b[1] << 8) | (b[2] << 16) | (b[3] << 24)) >>> 0;
+  }
+
+  /** Reset memory and state: GDT (null, code 0x08, data 0x10), IDT with a HLT handler per vector. */
+  private prepare(): void {
+    this.vm.bytes.fill(0);
+    this.vcpu.reset();
+    // Flat 4 GiB code (type 0xB, D=1, G=1) and data (type 3) descriptors.
+    this.write(F32.GDT, [0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 0, 0x9b, 0xcf, 0, 0xff, 0xff, 0, 0, 0, 0x93, 0xcf, 0]);
+    for (let v = 0; v < 32; v++) {
+      const h = F32.HANDLERS + v;
+      // 32-bit interrupt gate, selector 0x08, DPL 0, present.
+      this.write(F32.IDT + v * 8, [h & 0xff, (h >> 8) & 0xff, 0x08, 0x00, 0x00, 0x8e, (h >> 16) & 0xff, (h >> 24) & 0xff]);
+      this.write(h, [0xf4]);
+    }
+  }
+
+  /**
+   * Run `code` (followed by a HLT) at F32.CODE in flat 32-bit protected mode, CPL 0.
+   * `regs` are the initial general registers (ESP defaults to STACK_TOP), `flags` EFLAGS,
+   * `mem` extra [address, bytes] to load first. IN from any port reads all ones.
+   */
+  run(code: number[], regs: Partial<Regs> = {}, flags = 0x2, mem: Array<[number, number[]]> = []): Run32Result {
+    this.prepare();
+    for (const [a, b] of mem) this.write(a, b);
+    this.write(F32.CODE, [...code, 0xf4]);
+    const s = this.vcpu.getSregs();
+    s.cs = flatSeg(0x08, true);
+    s.ds = s.es = s.ss = s.fs = s.gs = flatSeg(0x10, false);
+    s.gdt = { base: F32.GDT, limit: 23 };
+    s.idt = { base: F32.IDT, limit: 32 * 8 - 1 };
+    s.cr0 = 0x11; // PE | ET
+    this.vcpu.setSregs(s);
+    this.vcpu.setRegs({
+      eax: 0, ebx: 0, ecx: 0, edx: 0, esi: 0, edi: 0, ebp: 0, esp: F32.STACK_TOP, eip: F32.CODE, eflags: flags,
+      ...regs,
+    });
+    let reason = 0;
+    for (let n = 0; n < 1000; n++) {
+      reason = this.vcpu.run(1_000_000);
+      if (reason !== ExitReason.Io) break;
+      const x = this.vcpu.exit;
+      if (x.ioIn) for (let k = 0; k < x.ioCount; k++) x.ioData[k] = 0xffffffff >>> (32 - 8 * x.ioSize);
+    }
+    const r = this.vcpu.getRegs();
+    let vector = -1, errorCode = -1, faultEip = -1;
+    const off = r.eip - 1 - F32.HANDLERS;
+    if (reason === ExitReason.Hlt && off >= 0 && off < 32) {
+      vector = off;
+      let sp = r.esp;
+      if (VECTORS_WITH_ERROR.has(vector)) { errorCode = this.read32(sp); sp += 4; }
+      faultEip = this.read32(sp);
+    }
+    return { regs: r, flags: r.eflags, vector, errorCode, faultEip, exitReason: reason };
+  }
+}

@@ -142,9 +142,11 @@ describe('Machine', () => {
     ];
     while (code.length < 0x40) code.push(0x90);
     code.push(...exitWith(0)); // 7c40: the IRQ0 handler
-    const { result } = await run(code);
+    const { m, result } = await run(code);
     expect(result.status).toBe(0);
     expect(result.reason).toBe('the guest wrote 0 to the exit port');
+    // The TSC moved on with the skipped idle time: it equals guest time (1 ns per instruction).
+    expect(m.vcpu.getMsrs([0x10])[0].value).toBe(BigInt(result.guestNs));
     expect(result.interruptsInjected).toBe(1);
     expect(result.guestNs).toBeGreaterThan(50e6); // ~54.9 ms of guest time, mostly skipped
     expect(result.instructions).toBeLessThan(100);

@@ -180,15 +180,17 @@ describe('RunLoop', () => {
 
   it('on HLT with IF=1 jumps the clock to the timer deadline and injects its interrupt', async () => {
     let clockAtWake = -1;
+    const skipped: number[] = [];
     const r = rig(
       [
         plain(ExitReason.Budget, 100),
         halt(true, 1),
         observe(() => (clockAtWake = r.clock.now())),
       ],
-      { timers: (pic) => [new OneShot(5000, pic, 0x20)] },
+      { timers: (pic) => [new OneShot(5000, pic, 0x20)], onIdleSkip: (ns) => skipped.push(ns) },
     );
     const res = await r.loop.run();
+    expect(skipped).toEqual([4899]); // reported once, before the run after the wake-up
     expect(r.cpu.budgets[0]).toBe(5000); // the first slice ends at the deadline
     expect(clockAtWake).toBe(5000);
     expect(r.cpu.injected).toEqual([0x20]);

@@ -1,0 +1,146 @@
+#!/usr/bin/env node
+// vmrun's benchmark: each workload under vmrun and under qemu-system-i386 (TCG) on the same
+// files, several repetitions each; prints medians (min–max), guest MIPS, peak RSS and the
+// vmrun/QEMU ratio, and writes the results as JSON to bench/results/.
+//
+//   npm run bench                     all workloads, 3 repetitions
+//   node bench/run.js --reps 5 cpuloop
+//
+// Benchmarks are not tests: nothing here fails on a slow machine. A workload whose output does
+// not match is reported as wrong, not timed.
+
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const vmrunBin = path.join(root, 'bin/vmrun.js');
+const img = (p) => path.join(root, 'images', p);
+
+const QEMU_COMMON = ['-display', 'none', '-monitor', 'none', '-serial', 'stdio', '-no-reboot',
+  '-device', 'isa-debug-exit,iobase=0xf4,iosize=0x04'];
+
+/** Workloads: the same image under both, and the console text that proves the run was right. */
+const WORKLOADS = [
+  {
+    name: 'linux-boot',
+    what: 'images/linux boot to its userspace marker',
+    files: ['linux/bzImage', 'linux/initramfs.cpio.gz'],
+    vmrun: ['--kernel', img('linux/bzImage'), '--initrd', img('linux/initramfs.cpio.gz'), '--append', 'console=ttyS0', '-m', '128M'],
+    qemu: ['-m', '128', '-kernel', img('linux/bzImage'), '-initrd', img('linux/initramfs.cpio.gz'), '-append', 'console=ttyS0'],
+    expect: /vmrun-init/,
+  },
+  {
+    name: 'cpuloop',
+    what: 'CPU-bound loop over an 8 MiB buffer, result checked (images/guests/cpuloop.asm)',
+    files: ['guests/cpuloop.bin'],
+    vmrun: ['--kernel', img('guests/cpuloop.bin'), '-m', '32M'],
+    qemu: ['-m', '32', '-drive', `format=raw,file=${img('guests/cpuloop.bin')}`],
+    expect: /cpuloop: 5BD8C484/,
+  },
+];
+
+function parseArgs(argv) {
+  const out = { reps: 3, only: [] };
+  for (let k = 0; k < argv.length; k++) {
+    if (argv[k] === '--reps') out.reps = Number(argv[++k]);
+    else out.only.push(argv[k]);
+  }
+  return out;
+}
+
+/** Run a command under /usr/bin/time for wall time and peak RSS. */
+function timed(cmd, args) {
+  const r = spawnSync('/usr/bin/time', ['-f', 'TIME %e %M', cmd, ...args], {
+    encoding: 'utf8', timeout: 600_000, maxBuffer: 64 << 20, input: '',
+  });
+  const m = /TIME ([\d.]+) (\d+)\s*$/.exec(r.stderr ?? '');
+  return {
+    status: r.status,
+    stdout: r.stdout ?? '',
+    stderr: r.stderr ?? '',
+    wall: m ? Number(m[1]) : NaN,
+    rssMiB: m ? Number(m[2]) / 1024 : NaN,
+  };
+}
+
+function median(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+function summary(xs) {
+  return { median: median(xs), min: Math.min(...xs), max: Math.max(...xs) };
+}
+
+function fmt(s, digits = 2) {
+  return `${s.median.toFixed(digits)} (${s.min.toFixed(digits)}–${s.max.toFixed(digits)})`;
+}
+
+const opts = parseArgs(process.argv.slice(2));
+const haveQemu = spawnSync('qemu-system-i386', ['--version']).status === 0;
+const results = [];
+for (const w of WORKLOADS) {
+  if (opts.only.length > 0 && !opts.only.includes(w.name)) continue;
+  const missing = w.files.filter((f) => !existsSync(img(f)));
+  if (missing.length > 0) {
+    console.log(`${w.name}: skipped (missing ${missing.join(', ')})`);
+    continue;
+  }
+  const vm = [], qm = [];
+  let instructions = NaN;
+  let wrong = null;
+  for (let k = 0; k < opts.reps; k++) {
+    const r = timed(process.execPath, [vmrunBin, ...w.vmrun, '--stats', '--json']);
+    if (r.status !== 0 || !w.expect.test(r.stdout)) {
+      wrong = `vmrun exit ${r.status}: ${r.stderr.split('\n').filter((l) => l && !l.startsWith('TIME')).slice(-2).join(' | ')}`;
+      break;
+    }
+    const json = r.stderr.split('\n').filter((l) => l.startsWith('{')).pop();
+    if (json) instructions = JSON.parse(json).instructions;
+    vm.push(r);
+  }
+  if (haveQemu && wrong === null) {
+    for (let k = 0; k < opts.reps; k++) {
+      const r = timed('qemu-system-i386', [...QEMU_COMMON, ...w.qemu]);
+      if (!w.expect.test(r.stdout)) {
+        wrong = `qemu did not print the expected output (exit ${r.status})`;
+        break;
+      }
+      qm.push(r);
+    }
+  }
+  const row = { name: w.name, what: w.what, instructions, reps: opts.reps };
+  if (wrong !== null) {
+    row.error = wrong;
+    console.log(`${w.name}: WRONG: ${wrong}`);
+    results.push(row);
+    continue;
+  }
+  row.vmrun = { wall: summary(vm.map((r) => r.wall)), rssMiB: summary(vm.map((r) => r.rssMiB)) };
+  row.vmrun.mips = instructions / row.vmrun.wall.median / 1e6;
+  if (qm.length > 0) {
+    row.qemu = { wall: summary(qm.map((r) => r.wall)), rssMiB: summary(qm.map((r) => r.rssMiB)) };
+    row.qemu.mips = instructions / row.qemu.wall.median / 1e6; // the same guest work, vmrun's count
+    row.ratio = row.vmrun.wall.median / row.qemu.wall.median;
+  }
+  results.push(row);
+}
+
+console.log('');
+console.log('| workload | guest instructions | vmrun s median (min–max) | vmrun MIPS | vmrun peak RSS MiB | QEMU s median (min–max) | QEMU MIPS | QEMU peak RSS MiB | vmrun/QEMU |');
+console.log('|---|---|---|---|---|---|---|---|---|');
+for (const r of results) {
+  if (r.error) {
+    console.log(`| ${r.name} | – | wrong: ${r.error} | | | | | | |`);
+    continue;
+  }
+  const q = r.qemu;
+  console.log(`| ${r.name} | ${(r.instructions / 1e6).toFixed(1)} M | ${fmt(r.vmrun.wall)} | ${r.vmrun.mips.toFixed(0)} | ${r.vmrun.rssMiB.median.toFixed(0)} | ${q ? fmt(q.wall) : 'n/a'} | ${q ? q.mips.toFixed(0) : 'n/a'} | ${q ? q.rssMiB.median.toFixed(0) : 'n/a'} | ${r.ratio ? `${r.ratio.toFixed(1)}×` : 'n/a'} |`);
+}
+const outDir = path.join(root, 'bench/results');
+mkdirSync(outDir, { recursive: true });
+const file = path.join(outDir, 'latest.json');
+writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), node: process.version, results }, null, 2));
+console.log(`\nwritten ${path.relative(root, file)}`);
