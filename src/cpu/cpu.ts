@@ -13,6 +13,7 @@ import { Block, decodeBlock } from './decoder.js';
 import type { PhysicalMemory } from './memory.js';
 import { defaultCpuid } from './cpuid.js';
 import { X87 } from './fpu.js';
+import { compileBlock } from './jit.js';
 
 /** Thrown (one preallocated object) when a guest exception is raised; caught in run(). */
 export const FAULT = { kind: 'guest-fault' };
@@ -39,6 +40,9 @@ export const INT_EXT = 0, INT_SOFT = 1, INT_EXC = 2, INT_ICEBP = 3;
 const BR8 = [0, 4, 8, 12, 1, 5, 9, 13];
 
 const TLB_LIST_MAX = 4096;
+
+/** Executions of a block before it is compiled to JavaScript (VMRUN_JIT=0 turns the compiler off). */
+const JIT_THRESHOLD = process.env.VMRUN_JIT === '0' ? Infinity : Number(process.env.VMRUN_JIT_THRESHOLD ?? 1000);
 
 /** Debug aid: VMRUN_TRACE_EXCEPTIONS=1 prints every guest exception on stderr. */
 const TRACE_EXCEPTIONS = process.env.VMRUN_TRACE_EXCEPTIONS === '1';
@@ -71,6 +75,8 @@ export class Cpu {
   readonly segMax = new Float64Array(8);
   /** Bit 0 readable, bit 1 writable. */
   readonly segRW = new Uint8Array(8);
+  /** Bit s set when segment s is flat (see deriveSeg); the compiled blocks test it. */
+  flatBits = 0;
   gdtBase = 0; gdtLimit = 0xffff;
   idtBase = 0; idtLimit = 0x3ff;
 
@@ -110,6 +116,8 @@ export class Cpu {
   exitPending = 0;
   interruptShadow = false;
   irqWindowRequested = false;
+  /** DR6 status bits of a debug trap to deliver after the current instruction (0 for none). */
+  pendingDebugTrap = 0;
   private pendingVector = -1;
   excVector = 0;
   excError = -1;
@@ -369,6 +377,12 @@ export class Cpu {
     } else {
       this.segMin[s] = 0;
       this.segMax[s] = limit;
+    }
+    if (s < 6) {
+      // Flat: base 0, the whole 4 GiB, readable and writable (and for SS a 32-bit stack).
+      const flat = this.segBase[s] === 0 && this.segMin[s] === 0 && this.segMax[s] === 0xffffffff && rw === 3 &&
+        (s !== SS || (ar & AR_DB) !== 0);
+      this.flatBits = flat ? this.flatBits | (1 << s) : this.flatBits & ~(1 << s);
     }
   }
 
@@ -1155,9 +1169,26 @@ export class Cpu {
     const block = this.getBlock();
     const insns = block.insns;
     // In an STI / MOV SS shadow only one instruction runs before interrupts are looked at again.
-    const n = this.interruptShadow ? 1 : insns.length;
+    const shadow = this.interruptShadow;
+    const n = shadow ? 1 : insns.length;
     this.brk = 0;
     this.interruptShadow = false;
+    if (!shadow && (this.flags & F_TF) === 0 && limit - this.instructionCount >= n) {
+      let fn = block.compiled;
+      if (fn === undefined && ++block.execCount >= JIT_THRESHOLD) {
+        fn = block.compiled = compileBlock(this, block, this.code32);
+      }
+      if (fn) {
+        const entry = this.eip;
+        try {
+          if (fn(this)) return;
+        } catch (e) {
+          // c.eip is at the instruction that faulted (or exited): count those before it.
+          this.instructionCount += block.indexOf(this.eip, entry, this.ipMask);
+          throw e;
+        }
+      }
+    }
     for (let k = 0; k < n; k++) {
       const i = insns[k];
       this.nextEip = (this.eip + i.len) & this.ipMask;

@@ -5,6 +5,7 @@
 import { CS, DS, SS } from './constants.js';
 import { FAULT, type Cpu, type Handler } from './cpu.js';
 import { HANDLERS, lockValid, ud, unimplemented } from './ops.js';
+import type { Compiled } from './jit.js';
 
 export const P_REP = 1, P_REPNE = 2, P_LOCK = 4;
 
@@ -40,7 +41,22 @@ export class Block {
   insns: Insn[] = [];
   valid = true;
   cacheable = true;
+  /** Executions so far (until compiled). */
+  execCount = 0;
+  /** The compiled form: undefined until tried, null when the compiler declined. */
+  compiled: Compiled | null | undefined = undefined;
   constructor(readonly key: number) {}
+
+  /** How many instructions lie before the one at `eip` in a block entered at `entry`. */
+  indexOf(eip: number, entry: number, ipMask: number): number {
+    const off = (eip - entry) & ipMask;
+    let at = 0;
+    for (let k = 0; k < this.insns.length; k++) {
+      if (at === off) return k;
+      at += this.insns[k].len;
+    }
+    return 0;
+  }
 }
 
 const MAX_BLOCK = 64;

@@ -42,13 +42,24 @@ function div(a: BF, b: BF): BF {
   return bf((a.m << BigInt(sh)) / b.m, a.e - b.e - sh);
 }
 
+/**
+ * `a` moved by less than one unit of the working precision toward the sign of `dir`: keeps which
+ * side of `a` the true value lies on when a short `a` (an exact operand) absorbs a negligible term,
+ * so the final rounding of, say, cos(tiny) = 1 − ε goes the right way under directed rounding.
+ */
+function nudge(a: BF, dir: bigint): BF {
+  const s = P - bitLength(a.m < 0n ? -a.m : a.m);
+  if (s <= 0) return a;
+  return { m: (a.m << BigInt(s)) + (dir < 0n ? -1n : 1n), e: a.e - s };
+}
+
 function add(a: BF, b: BF): BF {
   if (a.m === 0n) return b;
   if (b.m === 0n) return a;
   // Magnitudes far apart: the smaller is below the working precision.
   const ta = a.e + bitLength(a.m < 0n ? -a.m : a.m), tb = b.e + bitLength(b.m < 0n ? -b.m : b.m);
-  if (ta - tb > P + 8) return a;
-  if (tb - ta > P + 8) return b;
+  if (ta - tb > P + 8) return nudge(a, b.m);
+  if (tb - ta > P + 8) return nudge(b, a.m);
   if (a.e >= b.e) return bf((a.m << BigInt(a.e - b.e)) + b.m, b.e);
   return bf(a.m + (b.m << BigInt(b.e - a.e)), a.e);
 }
@@ -101,10 +112,9 @@ function atanhSeries(s: BF): BF {
   for (let k = 3; ; k += 2) {
     pw = mul(pw, s2);
     const term = div(pw, int(k));
-    if (negligible(term, sum)) break;
+    if (negligible(term, sum)) return nudge(sum, term.m);
     sum = add(sum, term);
   }
-  return sum;
 }
 
 /** ln 2 = 2·atanh(1/3). */
@@ -139,7 +149,7 @@ function expm1(t: BF): BF {
   let sum = a;
   for (let n = 2; ; n++) {
     term = div(mul(term, a), int(n));
-    if (negligible(term, sum)) break;
+    if (negligible(term, sum)) { sum = nudge(sum, term.m); break; }
     sum = add(sum, term);
   }
   for (let j = 0; j < k; j++) sum = mul(sum, add(sum, int(2)));
@@ -159,7 +169,7 @@ function atan(x: BF): BF {
   for (let k = 3; ; k += 2) {
     pw = neg(mul(pw, y2));
     const term = div(pw, int(k));
-    if (negligible(term, sum)) break;
+    if (negligible(term, sum)) { sum = nudge(sum, term.m); break; }
     sum = add(sum, term);
   }
   return scale(sum, 2);
@@ -171,10 +181,9 @@ function sinSeries(r: BF): BF {
   let sum = r;
   for (let n = 2; ; n += 2) {
     term = neg(div(mul(term, r2), int(n * (n + 1))));
-    if (negligible(term, sum)) break;
+    if (negligible(term, sum)) return nudge(sum, term.m);
     sum = add(sum, term);
   }
-  return sum;
 }
 
 function cosSeries(r: BF): BF {
@@ -183,10 +192,9 @@ function cosSeries(r: BF): BF {
   let sum = term;
   for (let n = 1; ; n += 2) {
     term = neg(div(mul(term, r2), int(n * (n + 1))));
-    if (negligible(term, sum)) break;
+    if (negligible(term, sum)) return nudge(sum, term.m);
     sum = add(sum, term);
   }
-  return sum;
 }
 
 // --- slots ⇄ BF
@@ -277,7 +285,18 @@ function f2xm1(f: X87): void {
     else f.set(p, 0x8000 | (BIAS - 1), 0x80000000, 0);
     return;
   }
-  packBF(f, p, expm1(mul(slotBF(f, p), LN2)), false);
+  const x = slotBF(f, p);
+  if (top(x) < 0) {
+    packBF(f, p, expm1(mul(x, LN2)), false);
+    return;
+  }
+  // Outside the architectural domain |x| ≤ 1 (the result is undefined there): 2^n·2^r − 1 with n
+  // the nearest integer (clamped far beyond the exponent range) and |r| ≤ 1/2.
+  let n = x.e >= 0 ? 1 << 20 : Number((x.m < 0n ? -x.m : x.m) >> BigInt(-x.e - 1));
+  n = Math.min((n + 1) >> 1, 1 << 20);
+  if (x.m < 0n) n = -n;
+  const r = sub(x, int(n));
+  packBF(f, p, sub(scale(add(expm1(mul(r, LN2)), int(1)), n), int(1)), false);
 }
 
 /** FYL2X: ST(1) = ST(1)·log2(ST(0)); FYL2XP1: ST(1) = ST(1)·log2(ST(0)+1); then pop. */

@@ -1367,16 +1367,20 @@ function fprem(f: X87, ieee: boolean): void {
   const la = f.lsbExp(a), lb = f.lsbExp(b);
   const ea = la + bitLength(A), eb = lb + bitLength(B);
   const d = ea - eb;
-  if (d < 0) {
-    // |ST(0)| < |ST(1)|: the quotient is 0 (FPREM1 may still round it to 1).
-    if (!ieee || d < -1) return;
+  if (d < 0 && (!ieee || d < -1)) {
+    // |ST(0)| < |ST(1)|: the quotient is 0 and ST(0) the remainder (re-encoded canonically, so a
+    // pseudo-denormal comes back with exponent 1).
+    f.packReg(T0, sa, la, A, 64);
+    f.copy(a, T0);
+    f.status &= ~SW_C1;
+    return;
   }
   let shift = 0;
   let partial = false;
   if (d >= 64) {
-    // Partial remainder: reduce the exponent difference to one that is 31 mod 32.
+    // Partial remainder: ST(1)·2^(D−N) with N = 32 + (D mod 32), as a physical x87 does.
     partial = true;
-    shift = d - (32 + ((d + 1) & 31));
+    shift = d - (32 + (d & 31));
   }
   // Exact: a = A·2^la, b' = B·2^(lb+shift).
   const lbs = lb + shift;
@@ -1400,10 +1404,11 @@ function fprem(f: X87, ieee: boolean): void {
     f.status |= SW_C2;
     f.status &= ~SW_C1;
   } else {
+    // C0 = Q2, C3 = Q1, C1 = Q0.
     const qi = Number(q & 7n);
     if (qi & 4) f.status |= SW_C0;
-    if (qi & 2) f.status |= SW_C1; else f.status &= ~SW_C1;
-    if (qi & 1) f.status |= SW_C3;
+    if (qi & 2) f.status |= SW_C3;
+    if (qi & 1) f.status |= SW_C1; else f.status &= ~SW_C1;
   }
 }
 

@@ -1,0 +1,509 @@
+// The block compiler: a hot decoded block becomes one JavaScript function (new Function).
+//
+// Common instructions are emitted inline — register moves, ALU operations with their lazy-flag
+// record, memory operands on flat segments through the TLB fast path, PUSH/POP, and conditional
+// branches whose condition is computed from the locals of the flag-setting instruction before
+// them. Every other instruction calls its interpreter handler from its own (monomorphic) call site,
+// so semantics stay in one place.
+//
+// Contract with Cpu.runBlock:
+// - The function returns false, having done nothing, when a segment it assumed flat no longer is.
+// - Before an instruction that can fault it stores that instruction's EIP in c.eip, so a fault (or
+//   an EXIT) leaves c.eip at the faulting instruction; runBlock derives the retired count from it.
+// - When an instruction sets c.brk the function stops after it, with c.eip at the next one.
+// - On a normal end it sets c.eip to the next EIP and adds the block's length to instructionCount.
+
+import { DS, ES, F_ARITH, SS } from './constants.js';
+import type { Cpu, Handler } from './cpu.js';
+import type { Block, Insn } from './decoder.js';
+import { HANDLERS } from './ops.js';
+
+export type Compiled = (c: Cpu) => boolean;
+
+/** Debug aid: VMRUN_JIT_DUMP=<hex EIP> prints the source compiled for the block starting there. */
+const DUMP = process.env.VMRUN_JIT_DUMP ?? '';
+
+// Lazy-flag operation codes (as in cpu.ts).
+const L_ADD = 1, L_SUB = 3, L_LOGIC = 5;
+const BR8 = [0, 4, 8, 12, 1, 5, 9, 13];
+
+/** Bit in Cpu.flatBits for a segment that is base 0, 4 GiB, expand-up, read/write (SS: and 32-bit). */
+export function flatBit(seg: number): number {
+  return 1 << seg;
+}
+
+interface FlagState {
+  op: 'add' | 'sub' | 'logic' | 'incdec';
+  a: string;
+  b: string;
+  r: string;
+  size: number;
+}
+
+class Gen {
+  readonly lines: string[] = [];
+  private n = 0;
+  assumed = 0;
+  flags: FlagState | null = null;
+  constructor(readonly cpu: Cpu, readonly code32: boolean) {}
+
+  tmp(): string {
+    return `t${this.n++}`;
+  }
+
+  emit(s: string): void {
+    this.lines.push(s);
+  }
+
+  /** Whether segment `seg` is flat now (and will be guarded at entry if used that way). */
+  flat(seg: number): boolean {
+    if ((this.cpu.flatBits & flatBit(seg)) === 0) return false;
+    this.assumed |= flatBit(seg);
+    return true;
+  }
+}
+
+function mask(size: number): number {
+  return size === 4 ? -1 : size === 2 ? 0xffff : 0xff;
+}
+
+function sign(size: number): number {
+  return size === 4 ? (0x80000000 | 0) : size === 2 ? 0x8000 : 0x80;
+}
+
+function reg(r: number, size: number): string {
+  return size === 4 ? `R[${r}]` : size === 2 ? `R16[${r << 1}]` : `R8[${BR8[r]}]`;
+}
+
+function eaExpr(i: Insn): string {
+  if (i.asz === 4) {
+    let e = `${i.disp}`;
+    if (i.base >= 0) e += ` + R[${i.base}]`;
+    if (i.index >= 0) e += i.scale === 0 ? ` + R[${i.index}]` : ` + (R[${i.index}] << ${i.scale})`;
+    return `((${e}) | 0)`;
+  }
+  let e = `${i.disp}`;
+  if (i.base >= 0) e += ` + R16[${i.base << 1}]`;
+  if (i.index >= 0) e += ` + R16[${i.index << 1}]`;
+  return `((${e}) & 0xffff)`;
+}
+
+/** Emit a memory read; returns the variable holding the value. */
+function memRead(g: Gen, seg: number, off: string, size: number): string {
+  const v = g.tmp();
+  if (!g.flat(seg)) {
+    g.emit(`const ${v} = c.read${size * 8}(${seg}, ${off});`);
+    return v;
+  }
+  const o = g.tmp(), e = g.tmp();
+  g.emit(`const ${o} = ${off}; const ${e} = TLB[${o} >>> 12]; let ${v};`);
+  if (size === 1) {
+    g.emit(`if ((${e} & RM) === RW) ${v} = U8[(${e} & -4096) | (${o} & 4095)]; else ${v} = c.read8(${seg}, ${o});`);
+  } else if (size === 2) {
+    g.emit(`if ((${e} & RM) === RW && (${o} & 1) === 0) ${v} = U16[((${e} & -4096) | (${o} & 4095)) >> 1]; else ${v} = c.read16(${seg}, ${o});`);
+  } else {
+    g.emit(`if ((${e} & RM) === RW && (${o} & 3) === 0) ${v} = I32[((${e} & -4096) | (${o} & 4095)) >> 2]; else ${v} = c.read32(${seg}, ${o});`);
+  }
+  return v;
+}
+
+/** Emit a memory write. */
+function memWrite(g: Gen, seg: number, off: string, size: number, val: string): void {
+  if (!g.flat(seg)) {
+    g.emit(`c.write${size * 8}(${seg}, ${off}, ${val});`);
+    return;
+  }
+  const o = g.tmp(), e = g.tmp();
+  g.emit(`{ const ${o} = ${off}; const ${e} = TLB[${o} >>> 12];`);
+  if (size === 1) {
+    g.emit(`if ((${e} & WM) === WW) U8[(${e} & -4096) | (${o} & 4095)] = ${val}; else c.write8(${seg}, ${o}, ${val}); }`);
+  } else if (size === 2) {
+    g.emit(`if ((${e} & WM) === WW && (${o} & 1) === 0) U16[((${e} & -4096) | (${o} & 4095)) >> 1] = ${val}; else c.write16(${seg}, ${o}, ${val}); }`);
+  } else {
+    g.emit(`if ((${e} & WM) === WW && (${o} & 3) === 0) I32[((${e} & -4096) | (${o} & 4095)) >> 2] = ${val}; else c.write32(${seg}, ${o}, ${val}); }`);
+  }
+}
+
+/** Probe that a memory operand is writable (so flags are not changed by an instruction that faults). */
+function memProbe(g: Gen, seg: number, off: string, size: number): void {
+  if (g.flat(seg)) {
+    g.emit(`if ((TLB[${off} >>> 12] & WM) !== WW) c.probeWrite(${seg}, ${off}, ${size});`);
+  } else {
+    g.emit(`c.probeWrite(${seg}, ${off}, ${size});`);
+  }
+}
+
+function lazy(g: Gen, op: number, a: string, b: string, r: string, size: number, which: number): void {
+  g.emit(`c.lazyOp = ${op}; c.lazyA = ${a}; c.lazyB = ${b}; c.lazyRes = ${r}; c.lazyMask = ${mask(size)}; c.lazySign = ${sign(size)}; c.lazyFlags = ${which};`);
+}
+
+/** ALU op 0–7 (ADD OR ADC SBB AND SUB XOR CMP) on two value expressions; null when not inlined. */
+function alu(g: Gen, op: number, a: string, b: string, size: number): string | null {
+  const r = g.tmp();
+  switch (op) {
+    case 0:
+      g.emit(`const ${r} = (${a} + ${b}) | 0;`);
+      lazy(g, L_ADD, a, b, r, size, F_ARITH);
+      g.flags = { op: 'add', a, b, r, size };
+      return r;
+    case 5: case 7:
+      g.emit(`const ${r} = (${a} - ${b}) | 0;`);
+      lazy(g, L_SUB, a, b, r, size, F_ARITH);
+      g.flags = { op: 'sub', a, b, r, size };
+      return r;
+    case 1: case 4: case 6: {
+      const sym = op === 1 ? '|' : op === 4 ? '&' : '^';
+      g.emit(`const ${r} = ${a} ${sym} ${b};`);
+      lazy(g, L_LOGIC, a, b, r, size, F_ARITH);
+      g.flags = { op: 'logic', a, b, r, size };
+      return r;
+    }
+    default:
+      return null;
+  }
+}
+
+/** A condition computed from the flag-setting instruction's locals, or null. */
+function condExpr(g: Gen, cc: number): string | null {
+  const f = g.flags;
+  if (f === null) return null;
+  const m = mask(f.size), s = sign(f.size);
+  const z = `((${f.r} & ${m}) === 0)`;
+  const sf = `((${f.r} & ${s}) !== 0)`;
+  const neg = (e: string | null): string | null => (e === null ? null : `!${e}`);
+  const base = (k: number): string | null => {
+    switch (f.op) {
+      case 'sub': {
+        const ua = `((${f.a} & ${m}) >>> 0)`, ub = `((${f.b} & ${m}) >>> 0)`;
+        const sh = 32 - f.size * 8;
+        const sa = sh === 0 ? `(${f.a} | 0)` : `((${f.a} << ${sh}) >> ${sh})`;
+        const sb = sh === 0 ? `(${f.b} | 0)` : `((${f.b} << ${sh}) >> ${sh})`;
+        switch (k) {
+          case 0: return `(((${f.a} ^ ${f.b}) & (${f.a} ^ ${f.r}) & ${s}) !== 0)`;
+          case 2: return `(${ua} < ${ub})`;
+          case 4: return z;
+          case 6: return `(${ua} <= ${ub})`;
+          case 8: return sf;
+          case 12: return `(${sa} < ${sb})`;
+          case 14: return `(${sa} <= ${sb})`;
+          default: return null;
+        }
+      }
+      case 'logic':
+        switch (k) {
+          case 0: return 'false';
+          case 2: return 'false';
+          case 4: return z;
+          case 6: return z;
+          case 8: return sf;
+          case 12: return sf;
+          case 14: return `(${z} || ${sf})`;
+          default: return null;
+        }
+      case 'add':
+        switch (k) {
+          case 2: return `(((${f.r} & ${m}) >>> 0) < ((${f.a} & ${m}) >>> 0))`;
+          case 4: return z;
+          case 8: return sf;
+          default: return null;
+        }
+      default: // inc/dec: CF is not theirs
+        switch (k) {
+          case 4: return z;
+          case 8: return sf;
+          default: return null;
+        }
+    }
+  };
+  return (cc & 1) === 0 ? base(cc) : neg(base(cc & ~1));
+}
+
+/**
+ * Emit inline code for instruction `i` (the k-th of the block). Returns false when the
+ * instruction is not one the compiler inlines (the caller emits a handler call).
+ */
+function inline(g: Gen, i: Insn, eipHere: string, next: string, last: boolean, k: number, n: number): boolean {
+  const op = i.op;
+  const osz = i.osz;
+  const mem = i.modrm >= 0 && i.mod !== 3;
+  const setEip = (): void => g.emit(`c.eip = ${eipHere};`);
+  // ALU r/m,r / r,r/m / acc,imm
+  if (op < 0x40 && (op & 7) < 6) {
+    const aop = (op >> 3) & 7;
+    if (aop === 2 || aop === 3) return false;
+    const form = op & 7;
+    const size = (form & 1) === 0 ? 1 : osz;
+    if (form === 4 || form === 5) {
+      const a = g.tmp();
+      g.emit(`const ${a} = ${reg(0, size)};`);
+      const r = alu(g, aop, a, `${i.imm | 0}`, size);
+      if (r === null) return false;
+      if (aop !== 7) g.emit(`${reg(0, size)} = ${r};`);
+      return true;
+    }
+    const toRm = form < 2;
+    if (!mem) {
+      const dst = toRm ? i.rm : i.reg, src = toRm ? i.reg : i.rm;
+      const a = g.tmp(), b = g.tmp();
+      g.emit(`const ${a} = ${reg(dst, size)}, ${b} = ${reg(src, size)};`);
+      const r = alu(g, aop, a, b, size);
+      if (r === null) return false;
+      if (aop !== 7) g.emit(`${reg(dst, size)} = ${r};`);
+      return true;
+    }
+    setEip();
+    const off = g.tmp();
+    g.emit(`const ${off} = ${eaExpr(i)};`);
+    const m = memRead(g, i.seg, off, size);
+    const rv = g.tmp();
+    g.emit(`const ${rv} = ${reg(i.reg, size)};`);
+    if (toRm && aop !== 7) memProbe(g, i.seg, off, size);
+    const r = toRm ? alu(g, aop, m, rv, size) : alu(g, aop, rv, m, size);
+    if (r === null) return false;
+    if (aop !== 7) {
+      if (toRm) memWrite(g, i.seg, off, size, r);
+      else g.emit(`${reg(i.reg, size)} = ${r};`);
+    }
+    return true;
+  }
+  switch (op) {
+    case 0x80: case 0x81: case 0x83: {
+      const size = op === 0x80 ? 1 : osz;
+      const aop = i.reg;
+      if (aop === 2 || aop === 3) return false;
+      const imm = op === 0x83 ? ((i.imm << 24) >> 24) : i.imm | 0;
+      if (!mem) {
+        const a = g.tmp();
+        g.emit(`const ${a} = ${reg(i.rm, size)};`);
+        const r = alu(g, aop, a, `${imm}`, size);
+        if (r === null) return false;
+        if (aop !== 7) g.emit(`${reg(i.rm, size)} = ${r};`);
+        return true;
+      }
+      setEip();
+      const off = g.tmp();
+      g.emit(`const ${off} = ${eaExpr(i)};`);
+      const m = memRead(g, i.seg, off, size);
+      if (aop !== 7) memProbe(g, i.seg, off, size);
+      const r = alu(g, aop, m, `${imm}`, size);
+      if (r === null) return false;
+      if (aop !== 7) memWrite(g, i.seg, off, size, r);
+      return true;
+    }
+    case 0x84: case 0x85: case 0xa8: case 0xa9: { // TEST
+      const size = (op & 1) === 0 ? 1 : osz;
+      let a: string;
+      if (op >= 0xa8) {
+        a = g.tmp();
+        g.emit(`const ${a} = ${reg(0, size)};`);
+        alu(g, 4, a, `${i.imm | 0}`, size);
+        return true;
+      }
+      if (mem) {
+        setEip();
+        a = memRead(g, i.seg, eaExpr(i), size);
+      } else {
+        a = g.tmp();
+        g.emit(`const ${a} = ${reg(i.rm, size)};`);
+      }
+      const b = g.tmp();
+      g.emit(`const ${b} = ${reg(i.reg, size)};`);
+      alu(g, 4, a, b, size);
+      return true;
+    }
+    case 0x88: case 0x89: { // MOV r/m, r
+      const size = op === 0x88 ? 1 : osz;
+      if (!mem) {
+        g.emit(`${reg(i.rm, size)} = ${reg(i.reg, size)};`);
+        return true;
+      }
+      setEip();
+      memWrite(g, i.seg, eaExpr(i), size, reg(i.reg, size));
+      return true;
+    }
+    case 0x8a: case 0x8b: { // MOV r, r/m
+      const size = op === 0x8a ? 1 : osz;
+      if (!mem) {
+        g.emit(`${reg(i.reg, size)} = ${reg(i.rm, size)};`);
+        return true;
+      }
+      setEip();
+      const v = memRead(g, i.seg, eaExpr(i), size);
+      g.emit(`${reg(i.reg, size)} = ${v};`);
+      return true;
+    }
+    case 0xc6: case 0xc7: {
+      if (i.reg !== 0) return false;
+      const size = op === 0xc6 ? 1 : osz;
+      if (!mem) {
+        g.emit(`${reg(i.rm, size)} = ${i.imm | 0};`);
+        return true;
+      }
+      setEip();
+      memWrite(g, i.seg, eaExpr(i), size, `${i.imm | 0}`);
+      return true;
+    }
+    case 0x8d: // LEA
+      if (!mem) return false;
+      g.emit(`${reg(i.reg, osz)} = ${eaExpr(i)};`);
+      return true;
+    case 0x1b6: case 0x1b7: case 0x1be: case 0x1bf: { // MOVZX / MOVSX
+      const ssize = (op & 1) === 0 ? 1 : 2;
+      let v: string;
+      if (mem) {
+        setEip();
+        v = memRead(g, i.seg, eaExpr(i), ssize);
+      } else {
+        v = reg(i.rm, ssize);
+      }
+      const sx = op >= 0x1be;
+      const sh = 32 - ssize * 8;
+      g.emit(`${reg(i.reg, osz)} = ${sx ? `((${v}) << ${sh}) >> ${sh}` : v};`);
+      return true;
+    }
+    default:
+      break;
+  }
+  if (op >= 0xb0 && op <= 0xb7) {
+    g.emit(`${reg(op & 7, 1)} = ${i.imm & 0xff};`);
+    return true;
+  }
+  if (op >= 0xb8 && op <= 0xbf) {
+    g.emit(`${reg(op & 7, osz)} = ${i.imm | 0};`);
+    return true;
+  }
+  if (op >= 0x40 && op <= 0x4f) { // INC/DEC r
+    const r = op & 7, dec = op >= 0x48;
+    const a = g.tmp(), res = g.tmp();
+    g.emit(`if ((c.lazyFlags & 1) !== 0) c.flags = (c.flags & -2) | c.getCF();`);
+    g.emit(`const ${a} = ${reg(r, osz)}; const ${res} = (${a} ${dec ? '-' : '+'} 1) | 0; ${reg(r, osz)} = ${res};`);
+    lazy(g, dec ? L_SUB : L_ADD, a, '1', res, osz, F_ARITH & ~1);
+    g.flags = { op: 'incdec', a, b: '1', r: res, size: osz };
+    return true;
+  }
+  // Stack operations on a flat 32-bit stack.
+  const flatStack = osz === 4 && g.flat(SS);
+  if (op >= 0x50 && op <= 0x57 && flatStack && (op & 7) !== 4) {
+    setEip();
+    const sp = g.tmp();
+    g.emit(`const ${sp} = (R[4] - 4) | 0;`);
+    memWrite(g, SS, sp, 4, `R[${op & 7}]`);
+    g.emit(`R[4] = ${sp};`);
+    return true;
+  }
+  if (op >= 0x58 && op <= 0x5f && flatStack && (op & 7) !== 4) {
+    setEip();
+    const v = memRead(g, SS, 'R[4]', 4);
+    g.emit(`R[4] = (R[4] + 4) | 0; R[${op & 7}] = ${v};`);
+    return true;
+  }
+  if ((op === 0x68 || op === 0x6a) && flatStack) {
+    setEip();
+    const sp = g.tmp();
+    g.emit(`const ${sp} = (R[4] - 4) | 0;`);
+    memWrite(g, SS, sp, 4, `${op === 0x6a ? (i.imm << 24) >> 24 : i.imm | 0}`);
+    g.emit(`R[4] = ${sp};`);
+    return true;
+  }
+  // Control transfers (always the last instruction of a block).
+  if (last) {
+    const target = (disp: number): string => i.osz === 4 ? `((${next} + ${disp}) | 0)` : `((${next} + ${disp}) & 0xffff)`;
+    if ((op >= 0x70 && op <= 0x7f) || (op >= 0x180 && op <= 0x18f)) {
+      const cc = op & 0xf;
+      const disp = op < 0x100 ? (i.imm << 24) >> 24 : i.imm | 0;
+      const cond = condExpr(g, cc) ?? `c.cond(${cc})`;
+      g.emit(`c.eip = ${cond} ? ${target(disp)} : ${next}; c.instructionCount += ${n}; return true;`);
+      return true;
+    }
+    if (op === 0xeb || op === 0xe9) {
+      const disp = op === 0xeb ? (i.imm << 24) >> 24 : i.imm | 0;
+      g.emit(`c.eip = ${target(disp)}; c.instructionCount += ${n}; return true;`);
+      return true;
+    }
+    if (op === 0xe8 && flatStack) {
+      setEip();
+      const sp = g.tmp();
+      g.emit(`const ${sp} = (R[4] - 4) | 0;`);
+      memWrite(g, SS, sp, 4, next);
+      g.emit(`R[4] = ${sp}; c.eip = ${target(i.imm | 0)}; c.instructionCount += ${n}; return true;`);
+      return true;
+    }
+  }
+  void k;
+  return false;
+}
+
+/** Instructions after which the block must check c.brk (anything that may end a block early). */
+function mayBreak(i: Insn, inlined: boolean): boolean {
+  if (!inlined) return true;
+  // Inlined memory writes take the slow path for code pages and MMIO, which may set brk.
+  return i.modrm >= 0 ? i.mod !== 3 : (i.op >= 0x50 && i.op <= 0x57) || i.op === 0x68 || i.op === 0x6a;
+}
+
+/** Compile a block; null when it is not worth it (nothing inlined). */
+export function compileBlock(cpu: Cpu, block: Block, code32: boolean): Compiled | null {
+  const insns = block.insns;
+  const n = insns.length;
+  const g = new Gen(cpu, code32);
+  const ipMask = code32 ? '| 0' : '& 0xffff';
+  let off = 0;
+  let inlinedAny = false;
+  const handlers: Handler[] = [];
+  for (let k = 0; k < n; k++) {
+    const i = insns[k];
+    const eipHere = k === 0 ? 'e0' : `((e0 + ${off}) ${ipMask})`;
+    off += i.len;
+    const next = `((e0 + ${off}) ${ipMask})`;
+    const last = k === n - 1;
+    g.emit(`// ${k}: op ${i.op.toString(16)}`);
+    let done = false;
+    if (i.handler === HANDLERS[i.op]) {
+      const mark = g.lines.length;
+      const savedFlags = g.flags;
+      done = inline(g, i, eipHere, next, last, k, n);
+      if (!done) {
+        g.lines.length = mark;
+        g.flags = savedFlags;
+      }
+    }
+    if (done) {
+      inlinedAny = true;
+      const ended = last && g.lines[g.lines.length - 1].includes('return true;');
+      if (ended) continue;
+      if (last) {
+        g.emit(`c.eip = ${next}; c.instructionCount += ${n}; return true;`);
+      } else if (mayBreak(i, true)) {
+        g.emit(`if (c.brk !== 0) { c.eip = ${next}; c.instructionCount += ${k + 1}; return true; }`);
+      }
+      continue;
+    }
+    // A handler call: the interpreter's semantics for this instruction.
+    g.flags = null;
+    handlers.push(i.handler);
+    const h = handlers.length - 1;
+    g.emit(`c.eip = ${eipHere}; c.nextEip = ${next}; H${h}(c, Q${k});`);
+    if (last) {
+      g.emit(`c.eip = c.nextEip; c.instructionCount += ${n}; return true;`);
+    } else {
+      g.emit(`if (c.brk !== 0) { c.eip = c.nextEip; c.instructionCount += ${k + 1}; return true; }`);
+    }
+  }
+  if (!inlinedAny) return null;
+  const header = [
+    `const e0 = c.eip;`,
+    g.assumed !== 0 ? `if ((c.flatBits & ${g.assumed}) !== ${g.assumed}) return false;` : '',
+    `const R = c.regs, R16 = c.regs16, R8 = c.regs8, TLB = c.tlb, U8 = c.u8, U16 = c.u16, I32 = c.i32;`,
+    `const RM = c.rMask, RW = c.rWant, WM = c.wMask, WW = c.wWant;`,
+  ];
+  // Q<k>: the k-th instruction record, H<h>: handlers (names distinct from the locals above).
+  const params = [...insns.map((_, k) => `Q${k}`), ...handlers.map((_, k) => `H${k}`)];
+  const src = `return function block(c) {\n${header.join('\n')}\n${g.lines.join('\n')}\n};`;
+  if (DUMP !== '') {
+    const at = parseInt(DUMP, 16), start = cpu.eip >>> 0;
+    if (at >= start && at < start + off) console.error(`block at ${start.toString(16)}:\n${src}`);
+  }
+  const factory = new Function(...params, src) as (...args: unknown[]) => Compiled;
+  return factory(...insns, ...handlers);
+}
+
+export { DS, ES };
