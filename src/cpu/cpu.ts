@@ -5,8 +5,8 @@
 import { ExitReason, type ExitRecord } from '../hv/exit.js';
 import type { CpuidEntry, MsrEntry, Regs, Segment, Sregs } from '../hv/types.js';
 import {
-  AR_DB, AR_G, AR_P, AR_S, AR_UNUSABLE, CR0_ET, CR0_PE, CR0_PG, CR0_WP, CR4_PAE, CR4_PGE, CR4_PSE,
-  CS, DF, DS, EFER_NXE, ES, ESP, F_AC, F_AF, F_ARITH, F_CF, F_FIXED, F_IF, F_NT, F_OF, F_PF, F_RF,
+  AC, AR_DB, AR_G, AR_P, AR_S, AR_UNUSABLE, CR0_AM, CR0_ET, CR0_PE, CR0_PG, CR0_WP, CR4_PAE, CR4_PGE, CR4_PSE,
+  CS, DB, DF, DS, EFER_NXE, ES, ESP, F_AC, F_AF, F_ARITH, F_CF, F_FIXED, F_IF, F_NT, F_OF, F_PF, F_RF,
   F_SF, F_TF, F_VM, F_ZF, FS, GP, GS, LDTR, NP, PF, SS, SSF, TR, TS,
 } from './constants.js';
 import { Block, decodeBlock } from './decoder.js';
@@ -14,6 +14,8 @@ import type { PhysicalMemory } from './memory.js';
 import { defaultCpuid } from './cpuid.js';
 import { X87 } from './fpu.js';
 import { compileBlock } from './jit.js';
+import { TASK_INT, taskSwitch } from './task.js';
+import type { Insn } from './decoder.js';
 
 /** Thrown (one preallocated object) when a guest exception is raised; caught in run(). */
 export const FAULT = { kind: 'guest-fault' };
@@ -26,6 +28,8 @@ export const L_NONE = 0, L_ADD = 1, L_ADC = 2, L_SUB = 3, L_SBB = 4, L_LOGIC = 5
 // TLB entry bits (the low 12 bits of an entry; the high 20 are the host page offset).
 const T_VALID = 0x1, T_SW = 0x2, T_UR = 0x4, T_UW = 0x8, T_GLOBAL = 0x10, T_MMIO = 0x20;
 const T_CODE = 0x80, T_NX = 0x100;
+/** Never set in an entry: wanted by the masks while every data access must take the slow path. */
+const T_WATCH = 0x400;
 
 const PARITY = new Uint8Array(256);
 for (let v = 0; v < 256; v++) {
@@ -118,6 +122,14 @@ export class Cpu {
   irqWindowRequested = false;
   /** DR6 status bits of a debug trap to deliver after the current instruction (0 for none). */
   pendingDebugTrap = 0;
+  /** Breakpoints enabled in DR7, by kind (bit n for DRn). */
+  debugExec = 0;
+  debugData = 0;
+  debugIo = 0;
+  /** CPL 3 with CR0.AM and EFLAGS.AC: misaligned data accesses raise #AC. */
+  alignCheck = false;
+  /** Data accesses must take the slow path (alignCheck or data breakpoints). */
+  watch = false;
   private pendingVector = -1;
   excVector = 0;
   excError = -1;
@@ -334,6 +346,88 @@ export class Cpu {
     this.wWant = this.wMask;
     this.xMask = this.rMask | T_NX;
     this.xWant = this.rWant;
+    // Alignment checking (#AC) and data breakpoints need every data access on the slow path:
+    // T_WATCH is never set in a TLB entry, so wanting it makes the fast-path compare fail.
+    this.alignCheck = user && (this.cr0 & CR0_AM) !== 0 && (this.flags & F_AC) !== 0;
+    this.watch = this.alignCheck || this.debugData !== 0;
+    if (this.watch) {
+      this.rMask |= T_WATCH; this.rWant |= T_WATCH;
+      this.wMask |= T_WATCH; this.wWant |= T_WATCH;
+    }
+  }
+
+  /** Recompute the breakpoint state from DR7 (call after DR7 or CR4.DE change). */
+  updateDebug(): void {
+    const d7 = this.dr[7];
+    let exec = 0, data = 0, io = 0;
+    for (let n = 0; n < 4; n++) {
+      if (((d7 >> (n * 2)) & 3) === 0) continue;
+      const rw = (d7 >>> (16 + n * 4)) & 3;
+      if (rw === 0) exec |= 1 << n;
+      else if (rw === 2) { if ((this.cr4 & 0x8) !== 0) io |= 1 << n; }
+      else data |= 1 << n;
+    }
+    this.debugExec = exec;
+    this.debugData = data;
+    this.debugIo = io;
+    this.setCpl(this.cpl);
+    this.brk = 1; // the next instruction already sees the new breakpoints
+  }
+
+  /** Bytes covered by breakpoint n (DR7 LEN field). */
+  private bpLen(n: number): number {
+    const len = (this.dr[7] >>> (18 + n * 4)) & 3;
+    return len === 0 ? 1 : len === 1 ? 2 : len === 3 ? 4 : 8;
+  }
+
+  /** Slow-path check of a data access: #AC, data breakpoints. */
+  private watchAccess(lin: number, size: number, user: boolean, write: boolean): void {
+    if (this.alignCheck && user && (lin & (size - 1)) !== 0) this.raise(AC, 0);
+    const data = this.debugData;
+    if (data === 0) return;
+    for (let n = 0; n < 4; n++) {
+      if ((data & (1 << n)) === 0) continue;
+      const rw = (this.dr[7] >>> (16 + n * 4)) & 3;
+      if (rw === 1 && !write) continue;
+      const len = this.bpLen(n);
+      const start = this.dr[n] & ~(len - 1);
+      if (((lin - start) >>> 0) < len || ((start - lin) >>> 0) < size) {
+        this.pendingDebugTrap |= 1 << n;
+        this.brk = 1;
+      }
+    }
+  }
+
+  /** I/O breakpoints (DR7 RW=10 with CR4.DE). */
+  private watchIo(port: number, size: number): void {
+    for (let n = 0; n < 4; n++) {
+      if ((this.debugIo & (1 << n)) === 0) continue;
+      const len = this.bpLen(n);
+      const start = this.dr[n] & 0xffff & ~(len - 1);
+      if (((port - start) >>> 0) < len || ((start - port) >>> 0) < size) this.pendingDebugTrap |= 1 << n;
+    }
+  }
+
+  /** Instruction breakpoints: a #DB fault before the instruction at CS:EIP executes. */
+  private checkExecBreakpoints(): void {
+    if ((this.flags & F_RF) !== 0) return;
+    const lin = (this.segBase[CS] + this.eip) | 0;
+    let hit = 0;
+    for (let n = 0; n < 4; n++) {
+      if ((this.debugExec & (1 << n)) !== 0 && this.dr[n] === lin) hit |= 1 << n;
+    }
+    if (hit !== 0) {
+      this.dr[6] = (this.dr[6] & ~0xf) | hit;
+      this.raise(DB, -1);
+    }
+  }
+
+  /** Deliver a debug trap (single step, data/I/O breakpoint, task-switch T bit) after an instruction. */
+  private deliverDebugTrap(single: boolean): void {
+    const bits = this.pendingDebugTrap | (single ? 0x4000 : 0);
+    this.pendingDebugTrap = 0;
+    this.dr[6] = (this.dr[6] & ~0xf) | bits;
+    this.deliverInterrupt(DB, INT_EXC, -1);
   }
 
   /** Load a segment cache directly. */
@@ -823,9 +917,10 @@ export class Cpu {
   }
 
   private readSlow(lin: number, size: number, user: boolean): number {
+    if (this.watch && size > 0) this.watchAccess(lin, size, user, false);
     if (((lin & 4095) + size) > 4096) {
       let v = 0;
-      for (let k = 0; k < size; k++) v |= this.readSlow((lin + k) | 0, 1, user) << (k * 8);
+      for (let k = 0; k < size; k++) v |= this.physRead(this.physFor((lin + k) | 0, 0, user), 1) << (k * 8);
       return v;
     }
     const phys = this.physFor(lin, 0, user);
@@ -843,6 +938,7 @@ export class Cpu {
   }
 
   private writeSlow(lin: number, size: number, v: number, user: boolean): void {
+    if (this.watch) this.watchAccess(lin, size, user, true);
     if (((lin & 4095) + size) > 4096) {
       // Check both pages before writing any byte, so a fault leaves memory unchanged.
       const p1 = this.physFor(lin, 1, user);
@@ -1170,25 +1266,37 @@ export class Cpu {
     const insns = block.insns;
     // In an STI / MOV SS shadow only one instruction runs before interrupts are looked at again.
     const shadow = this.interruptShadow;
-    const n = shadow ? 1 : insns.length;
+    // Single-step (TF) and breakpoints run one instruction at a time with the debug checks.
+    const stepping = (this.flags & F_TF) !== 0 || this.debugExec !== 0;
     this.brk = 0;
     this.interruptShadow = false;
-    if (!shadow && (this.flags & F_TF) === 0 && limit - this.instructionCount >= n) {
+    if ((this.flags & F_RF) !== 0 && this.debugExec === 0) this.flags &= ~F_RF;
+    if (!shadow && !stepping && limit - this.instructionCount >= insns.length) {
       let fn = block.compiled;
       if (fn === undefined && ++block.execCount >= JIT_THRESHOLD) {
         fn = block.compiled = compileBlock(this, block, this.code32);
       }
       if (fn) {
         const entry = this.eip;
+        let done: boolean;
         try {
-          if (fn(this)) return;
+          done = fn(this);
         } catch (e) {
           // c.eip is at the instruction that faulted (or exited): count those before it.
           this.instructionCount += block.indexOf(this.eip, entry, this.ipMask);
           throw e;
         }
+        if (done) {
+          if (this.pendingDebugTrap !== 0) this.deliverDebugTrap(false);
+          return;
+        }
       }
     }
+    if (stepping) {
+      this.stepOne(insns[0], shadow);
+      return;
+    }
+    const n = shadow ? 1 : insns.length;
     for (let k = 0; k < n; k++) {
       const i = insns[k];
       this.nextEip = (this.eip + i.len) & this.ipMask;
@@ -1196,15 +1304,31 @@ export class Cpu {
       this.eip = this.nextEip;
       this.instructionCount++;
       if (this.brk !== 0 || this.instructionCount >= limit) {
-        if ((this.flags & F_TF) !== 0) this.internalError('single-step (TF) is not implemented');
+        if (this.pendingDebugTrap !== 0) this.deliverDebugTrap(false);
         return;
       }
     }
-    if ((this.flags & F_TF) !== 0) this.internalError('single-step (TF) is not implemented');
+  }
+
+  /** One instruction with the debug checks: instruction breakpoints, single-step and data traps. */
+  private stepOne(i: Insn, shadow: boolean): void {
+    if (this.debugExec !== 0) this.checkExecBreakpoints();
+    const tf = (this.flags & F_TF) !== 0;
+    this.nextEip = (this.eip + i.len) & this.ipMask;
+    i.handler(this, i);
+    this.eip = this.nextEip;
+    this.instructionCount++;
+    this.flags &= ~F_RF;
+    // INT n / INT3 / INTO / ICEBP clear TF on delivery and take no single-step trap; a MOV SS /
+    // POP SS shadow defers it past the next instruction.
+    const softInt = i.op === 0xcc || i.op === 0xcd || i.op === 0xce || i.op === 0xf1;
+    const single = tf && !softInt && !this.interruptShadow && !shadow;
+    if (single || this.pendingDebugTrap !== 0) this.deliverDebugTrap(single);
   }
 
   /** I/O exit produced by an IN/OUT-class instruction. */
   ioExit(port: number, size: number, isIn: boolean, value: number): void {
+    if (this.debugIo !== 0) this.watchIo(port, size);
     const x = this.exit;
     x.ioPort = port & 0xffff;
     x.ioSize = size;
@@ -1289,7 +1413,11 @@ export class Cpu {
     const type = (hi >> 8) & 0x1f;
     const gateDpl = (hi >> 13) & 3;
     if (kind === INT_SOFT && gateDpl < this.cpl) this.gp((vector << 3) | 2);
-    if (type === 0x05) this.internalError(`interrupt ${vector} through a task gate (hardware task switch) is not implemented`);
+    if (type === 0x05) {
+      if ((hi & 0x8000) === 0) this.raise(NP, (vector << 3) | 2 | ext);
+      taskSwitch(this, lo >>> 16, TASK_INT, ret, error, ext);
+      return;
+    }
     if (type !== 0x06 && type !== 0x07 && type !== 0x0e && type !== 0x0f) this.gp((vector << 3) | 2 | ext);
     if ((hi & 0x8000) === 0) this.raise(NP, (vector << 3) | 2 | ext);
     const gate32 = (type & 8) !== 0;

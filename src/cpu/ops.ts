@@ -91,7 +91,9 @@ function aluRmReg(op: number, byte: boolean): Handler {
       return;
     }
     const off = ea(c, i);
-    const r = alu(c, op, c.readMem(i.seg, off, size), b, size);
+    const a = c.readMem(i.seg, off, size);
+    if (op !== 7) c.probeWrite(i.seg, off, size); // a faulting write must leave the flags alone
+    const r = alu(c, op, a, b, size);
     if (op !== 7) c.writeMem(i.seg, off, size, r);
   };
 }
@@ -124,7 +126,9 @@ function grp1(byte: boolean, sx8: boolean): Handler {
       return;
     }
     const off = ea(c, i);
-    const r = alu(c, op, c.readMem(i.seg, off, size), imm, size);
+    const a = c.readMem(i.seg, off, size);
+    if (op !== 7) c.probeWrite(i.seg, off, size);
+    const r = alu(c, op, a, imm, size);
     if (op !== 7) c.writeMem(i.seg, off, size, r);
   };
 }
@@ -234,6 +238,7 @@ function grp2(byte: boolean, kind: number): Handler {
     const off = ea(c, i);
     const v = c.readMem(i.seg, off, size);
     if (count === 0) return;
+    c.probeWrite(i.seg, off, size);
     c.writeMem(i.seg, off, size, shift(c, i.reg, v, count, size));
   };
 }
@@ -244,6 +249,7 @@ function shld(c: Cpu, i: Insn, count: number, right: boolean): void {
   const off = i.mod === 3 ? 0 : ea(c, i);
   const a = (i.mod === 3 ? c.getReg(i.rm, size) : c.readMem(i.seg, off, size)) & mask(size);
   if (count === 0) return;
+  if (i.mod !== 3) c.probeWrite(i.seg, off, size);
   const b = c.getReg(i.reg, size) & mask(size);
   const bits = size * 8;
   let r: number, cf: number;
@@ -351,6 +357,7 @@ function grp3(byte: boolean): Handler {
       case 3: { // NEG
         const off = i.mod === 3 ? 0 : ea(c, i);
         const a = i.mod === 3 ? c.getReg(i.rm, size) : c.readMem(i.seg, off, size);
+        if (i.mod !== 3) c.probeWrite(i.seg, off, size);
         const r = alu(c, 5, 0, a, size);
         if (i.mod === 3) c.setReg(i.rm, size, r);
         else c.writeMem(i.seg, off, size, r);
@@ -649,6 +656,7 @@ function btOp(c: Cpu, i: Insn, bitOff: number, kind: number, immForm: boolean): 
     n = s - unit * unitBits;
   }
   const v = c.readMem(i.seg, off, size);
+  if (kind !== 0) c.probeWrite(i.seg, off, size);
   const bit = (v >>> n) & 1;
   c.setArith(bit ? F_CF : 0, F_CF);
   if (kind === 1) c.writeMem(i.seg, off, size, v | (1 << n));
@@ -963,7 +971,9 @@ H[0xfe] = (c, i) => {
   if (i.reg > 1) c.raise(UD, -1);
   if (i.mod === 3) { c.setReg(i.rm, 1, incdec(c, c.getReg(i.rm, 1), 1, i.reg === 1)); return; }
   const off = ea(c, i);
-  c.write8(i.seg, off, incdec(c, c.read8(i.seg, off), 1, i.reg === 1));
+  const v = c.read8(i.seg, off);
+  c.probeWrite(i.seg, off, 1);
+  c.write8(i.seg, off, incdec(c, v, 1, i.reg === 1));
 };
 H[0xff] = (c, i) => {
   const size = i.osz;
@@ -971,7 +981,9 @@ H[0xff] = (c, i) => {
     case 0: case 1: {
       if (i.mod === 3) { c.setReg(i.rm, size, incdec(c, c.getReg(i.rm, size), size, i.reg === 1)); return; }
       const off = ea(c, i);
-      c.writeMem(i.seg, off, size, incdec(c, c.readMem(i.seg, off, size), size, i.reg === 1));
+      const v = c.readMem(i.seg, off, size);
+      c.probeWrite(i.seg, off, size);
+      c.writeMem(i.seg, off, size, incdec(c, v, size, i.reg === 1));
       return;
     }
     case 2: { // CALL r/m
@@ -1038,6 +1050,7 @@ H[0x1b1] = (c, i) => cmpxchg(c, i, i.osz);
 function cmpxchg(c: Cpu, i: Insn, size: number): void {
   const off = i.mod === 3 ? 0 : ea(c, i);
   const dst = i.mod === 3 ? c.getReg(i.rm, size) : c.readMem(i.seg, off, size);
+  if (i.mod !== 3) c.probeWrite(i.seg, off, size); // the processor always writes back
   const acc = c.getReg(EAX, size);
   alu(c, 7, acc, dst, size);
   if (c.getZF() !== 0) {
@@ -1068,6 +1081,7 @@ H[0x1c1] = (c, i) => xadd(c, i, i.osz);
 function xadd(c: Cpu, i: Insn, size: number): void {
   const off = i.mod === 3 ? 0 : ea(c, i);
   const dst = i.mod === 3 ? c.getReg(i.rm, size) : c.readMem(i.seg, off, size);
+  if (i.mod !== 3) c.probeWrite(i.seg, off, size);
   const src = c.getReg(i.reg, size);
   const r = alu(c, 0, dst, src, size);
   if (i.mod === 3) {

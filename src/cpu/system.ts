@@ -5,12 +5,13 @@
 import {
   AR_DB, AR_P, AR_S, AR_UNUSABLE, CR0_EM, CR0_MP, CR0_PE, CR0_PG, CR0_TS, CR4_PAE, CR4_PGE, CR4_PSE,
   CR4_TSD, CS, DS, EAX, ECX, EDX, ES, ESP, F_AC, F_ID, F_IF, F_IOPL, F_NT, F_RF, F_TF, F_VIF, F_VIP,
-  F_VM, FS, GS, LDTR, NM, NP, SS, SSF, TR, UD,
+  F_VM, FS, GS, LDTR, NM, NP, SS, SSF, TR, TS, UD,
 } from './constants.js';
 import { INT_ICEBP, INT_SOFT, type Cpu } from './cpu.js';
 import type { Insn } from './decoder.js';
 import { ea, readRM } from './ops.js';
 import { x87Execute, x87Pending } from './fpu.js';
+import { TASK_CALL, TASK_IRET, TASK_JMP, taskSwitch } from './task.js';
 
 // ------------------------------------------------------------------------------------------------
 // Segment registers
@@ -62,26 +63,119 @@ export function arpl(c: Cpu, i: Insn): void {
 // ------------------------------------------------------------------------------------------------
 // Far transfers
 
-/** Validate a code-segment descriptor for a far JMP/CALL at the same privilege. */
-function checkCodeTarget(c: Cpu, sel: number): void {
+/**
+ * A far JMP/CALL in protected mode to `sel`: a code segment, a call gate, a TSS or a task gate.
+ * Returns true when it was handled here (gates and tasks); false leaves a code segment whose
+ * descriptor is in descLo/descHi, already checked, for the caller to load.
+ */
+function farTarget(c: Cpu, i: Insn, sel: number, isCall: boolean): boolean {
   if ((sel & 0xfffc) === 0) c.gp(0);
   c.readDescriptor(sel, 0);
-  const hi = c.descHi;
+  const lo = c.descLo, hi = c.descHi;
   const ar = (hi >> 8) & 0xff;
+  const dpl = (ar >> 5) & 3;
   if ((ar & AR_S) === 0) {
     const type = ar & 0xf;
-    if (type === 0x4 || type === 0xc) c.internalError('far transfer through a call gate is not implemented');
-    if (type === 0x5 || type === 0x1 || type === 0x9) c.internalError('far transfer to a task (hardware task switch) is not implemented');
-    c.gp(sel & 0xfffc);
+    switch (type) {
+      case 0x1: case 0x9: case 0x5: { // available TSS (16/32) or a task gate
+        if (dpl < c.cpl || dpl < (sel & 3)) c.gp(sel & 0xfffc);
+        if ((ar & AR_P) === 0) c.raise(NP, sel & 0xfffc);
+        const tss = type === 0x5 ? lo >>> 16 : sel;
+        taskSwitch(c, tss, isCall ? TASK_CALL : TASK_JMP, c.nextEip, -1, 0);
+        return true;
+      }
+      case 0x4: case 0xc: // call gate
+        if (dpl < c.cpl || dpl < (sel & 3)) c.gp(sel & 0xfffc);
+        if ((ar & AR_P) === 0) c.raise(NP, sel & 0xfffc);
+        callGate(c, i, lo, hi, isCall);
+        return true;
+      default:
+        c.gp(sel & 0xfffc);
+    }
   }
   if ((ar & 8) === 0) c.gp(sel & 0xfffc);
-  const dpl = (ar >> 5) & 3;
   if ((ar & 4) !== 0) {
     if (dpl > c.cpl) c.gp(sel & 0xfffc);
   } else if ((sel & 3) > c.cpl || dpl !== c.cpl) {
     c.gp(sel & 0xfffc);
   }
   if ((ar & AR_P) === 0) c.raise(NP, sel & 0xfffc);
+  return false;
+}
+
+/** JMP or CALL through a call gate (descriptor lo/hi), with the stack switch of an inner call. */
+function callGate(c: Cpu, i: Insn, glo: number, ghi: number, isCall: boolean): void {
+  const gate32 = (ghi & 0x800) !== 0;
+  const target = (glo >>> 16) & 0xffff;
+  const offset = gate32 ? (ghi & 0xffff0000) | (glo & 0xffff) : glo & 0xffff;
+  const params = ghi & 0x1f;
+  if ((target & 0xfffc) === 0) c.gp(0);
+  c.readDescriptor(target, 0);
+  const lo = c.descLo, hi = c.descHi;
+  const ar = (hi >> 8) & 0xff;
+  const dpl = (ar >> 5) & 3;
+  if ((ar & AR_S) === 0 || (ar & 8) === 0 || dpl > c.cpl) c.gp(target & 0xfffc);
+  const conforming = (ar & 4) !== 0;
+  if (!isCall && !conforming && dpl !== c.cpl) c.gp(target & 0xfffc);
+  if ((ar & AR_P) === 0) c.raise(NP, target & 0xfffc);
+  if ((offset >>> 0) > limitOf(hi, lo)) c.gp(0);
+  const size = gate32 ? 4 : 2;
+  if (!isCall || conforming || dpl === c.cpl) {
+    if (isCall) {
+      const sp0 = c.regs[ESP];
+      try {
+        c.push(c.segSel[CS], size);
+        c.push(c.nextEip, size);
+      } catch (e) {
+        c.regs[ESP] = sp0;
+        throw e;
+      }
+    }
+    c.loadSegFromDesc(CS, (target & 0xfffc) | c.cpl, lo, hi);
+    c.updateMode();
+    c.nextEip = offset;
+    c.brk = 1;
+    return;
+  }
+  // A call to an inner privilege level: new stack from the TSS, parameters copied across.
+  const newCpl = dpl;
+  const { ss: newSs, esp: newEsp } = c.tssStack(newCpl, 0);
+  if ((newSs & 0xfffc) === 0) c.raise(TS, 0);
+  c.readDescriptor(newSs, 0);
+  const slo = c.descLo, shi = c.descHi;
+  const sar = (shi >> 8) & 0xff;
+  if ((newSs & 3) !== newCpl || ((sar >> 5) & 3) !== newCpl || (sar & AR_S) === 0 || (sar & 8) !== 0 || (sar & 2) === 0) {
+    c.raise(TS, newSs & 0xfffc);
+  }
+  if ((sar & AR_P) === 0) c.raise(SSF, newSs & 0xfffc);
+  const oldSs = c.segSel[SS];
+  const oldEsp = c.regs[ESP];
+  const oldCs = c.segSel[CS];
+  const ret = c.nextEip;
+  const copied: number[] = [];
+  for (let k = params - 1; k >= 0; k--) copied.push(c.peek(k * size, size));
+  // Switch stacks at the new privilege level, then push.
+  const saved = { ss: [c.segSel[SS], c.segBase[SS], c.segLimit[SS], c.segAr[SS]] as const, cpl: c.cpl };
+  c.loadSegFromDesc(SS, newSs, slo, shi);
+  c.updateMode();
+  c.setCpl(newCpl);
+  c.regs[ESP] = c.stack32 ? newEsp : newEsp & 0xffff;
+  try {
+    c.push(oldSs, size);
+    c.push(oldEsp, size);
+    for (const v of copied) c.push(v, size);
+    c.push(oldCs, size);
+    c.push(ret, size);
+  } catch (e) {
+    c.setSegRaw(SS, saved.ss[0], saved.ss[1], saved.ss[2], saved.ss[3]);
+    c.regs[ESP] = oldEsp;
+    c.updateMode();
+    throw e;
+  }
+  c.loadSegFromDesc(CS, (target & 0xfffc) | newCpl, lo, hi);
+  c.updateMode();
+  c.nextEip = offset;
+  c.brk = 1;
 }
 
 function limitOf(hi: number, lo: number): number {
@@ -100,7 +194,7 @@ export function farJmp(c: Cpu, i: Insn, sel: number, off: number): void {
     c.brk = 1;
     return;
   }
-  checkCodeTarget(c, sel);
+  if (farTarget(c, i, sel, false)) return;
   const lo = c.descLo, hi = c.descHi;
   if ((off >>> 0) > limitOf(hi, lo)) c.gp(0);
   c.loadSegFromDesc(CS, (sel & 0xfffc) | c.cpl, lo, hi);
@@ -128,7 +222,7 @@ export function farCall(c: Cpu, i: Insn, sel: number, off: number): void {
     c.brk = 1;
     return;
   }
-  checkCodeTarget(c, sel);
+  if (farTarget(c, i, sel, true)) return;
   const lo = c.descLo, hi = c.descHi;
   if ((off >>> 0) > limitOf(hi, lo)) c.gp(0);
   const sp0 = c.regs[ESP];
@@ -251,7 +345,12 @@ export function iret(c: Cpu, i: Insn): void {
     c.brk = 1;
     return;
   }
-  if ((c.flags & F_NT) !== 0) c.internalError('IRET with NT set (task return) is not implemented');
+  if ((c.flags & F_NT) !== 0) {
+    // Return to the task in the back link of the current TSS.
+    const link = c.readSys16(c.segBase[TR]);
+    taskSwitch(c, link, TASK_IRET, c.nextEip, -1, 0);
+    return;
+  }
   const ip = c.peek(0, size);
   const sel = c.peek(size, size) & 0xffff;
   const fl = c.peek(2 * size, size);
@@ -345,6 +444,7 @@ export function popf(c: Cpu, i: Insn): void {
   if (i.osz === 2) changeable &= 0xffff;
   c.materialize();
   c.setFlagsRaw((c.flags & ~changeable) | (v & changeable));
+  c.updateMode(); // EFLAGS.AC decides alignment checking
   c.brk = 1; // TF/IF may have changed
 }
 
@@ -629,6 +729,7 @@ export function movToCr(c: Cpu, i: Insn): void {
       const changed = c.cr4 ^ v;
       c.cr4 = v;
       if ((changed & (CR4_PSE | CR4_PAE | CR4_PGE)) !== 0) c.flushTlb(true);
+      if ((changed & 0x8) !== 0) c.updateDebug(); // CR4.DE enables I/O breakpoints
       c.brk = 1;
       return;
     }
@@ -649,20 +750,31 @@ export function movFromCr(c: Cpu, i: Insn): void {
   c.regs[i.rm] = v;
 }
 
+/** DR7.GD: any MOV to or from a debug register raises #DB (a fault) with DR6.BD. */
+function generalDetect(c: Cpu): void {
+  if ((c.dr[7] & 0x2000) !== 0) {
+    c.dr[6] |= 0x2000;
+    c.dr[7] &= ~0x2000;
+    c.raise(1, -1);
+  }
+}
+
 export function movToDr(c: Cpu, i: Insn): void {
   requireCpl0(c);
+  generalDetect(c);
   const v = c.regs[i.rm];
   let r = i.reg;
   if (r === 4 || r === 5) {
     if ((c.cr4 & 0x8) !== 0) c.raise(UD, -1);
     r += 2;
   }
-  if (r === 7 && (v & 0xff) !== 0) c.internalError('hardware breakpoints (DR7 enables) are not implemented');
   c.dr[r] = r === 6 ? (v | 0xffff0ff0) : r === 7 ? (v | 0x400) : v;
+  if (r === 7) c.updateDebug();
 }
 
 export function movFromDr(c: Cpu, i: Insn): void {
   requireCpl0(c);
+  generalDetect(c);
   let r = i.reg;
   if (r === 4 || r === 5) {
     if ((c.cr4 & 0x8) !== 0) c.raise(UD, -1);
