@@ -150,7 +150,7 @@ int main(void) {
   printf("\"cpu\": \"%s\",\n\"ops\": {\n", model);
   int first = 1;
   Case c;
-  const int N = 120;
+  const int N = 300;
 #define EMIT(name, hexs, bytes)                                                                    \
   printf("%s\"%s\": {\"bytes\": \"%s\", \"cases\": [\n", first ? "" : ",\n", #name, hexs); first = 0; \
   for (int i = 0; i < N; i++) {                                                                    \

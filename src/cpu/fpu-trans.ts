@@ -13,7 +13,7 @@
 
 import type { X87 } from './fpu.js';
 import {
-  BIAS, FE_DE, FE_IE, FE_ZE, K_DENORMAL, K_INF, K_QNAN, K_ZERO, SW_C1, SW_C2, T0, T1, bitLength,
+  BIAS, FE_DE, FE_PE, FE_ZE, K_DENORMAL, K_INF, K_QNAN, K_ZERO, SW_C1, SW_C2, T0, T1, bitLength,
 } from './fpu-soft.js';
 
 /** Working precision in bits. */
@@ -48,6 +48,7 @@ function div(a: BF, b: BF): BF {
  * so the final rounding of, say, cos(tiny) = 1 − ε goes the right way under directed rounding.
  */
 function nudge(a: BF, dir: bigint): BF {
+  if (dir === 0n || a.m === 0n) return a;
   const s = P - bitLength(a.m < 0n ? -a.m : a.m);
   if (s <= 0) return a;
   return { m: (a.m << BigInt(s)) + (dir < 0n ? -1n : 1n), e: a.e - s };
@@ -286,17 +287,13 @@ function f2xm1(f: X87): void {
     return;
   }
   const x = slotBF(f, p);
-  if (top(x) < 0) {
-    packBF(f, p, expm1(mul(x, LN2)), false);
+  if (top(x) >= 0) {
+    // Outside the domain −1 ≤ x ≤ 1 the result is undefined; a physical x87 (checked on one)
+    // leaves the operand and reports an inexact result.
+    f.exc |= FE_PE;
     return;
   }
-  // Outside the architectural domain |x| ≤ 1 (the result is undefined there): 2^n·2^r − 1 with n
-  // the nearest integer (clamped far beyond the exponent range) and |r| ≤ 1/2.
-  let n = x.e >= 0 ? 1 << 20 : Number((x.m < 0n ? -x.m : x.m) >> BigInt(-x.e - 1));
-  n = Math.min((n + 1) >> 1, 1 << 20);
-  if (x.m < 0n) n = -n;
-  const r = sub(x, int(n));
-  packBF(f, p, sub(scale(add(expm1(mul(r, LN2)), int(1)), n), int(1)), false);
+  packBF(f, p, expm1(mul(x, LN2)), false);
 }
 
 /** FYL2X: ST(1) = ST(1)·log2(ST(0)); FYL2XP1: ST(1) = ST(1)·log2(ST(0)+1); then pop. */
@@ -337,13 +334,20 @@ function fyl2x(f: X87, p1: boolean): void {
     } else {
       if (f.denormal(kx, ky)) return;
       const x = slotBF(f, a);
+      if (x.m < 0n && top(x) >= 0) {
+        // x ≤ −1 is outside the domain: a physical x87 returns x (inexact), so do we.
+        f.copy(T0, a);
+        f.exc |= FE_PE;
+        done(true);
+        return;
+      }
       const onePlus = add(int(1), x);
       if (onePlus.m < 0n) { done(f.invalid(T0)); return; }
       if (isZero(onePlus)) lclass = -1;
       else {
         // ln(1+x) = 2·atanh(x / (2+x)), precise for small x.
         const r = log2(onePlus);
-        if (r.exact) { L = r.v; exact = true; }
+        if (r.exact || top(x) >= -2) { L = r.v; exact = r.exact; }
         else L = div(scale(atanhSeries(div(x, add(int(2), x))), 1), LN2);
         lclass = isZero(L) ? 0 : 2;
       }
@@ -508,4 +512,3 @@ function twoResults(f: X87, code: number): void {
   f.pushSlot(T1);
 }
 
-void FE_IE;

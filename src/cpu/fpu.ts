@@ -32,6 +32,10 @@ const CC_EFLAGS = [0, F_CF, F_ZF, F_ZF | F_PF | F_CF];
 
 const MXCSR_MASK = 0xffbf;
 
+import type { FpuState } from '../hv/types.js';
+
+export type { FpuState };
+
 export class X87 {
   /** Sign (bit 15) and biased exponent per slot; 0–7 are the physical registers R0–R7. */
   readonly se = new Uint16Array(16);
@@ -105,6 +109,37 @@ export class X87 {
     if (((this.empty >> p) & 1) !== 0) return 3;
     const k = this.kind(p);
     return k === K_NORMAL ? 0 : k === K_ZERO ? 1 : 2;
+  }
+
+  getState(): FpuState {
+    const fpr: number[][] = [];
+    for (let k = 0; k < 8; k++) {
+      const p = (this.top + k) & 7;
+      const lo = this.lo[p], hi = this.hi[p], se = this.se[p];
+      fpr.push([lo & 0xff, (lo >>> 8) & 0xff, (lo >>> 16) & 0xff, lo >>> 24, hi & 0xff, (hi >>> 8) & 0xff,
+        (hi >>> 16) & 0xff, hi >>> 24, se & 0xff, se >>> 8]);
+    }
+    return {
+      fpr, fcw: this.cw, fsw: this.sw, ftwx: ~this.empty & 0xff, lastOpcode: this.fop, lastIp: this.fip >>> 0,
+      lastCs: this.fcs, lastDp: this.fdp >>> 0, lastDs: this.fds, mxcsr: this.mxcsr,
+    };
+  }
+
+  setState(s: FpuState): void {
+    this.cw = (s.fcw & 0x1f3f) | 0x40;
+    this.sw = s.fsw & 0xffff;
+    this.empty = ~s.ftwx & 0xff;
+    this.fop = s.lastOpcode & 0x7ff;
+    this.fip = s.lastIp | 0; this.fcs = s.lastCs & 0xffff;
+    this.fdp = s.lastDp | 0; this.fds = s.lastDs & 0xffff;
+    this.mxcsr = s.mxcsr & MXCSR_MASK;
+    for (let k = 0; k < 8; k++) {
+      const p = (this.top + k) & 7;
+      const b = s.fpr[k];
+      this.set(p, b[8] | (b[9] << 8), (b[4] | (b[5] << 8) | (b[6] << 16) | (b[7] << 24)) >>> 0,
+        (b[0] | (b[1] << 8) | (b[2] << 16) | (b[3] << 24)) >>> 0);
+    }
+    this.updateEs();
   }
 
   /** ST(i) as [sign/exponent, significand high, significand low], or null when empty (debugging, tests). */
@@ -809,7 +844,7 @@ function memOp(c: Cpu, f: X87, i: Insn, esc: number): void {
       else if (esc === 4) f.loadF64(T1, c.read32(i.seg, off), c.read32(i.seg, (off + 4) | 0));
       else if (esc === 2) f.setInt32(T1, c.read32(i.seg, off));
       else f.setInt32(T1, (c.read16(i.seg, off) << 16) >> 16);
-      if (reg === 2 || reg === 3) fcom(c, f, T1, false, false, reg === 3 ? 1 : 0);
+      if (reg === 2 || reg === 3) fcom(f, T1, false, false, reg === 3 ? 1 : 0);
       else arithOp(f, reg, T1, false, f.top, false);
       return;
     }
@@ -1030,8 +1065,7 @@ function arithOp(f: X87, op: number, src: number, srcReg: boolean, dstPh: number
 }
 
 /** FCOM/FCOMP/FCOMPP/FUCOM*: ST(0) against `src`; pops `pops` times. */
-function fcom(c: Cpu, f: X87, src: number, srcReg: boolean, quiet: boolean, pops: number): void {
-  void c;
+function fcom(f: X87, src: number, srcReg: boolean, quiet: boolean, pops: number): void {
   f.status &= ~SW_C1;
   let r: number;
   if (f.isEmpty(0) || (srcReg && ((f.empty >> src) & 1) !== 0)) {
@@ -1068,18 +1102,18 @@ function regOp(c: Cpu, f: X87, i: Insn, esc: number): void {
   const sti = f.ph(i.rm);
   switch (esc) {
     case 0: // D8: ST(0) = ST(0) op ST(i); FCOM/FCOMP ST(i)
-      if (reg === 2 || reg === 3) fcom(c, f, sti, true, false, reg === 3 ? 1 : 0);
+      if (reg === 2 || reg === 3) fcom(f, sti, true, false, reg === 3 ? 1 : 0);
       else arithOp(f, reg, sti, true, f.top, false);
       return;
     case 4: // DC: ST(i) = ST(0) op ST(i) with the operand order of D8 (so reg 4 is FSUBR ST(i),ST(0))
-      if (reg === 2 || reg === 3) fcom(c, f, sti, true, false, reg === 3 ? 1 : 0);
+      if (reg === 2 || reg === 3) fcom(f, sti, true, false, reg === 3 ? 1 : 0);
       else arithOp(f, reg, sti, true, sti, false);
       return;
     case 6: // DE: the popping forms
-      if (reg === 2) { fcom(c, f, sti, true, false, 1); return; }
+      if (reg === 2) { fcom(f, sti, true, false, 1); return; }
       if (reg === 3) {
         if (i.rm !== 1) return ud(c);
-        fcom(c, f, sti, true, false, 2); // FCOMPP
+        fcom(f, sti, true, false, 2); // FCOMPP
         return;
       }
       arithOp(f, reg, sti, true, sti, true);
@@ -1087,7 +1121,7 @@ function regOp(c: Cpu, f: X87, i: Insn, esc: number): void {
     case 1: d9reg(c, f, i, sti); return;
     case 2: // DA
       if (reg < 4) { fcmov(c, f, sti, [2, 4, 6, 10][reg]); return; }
-      if (reg === 5 && i.rm === 1) { fcom(c, f, sti, true, true, 2); return; } // FUCOMPP
+      if (reg === 5 && i.rm === 1) { fcom(f, sti, true, true, 2); return; } // FUCOMPP
       return ud(c);
     case 3: // DB
       if (reg < 4) { fcmov(c, f, sti, [3, 5, 7, 11][reg]); return; }
@@ -1099,7 +1133,7 @@ function regOp(c: Cpu, f: X87, i: Insn, esc: number): void {
         case 0: f.empty |= 1 << sti; return; // FFREE
         case 1: fxch(f, sti); return;
         case 2: case 3: fstReg(f, sti, reg === 3); return;
-        case 4: case 5: fcom(c, f, sti, true, true, reg === 5 ? 1 : 0); return;
+        case 4: case 5: fcom(f, sti, true, true, reg === 5 ? 1 : 0); return;
         default: return ud(c);
       }
     default: // DF
@@ -1447,7 +1481,8 @@ function fxsave(c: Cpu, f: X87, seg: number, off: number): void {
     d(a + 8, f.se[p]);
     d(a + 12, 0);
   }
-  // XMM0-7 and the rest of the area are left as they are (no SSE state to save).
+  // XMM0-7: there is no SSE state, so they are stored as zeros; bytes 288-511 are not written.
+  for (let a = 160; a < 288; a += 4) d(a, 0);
 }
 
 function fxrstor(c: Cpu, f: X87, seg: number, off: number): void {
@@ -1487,5 +1522,3 @@ function isqrt(n: bigint): bigint {
   }
 }
 
-// Keep the exports the transcendental file needs in one place.
-export { FE_IE, FE_DE, FE_ZE, FE_OE, FE_UE, FE_PE };

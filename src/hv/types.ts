@@ -65,3 +65,21 @@ export interface MemoryRegion {
   hostOffset: number;
   readonly: boolean;
 }
+
+/**
+ * The x87 state as plain data, shaped like KVM's `struct kvm_fpu` (what a Vcpu.getFpu/setFpu
+ * would carry): registers in stack order ST(0)..ST(7) as 10 bytes each, the abridged tag byte of
+ * FXSAVE (bit p set: physical register p is not empty), and the last instruction/operand pointers.
+ */
+export interface FpuState {
+  fpr: number[][];
+  fcw: number;
+  fsw: number;
+  ftwx: number;
+  lastOpcode: number;
+  lastIp: number;
+  lastCs: number;
+  lastDp: number;
+  lastDs: number;
+  mxcsr: number;
+}

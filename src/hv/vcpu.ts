@@ -4,7 +4,7 @@
 import { Cpu } from '../cpu/cpu.js';
 import type { PhysicalMemory } from '../cpu/memory.js';
 import { ExitRecord } from './exit.js';
-import type { CpuidEntry, MsrEntry, Regs, Sregs } from './types.js';
+import type { CpuidEntry, FpuState, MsrEntry, Regs, Sregs } from './types.js';
 
 export class Vcpu {
   /** The exit record, rewritten by every run() (like the mmap'd kvm_run). */
@@ -28,6 +28,8 @@ export class Vcpu {
   setRegs(regs: Regs): void { this.cpu.setRegs(regs); }
   getSregs(): Sregs { return this.cpu.getSregs(); }
   setSregs(sregs: Sregs): void { this.cpu.setSregs(sregs); }
+  getFpu(): FpuState { return this.cpu.x87.getState(); }
+  setFpu(state: FpuState): void { this.cpu.x87.setState(state); }
   setCpuid(entries: CpuidEntry[]): void { this.cpu.setCpuid(entries); }
   getMsrs(indices: number[]): MsrEntry[] { return this.cpu.getMsrs(indices); }
   setMsrs(entries: MsrEntry[]): void { this.cpu.setMsrs(entries); }

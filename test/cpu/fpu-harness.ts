@@ -14,6 +14,8 @@ export const IDT = 0x800;
 export const HANDLERS = 0x1000;
 /** The vector of the last exception handled (0xFF: none). */
 export const VEC = 0x6f0;
+/** Where the #MF handler stores the FPU environment. */
+export const MF_ENV = 0x6a0;
 export const CODE = 0x10000;
 export const DATA = 0x20000;
 export const DUMP = 0x30000;
@@ -166,7 +168,9 @@ export class FpuMachine {
     for (let v = 0; v < 32; v++) {
       const h = HANDLERS + v * 16;
       idt.push(h & 0xff, (h >> 8) & 0xff, 0x08, 0, 0, 0x8e, (h >> 16) & 0xff, (h >> 24) & 0xff);
-      this.vm.writePhys(h, new Uint8Array([0xc6, 0x05, ...le32(VEC), v, 0xf4]));
+      // #MF's handler also saves the environment (FNSTENV, non-waiting) to MF_ENV.
+      const env = v === 16 ? [0xd9, 0x35, ...le32(MF_ENV)] : [];
+      this.vm.writePhys(h, new Uint8Array([0xc6, 0x05, ...le32(VEC), v, ...env, 0xf4]));
     }
     this.vm.writePhys(IDT, new Uint8Array(idt));
   }
@@ -209,6 +213,33 @@ export class FpuMachine {
       exit, vector: vec === 0xff ? -1 : vec, eax: r.eax, eflags: r.eflags, eip: r.eip, esp: r.esp,
       errReason: exit === ExitReason.InternalError ? this.vcpu.exit.errReason : '',
       save: parseSave(this.read(DUMP, 108)),
+    };
+  }
+
+  /**
+   * Run 16-bit real-mode code at 1000:0000 (DS = ES = SS = 0, SP = 0x7000) until HLT; no dump is
+   * appended.
+   */
+  runReal(code: number[]): RunResult {
+    this.vm.writePhys(CODE, new Uint8Array(code));
+    this.vcpu.reset();
+    const s = this.vcpu.getSregs();
+    const seg = (sel: number, codeSeg: boolean): Segment => ({
+      selector: sel, base: sel << 4, limit: 0xffff, type: codeSeg ? 0xb : 0x3, present: true, dpl: 0,
+      db: false, s: true, g: false, avl: false, unusable: false,
+    });
+    s.cr0 = CR0_ET | CR0_NE;
+    s.cs = seg(CODE >> 4, true);
+    s.ds = s.es = s.ss = s.fs = s.gs = seg(0, false);
+    s.idt = { base: 0, limit: 0x3ff };
+    this.vcpu.setSregs(s);
+    this.vcpu.setRegs({ ...this.vcpu.getRegs(), eip: 0, esp: 0x7000, eflags: 2 });
+    const exit = this.vcpu.run(100_000);
+    const r = this.vcpu.getRegs();
+    return {
+      exit, vector: -1, eax: r.eax, eflags: r.eflags, eip: r.eip, esp: r.esp,
+      errReason: exit === ExitReason.InternalError ? this.vcpu.exit.errReason : '',
+      save: parseSave(new Uint8Array(108)),
     };
   }
 
@@ -273,4 +304,48 @@ export const I = {
 /** Encode CW for precision control pc (0 = 24, 2 = 53, 3 = 64) and rounding control rc, all masked. */
 export function cwOf(pc: number, rc: number, masks = 0x3f): number {
   return 0x40 | masks | (pc << 8) | (rc << 10);
+}
+
+// --- fixture runner: the loop of tools/gen-fpu-fixtures.c in the guest
+
+export const FIX_IN = 0x100000, FIX_OUT = 0x200000;
+
+export function hexBytes(s: string): number[] {
+  const out: number[] = [];
+  for (let k = 0; k < s.length; k += 2) out.push(parseInt(s.slice(k, k + 2), 16));
+  return out;
+}
+
+/**
+ * For each 22-byte input record (cw, a, b):
+ *   fninit ; fldcw [esi] ; fld tword [esi+12] ; fld tword [esi+2] ; OP ;
+ *   fnstsw [edi+10] ; fstp tword [edi] ; fstp tword [edi+12] ; fninit
+ * with 32-byte output records (memory forms of OP address [edi+22]).
+ */
+export function fixtureProgram(op: number[], count: number): number[] {
+  const body = [
+    0xdb, 0xe3, 0xd9, 0x2e, 0xdb, 0x6e, 0x0c, 0xdb, 0x6e, 0x02,
+    ...op,
+    0xdd, 0x7f, 0x0a, 0xdb, 0x3f, 0xdb, 0x7f, 0x0c, 0xdb, 0xe3,
+    0x83, 0xc6, 0x16, // add esi, 22
+    0x83, 0xc7, 0x20, // add edi, 32
+    0x49, // dec ecx
+  ];
+  const back = -(body.length + 2);
+  return [
+    0xbe, ...le32(FIX_IN), 0xbf, ...le32(FIX_OUT), 0xb9, ...le32(count),
+    ...body, 0x75, back & 0xff, // jnz
+    0xf4,
+  ];
+}
+
+/** Run one fixture operation over its cases; returns the run and the output records. */
+export function runFixtureOp(m: FpuMachine, opHex: string, cases: Array<[string, string]>): { r: RunResult; out: number[]; length: number } {
+  const input: number[] = [];
+  for (const [inp] of cases) input.push(...hexBytes(inp));
+  m.vm.writePhys(FIX_IN, new Uint8Array(input));
+  m.vm.writePhys(FIX_OUT, new Uint8Array(cases.length * 32));
+  const prog = fixtureProgram(hexBytes(opHex), cases.length);
+  const r = m.run(prog, { raw: true, budget: 10_000_000 });
+  return { r, out: [...m.read(FIX_OUT, cases.length * 32)], length: prog.length };
 }

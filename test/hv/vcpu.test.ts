@@ -206,3 +206,15 @@ describe('Vm memory slots', () => {
     expect(vm.readPhys(0x100000, 1)[0]).toBe(0x55);
   });
 });
+
+describe('vCPU FPU state', () => {
+  it('getFpu/setFpu carry the x87 registers and control word (FLD1 seen through getFpu)', () => {
+    const { vcpu } = protMode([0xd9, 0xe8, 0xf4]); // fld1 ; hlt
+    expect(vcpu.run(100)).toBe(ExitReason.Hlt);
+    const st = vcpu.getFpu();
+    expect(st.fcw).toBe(0x37f);
+    expect(st.fpr[0]).toEqual([0, 0, 0, 0, 0, 0, 0, 0x80, 0xff, 0x3f]); // 1.0 in 80-bit format
+    vcpu.setFpu({ ...st, fcw: 0x27f });
+    expect(vcpu.getFpu().fcw).toBe(0x27f);
+  });
+});
