@@ -210,6 +210,7 @@ export class Cpu {
     this.mmioReadPending = false;
     this.mmioReadValid = false;
     this.x87.reset();
+    this.resetMsrs();
     this.updateMode();
     this.flushTlb(true);
     this.flushBlocks();
@@ -280,6 +281,23 @@ export class Cpu {
 
   setMsrs(entries: MsrEntry[]): void {
     for (const e of entries) this.writeMsr(e.index, e.value);
+  }
+
+  /**
+   * Power-on values of the MSRs kept as plain storage: PAT, the MTRRs (8 variable ranges and the
+   * fixed ones; they describe caching, which has no effect here), the P6 performance counters and
+   * event selects, platform ID, microcode signature, MISC_ENABLE.
+   */
+  private resetMsrs(): void {
+    const m = this.msrStore;
+    m.clear();
+    m.set(0x277, 0x0007040600070406n);
+    m.set(0xfe, 0x508n); // MTRRcap: WC, fixed ranges, 8 variable ranges
+    m.set(0x2ff, 0n);
+    for (let k = 0x200; k <= 0x20f; k++) m.set(k, 0n);
+    for (const k of [0x250, 0x258, 0x259, 0x268, 0x269, 0x26a, 0x26b, 0x26c, 0x26d, 0x26e, 0x26f]) m.set(k, 0n);
+    for (const k of [0xc1, 0xc2, 0x186, 0x187, 0x17, 0x8b, 0x79]) m.set(k, 0n);
+    m.set(0x1a0, 1n); // MISC_ENABLE: fast strings
   }
 
   readMsr(index: number): bigint {

@@ -13,16 +13,17 @@ function ascii4(s: string): number {
 // Leaf 1 EDX feature bits.
 export const CPUID_FPU = 1 << 0, CPUID_DE = 1 << 2, CPUID_PSE = 1 << 3, CPUID_TSC = 1 << 4, CPUID_MSR = 1 << 5;
 export const CPUID_PAE = 1 << 6, CPUID_CX8 = 1 << 8, CPUID_SEP = 1 << 11, CPUID_PGE = 1 << 13;
-export const CPUID_CMOV = 1 << 15, CPUID_PAT = 1 << 16, CPUID_FXSR = 1 << 24;
+export const CPUID_MTRR = 1 << 12, CPUID_CMOV = 1 << 15, CPUID_PAT = 1 << 16, CPUID_FXSR = 1 << 24;
 export const CPUID_NX = 1 << 20; // leaf 0x80000001 EDX
 
 /**
  * A Pentium II–class (family 6) "GenuineIntel" CPU with the features of the core: x87 FPU and
- * FXSAVE/FXRSTOR, but no SSE, no local APIC, no MTRRs, no VME.
+ * FXSAVE/FXRSTOR, MTRRs and PAT as plain storage (caching has no effect in an emulator), but no
+ * SSE, no local APIC, no VME.
  */
 export function defaultCpuid(): CpuidEntry[] {
   const features = CPUID_FPU | CPUID_FXSR | CPUID_DE | CPUID_PSE | CPUID_TSC | CPUID_MSR | CPUID_PAE | CPUID_CX8 | CPUID_SEP |
-    CPUID_PGE | CPUID_CMOV | CPUID_PAT;
+    CPUID_PGE | CPUID_MTRR | CPUID_CMOV | CPUID_PAT;
   return [
     entry(0, 1, ascii4('Genu'), ascii4('ntel'), ascii4('ineI')),
     // family 6, model 1, stepping 9 (Pentium Pro); SEP is honoured from model 3 upwards by

@@ -1114,7 +1114,10 @@ H[0x1c7] = (c, i) => { // CMPXCHG8B
 for (const op of [0x104, 0x10a, 0x10c, 0x10e, 0x10f, 0x124, 0x125, 0x126, 0x127, 0x136, 0x137,
   0x1a6, 0x1a7, 0x1b8, 0x1b9, 0x1ff, 0x1b9]) H[op] = ud;
 H[0x1ae] = (c, i) => x87Group0FAE(c, i);
-H[0x1aa] = (c) => c.internalError('RSM (system management mode) is not implemented');
+H[0x1aa] = ud; // RSM outside system management mode (never entered here) is #UD
+H[0x133] = (c) => sys.rdpmc(c);
+// SYSCALL/SYSRET are #UD on an Intel CPU outside 64-bit mode; 0F 39 and 0F 3B–3F are reserved.
+for (const op of [0x105, 0x107, 0x139, 0x13b, 0x13c, 0x13d, 0x13e, 0x13f]) H[op] = ud;
 
 /** Instructions that accept a LOCK prefix (with a memory destination). */
 const LOCKABLE = new Uint8Array(0x200);

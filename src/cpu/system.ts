@@ -724,7 +724,8 @@ export function movToCr(c: Cpu, i: Insn): void {
       c.brk = 1;
       return;
     case 4: {
-      const allowed = 0x1 | 0x2 | CR4_TSD | 0x8 | CR4_PSE | CR4_PAE | 0x40 | CR4_PGE | 0x100 | 0x200 | 0x400;
+      // Only the features CPUID reports: TSD, DE, PSE, PAE, PGE, PCE, OSFXSR (no VME/PVI, MCE, SSE).
+      const allowed = CR4_TSD | 0x8 | CR4_PSE | CR4_PAE | CR4_PGE | 0x100 | 0x200;
       if ((v & ~allowed) !== 0) c.gp(0);
       const changed = c.cr4 ^ v;
       c.cr4 = v;
@@ -798,7 +799,8 @@ export function rdmsr(c: Cpu): void {
   c.regs[EDX] = Number((v >> 32n) & 0xffffffffn) | 0;
 }
 
-const KNOWN_MSRS = new Set([0x10, 0x1b, 0x174, 0x175, 0x176, 0x277, 0xc0000080, 0x8b, 0x79, 0x2ff, 0x17, 0xfe, 0x1a0]);
+const KNOWN_MSRS = new Set([0x10, 0x1b, 0x174, 0x175, 0x176, 0x277, 0xc0000080, 0x8b, 0x79, 0x2ff, 0x17, 0xfe, 0x1a0,
+  0xc1, 0xc2, 0x186, 0x187]);
 function knownMsr(index: number): boolean {
   const u = index >>> 0;
   return KNOWN_MSRS.has(u) || (u >= 0x200 && u <= 0x20f) || (u >= 0x250 && u <= 0x26f);
@@ -809,8 +811,21 @@ export function wrmsr(c: Cpu): void {
   const index = c.regs[ECX] >>> 0;
   if (!knownMsr(index)) c.gp(0);
   const v = (BigInt(c.regs[EDX] >>> 0) << 32n) | BigInt(c.regs[EAX] >>> 0);
+  if ((index === 0x186 || index === 0x187) && (c.regs[EAX] & 0x400000) !== 0) {
+    c.internalError('P6 performance counters that count events (PerfEvtSel EN) are not implemented');
+  }
   c.writeMsr(index, v);
   c.brk = 1;
+}
+
+/** RDPMC: the P6 performance counters 0 and 1 (MSRs 0xC1/0xC2), CR4.PCE opening them to CPL > 0. */
+export function rdpmc(c: Cpu): void {
+  if ((c.cr4 & 0x100) === 0 && c.cpl !== 0 && (c.pmode || c.vm86)) c.gp(0);
+  const n = c.regs[ECX] >>> 0;
+  if (n > 1) c.gp(0);
+  const v = c.readMsr(0xc1 + n);
+  c.regs[EAX] = Number(v & 0xffffffffn) | 0;
+  c.regs[EDX] = Number((v >> 32n) & 0xffn) | 0;
 }
 
 export function rdtsc(c: Cpu): void {

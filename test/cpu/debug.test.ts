@@ -148,3 +148,36 @@ describe('read-modify-write instructions are atomic with respect to faults', () 
     expect(m.read32(D)).toBe(1);
   });
 });
+
+describe('i686 system-instruction details', () => {
+  it('SYSCALL, SYSRET, RSM and the reserved 0F 39 raise #UD on this Intel family-6 model', () => {
+    for (const code of [[0x0f, 0x05], [0x0f, 0x07], [0x0f, 0xaa], [0x0f, 0x39]]) {
+      const r = m.run(code);
+      expect(r.vector, code.map((b) => b.toString(16)).join(' ')).toBe(6);
+    }
+  });
+
+  it('RDPMC reads the P6 counters (MSR 0xC1) and #GPs for counter 2', () => {
+    // mov ecx, 0xc1 ; mov eax, 0x12345 ; xor edx, edx ; wrmsr ; xor ecx, ecx ; rdpmc
+    const ok = m.run([0xb9, 0xc1, 0, 0, 0, ...movEax(0x12345), 0x31, 0xd2, 0x0f, 0x30, 0x31, 0xc9, 0x0f, 0x33]);
+    expect(ok.vector).toBe(-1);
+    expect(ok.regs.eax).toBe(0x12345);
+    const bad = m.run([0xb9, 2, 0, 0, 0, 0x0f, 0x33]);
+    expect(bad.vector).toBe(13);
+  });
+
+  it('CR4 refuses VME and OSXMMEXCPT (not reported by CPUID) with #GP', () => {
+    for (const bit of [0x1, 0x400]) {
+      const r = m.run([...movEax(bit), 0x0f, 0x22, 0xe0]); // mov cr4, eax
+      expect(r.vector).toBe(13);
+    }
+  });
+
+  it('RDMSR of PAT and MTRRcap gives their power-on values; an unknown MSR #GPs', () => {
+    const pat = m.run([0xb9, 0x77, 0x02, 0, 0, 0x0f, 0x32]);
+    expect([pat.regs.eax, pat.regs.edx]).toEqual([0x00070406, 0x00070406]);
+    const cap = m.run([0xb9, 0xfe, 0, 0, 0, 0x0f, 0x32]);
+    expect(cap.regs.eax).toBe(0x508);
+    expect(m.run([0xb9, 0x34, 0x12, 0, 0, 0x0f, 0x32]).vector).toBe(13);
+  });
+});
