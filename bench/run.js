@@ -27,8 +27,10 @@ const WORKLOADS = [
     name: 'linux-boot',
     what: 'images/linux boot to its userspace marker',
     files: ['linux/bzImage', 'linux/initramfs.cpio.gz'],
-    vmrun: ['--kernel', img('linux/bzImage'), '--initrd', img('linux/initramfs.cpio.gz'), '--append', 'console=ttyS0', '-m', '128M'],
-    qemu: ['-m', '128', '-kernel', img('linux/bzImage'), '-initrd', img('linux/initramfs.cpio.gz'), '-append', 'console=ttyS0'],
+    // '-- restart' makes /init ask for a reboot instead of powering off: QEMU without ACPI does not
+    // exit on Linux's halt-style power-off, but -no-reboot (and vmrun's default) end on a reboot.
+    vmrun: ['--kernel', img('linux/bzImage'), '--initrd', img('linux/initramfs.cpio.gz'), '--append', 'console=ttyS0 -- restart', '-m', '128M'],
+    qemu: ['-m', '128', '-kernel', img('linux/bzImage'), '-initrd', img('linux/initramfs.cpio.gz'), '-append', 'console=ttyS0 -- restart'],
     expect: /vmrun-init/,
   },
   {

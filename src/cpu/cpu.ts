@@ -44,9 +44,11 @@ export const INT_EXT = 0, INT_SOFT = 1, INT_EXC = 2, INT_ICEBP = 3;
 const BR8 = [0, 4, 8, 12, 1, 5, 9, 13];
 
 const TLB_LIST_MAX = 4096;
+/** Entries of the direct-mapped block cache (a power of two). */
+const BLOCK_CACHE_SIZE = 4096;
 
 /** Executions of a block before it is compiled to JavaScript (VMRUN_JIT=0 turns the compiler off). */
-const JIT_THRESHOLD = process.env.VMRUN_JIT === '0' ? Infinity : Number(process.env.VMRUN_JIT_THRESHOLD ?? 1000);
+const JIT_THRESHOLD = process.env.VMRUN_JIT === '0' ? Infinity : Number(process.env.VMRUN_JIT_THRESHOLD ?? 3000);
 
 /** Debug aid: VMRUN_TRACE_EXCEPTIONS=1 prints every guest exception on stderr. */
 const TRACE_EXCEPTIONS = process.env.VMRUN_TRACE_EXCEPTIONS === '1';
@@ -169,6 +171,7 @@ export class Cpu {
 
   // --- decoded blocks
   readonly blocks = new Map<number, Block>();
+  private readonly blockCache: Array<Block | undefined> = new Array<Block | undefined>(BLOCK_CACHE_SIZE).fill(undefined);
   private readonly pageBlocks: Array<Block[] | undefined> = [];
 
   constructor(mem: PhysicalMemory) {
@@ -1111,6 +1114,7 @@ export class Cpu {
   private flushBlocks(): void {
     for (const b of this.blocks.values()) b.valid = false;
     this.blocks.clear();
+    this.blockCache.fill(undefined);
     this.pageBlocks.length = 0;
     this.mem.codePage.fill(0);
   }
@@ -1166,11 +1170,19 @@ export class Cpu {
       phys = ((this.tlbPhys[lin >>> 12] << 12) | (lin & 4095)) >>> 0;
     }
     const key = phys * 2 + (this.code32 ? 1 : 0);
+    // A direct-mapped cache in front of the Map (most lookups hit it).
+    const slot = ((phys >>> 1) ^ (phys >>> 13)) & (BLOCK_CACHE_SIZE - 1);
+    const hit = this.blockCache[slot];
+    if (hit !== undefined && hit.key === key && hit.valid) return hit;
     const cached = this.blocks.get(key);
-    if (cached !== undefined) return cached;
+    if (cached !== undefined) {
+      this.blockCache[slot] = cached;
+      return cached;
+    }
     const b = decodeBlock(this, this.eip, this.code32, key);
     if (b.cacheable) {
       this.blocks.set(key, b);
+      this.blockCache[slot] = b;
       this.registerBlock(b, phys >>> 12);
     }
     return b;

@@ -364,6 +364,36 @@ function inline(g: Gen, i: Insn, eipHere: string, next: string, last: boolean, k
     default:
       break;
   }
+  // Shifts and rotates of a 32-bit register by an immediate (or 1): flags set eagerly.
+  if ((op === 0xc1 || op === 0xd1) && !mem && osz === 4 && i.reg !== 2 && i.reg !== 3) {
+    const n = (op === 0xd1 ? 1 : i.imm) & 31;
+    g.flags = null;
+    if (n === 0) return true; // no operation, flags unchanged
+    const a = g.tmp(), r = g.tmp();
+    g.emit(`const ${a} = R[${i.rm}];`);
+    switch (i.reg) {
+      case 0: // ROL: CF = bit 0 of the result, OF = MSB ^ CF
+        g.emit(`const ${r} = (${a} << ${n}) | (${a} >>> ${32 - n}); R[${i.rm}] = ${r};`);
+        g.emit(`c.setArith((${r} & 1) | ((((${r} >>> 31) ^ ${r}) & 1) << 11), 0x801);`);
+        return true;
+      case 1: // ROR: CF = MSB of the result, OF = the two top bits differ
+        g.emit(`const ${r} = (${a} >>> ${n}) | (${a} << ${32 - n}); R[${i.rm}] = ${r};`);
+        g.emit(`c.setArith((${r} >>> 31) | ((((${r} >>> 31) ^ (${r} >>> 30)) & 1) << 11), 0x801);`);
+        return true;
+      case 4: case 6: // SHL
+        g.emit(`const ${r} = ${a} << ${n}; R[${i.rm}] = ${r};`);
+        g.emit(`c.setArith(((${a} >>> ${32 - n}) & 1) | ((((${r} >>> 31) ^ (${a} >>> ${32 - n})) & 1) << 11) | c.szp(${r}, 4), 0x8d5);`);
+        return true;
+      case 5: // SHR
+        g.emit(`const ${r} = ${a} >>> ${n}; R[${i.rm}] = ${r};`);
+        g.emit(`c.setArith(((${a} >>> ${n - 1}) & 1) | ${n === 1 ? `((${a} >>> 31) << 11)` : '0'} | c.szp(${r}, 4), 0x8d5);`);
+        return true;
+      default: // SAR
+        g.emit(`const ${r} = ${a} >> ${n}; R[${i.rm}] = ${r};`);
+        g.emit(`c.setArith(((${a} >> ${n - 1}) & 1) | c.szp(${r}, 4), 0x8d5);`);
+        return true;
+    }
+  }
   if (op >= 0xb0 && op <= 0xb7) {
     g.emit(`${reg(op & 7, 1)} = ${i.imm & 0xff};`);
     return true;

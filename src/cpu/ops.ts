@@ -142,6 +142,11 @@ function incdec(c: Cpu, v: number, size: number, dec: boolean): number {
 // ------------------------------------------------------------------------------------------------
 // Shifts and rotates
 
+/** The most significant bit of a `bits`-wide value. */
+function msb(v: number, bits: number): number {
+  return (v >>> (bits - 1)) & 1;
+}
+
 /** Shift/rotate `a` (size bytes) by `count` (already masked to 5 bits), setting flags. */
 export function shift(c: Cpu, op: number, a: number, count: number, size: number): number {
   const bits = size * 8;
@@ -149,20 +154,19 @@ export function shift(c: Cpu, op: number, a: number, count: number, size: number
   a &= m;
   if (count === 0) return a;
   let r: number, cf: number, of: number;
-  const msb = (v: number): number => (v >>> (bits - 1)) & 1;
   switch (op) {
     case 0: { // ROL
       const n = count & (bits - 1);
       r = n === 0 ? a : ((a << n) | (a >>> (bits - n))) & m;
       cf = r & 1;
-      of = msb(r) ^ cf;
+      of = msb(r, bits) ^ cf;
       c.setArith((cf ? F_CF : 0) | (of ? F_OF : 0), F_CF | F_OF);
       return r;
     }
     case 1: { // ROR
       const n = count & (bits - 1);
       r = n === 0 ? a : ((a >>> n) | (a << (bits - n))) & m;
-      cf = msb(r);
+      cf = msb(r, bits);
       of = cf ^ ((r >>> (bits - 2)) & 1);
       c.setArith((cf ? F_CF : 0) | (of ? F_OF : 0), F_CF | F_OF);
       return r;
@@ -171,19 +175,19 @@ export function shift(c: Cpu, op: number, a: number, count: number, size: number
       const n = count % (bits + 1);
       let v = a, carry = c.getCF();
       for (let k = 0; k < n; k++) {
-        const out = msb(v);
+        const out = msb(v, bits);
         v = ((v << 1) | carry) & m;
         carry = out;
       }
       r = v;
-      of = msb(r) ^ carry;
+      of = msb(r, bits) ^ carry;
       c.setArith((carry ? F_CF : 0) | (of ? F_OF : 0), F_CF | F_OF);
       return r;
     }
     case 3: { // RCR
       const n = count % (bits + 1);
       let v = a, carry = c.getCF();
-      of = msb(v) ^ carry;
+      of = msb(v, bits) ^ carry;
       for (let k = 0; k < n; k++) {
         const out = v & 1;
         v = (v >>> 1) | (carry << (bits - 1));
@@ -191,7 +195,7 @@ export function shift(c: Cpu, op: number, a: number, count: number, size: number
         carry = out;
       }
       r = v;
-      if (n !== 1) of = msb(r) ^ ((r >>> (bits - 2)) & 1);
+      if (n !== 1) of = msb(r, bits) ^ ((r >>> (bits - 2)) & 1);
       c.setArith((carry ? F_CF : 0) | (of ? F_OF : 0), F_CF | F_OF);
       return r;
     }
@@ -203,14 +207,14 @@ export function shift(c: Cpu, op: number, a: number, count: number, size: number
         r = 0;
         cf = count === bits ? a & 1 : 0;
       }
-      of = msb(r) ^ cf;
+      of = msb(r, bits) ^ cf;
       break;
     }
     case 5: { // SHR
       r = count < bits ? a >>> count : 0;
       cf = count <= bits ? (a >>> (count - 1)) & 1 : 0;
       if (count === 32) cf = (a >>> 31) & 1;
-      of = count === 1 ? msb(a) : 0;
+      of = count === 1 ? msb(a, bits) : 0;
       break;
     }
     default: { // SAR
