@@ -63,6 +63,34 @@ export function arpl(c: Cpu, i: Insn): void {
 // ------------------------------------------------------------------------------------------------
 // Far transfers
 
+/** Push CS and the return EIP as one step: a fault on the second push leaves ESP as it was. */
+function pushReturn(c: Cpu, size: number): void {
+  const sp0 = c.regs[ESP];
+  try {
+    c.push(c.segSel[CS], size);
+    c.push(c.nextEip, size);
+  } catch (e) {
+    c.regs[ESP] = sp0;
+    throw e;
+  }
+}
+
+/** Load CS from a checked descriptor at the current privilege and continue at `off`. */
+function enterCode(c: Cpu, sel: number, lo: number, hi: number, off: number): void {
+  c.loadSegFromDesc(CS, (sel & 0xfffc) | c.cpl, lo, hi);
+  c.updateMode();
+  c.nextEip = off;
+  c.brk = 1;
+}
+
+/** A real-mode / virtual-8086 far transfer: CS = sel (base sel × 16), IP = off. */
+function enterReal(c: Cpu, sel: number, off: number): void {
+  c.setSegReal(CS, sel);
+  c.updateMode();
+  c.nextEip = off;
+  c.brk = 1;
+}
+
 /**
  * A far JMP/CALL in protected mode to `sel`: a code segment, a call gate, a TSS or a task gate.
  * Returns true when it was handled here (gates and tasks); false leaves a code segment whose
@@ -121,20 +149,8 @@ function callGate(c: Cpu, i: Insn, glo: number, ghi: number, isCall: boolean): v
   if ((offset >>> 0) > limitOf(hi, lo)) c.gp(0);
   const size = gate32 ? 4 : 2;
   if (!isCall || conforming || dpl === c.cpl) {
-    if (isCall) {
-      const sp0 = c.regs[ESP];
-      try {
-        c.push(c.segSel[CS], size);
-        c.push(c.nextEip, size);
-      } catch (e) {
-        c.regs[ESP] = sp0;
-        throw e;
-      }
-    }
-    c.loadSegFromDesc(CS, (target & 0xfffc) | c.cpl, lo, hi);
-    c.updateMode();
-    c.nextEip = offset;
-    c.brk = 1;
+    if (isCall) pushReturn(c, size);
+    enterCode(c, target, lo, hi, offset);
     return;
   }
   // A call to an inner privilege level: new stack from the TSS, parameters copied across.
@@ -187,56 +203,24 @@ function limitOf(hi: number, lo: number): number {
 export function farJmp(c: Cpu, i: Insn, sel: number, off: number): void {
   sel &= 0xffff;
   off = i.osz === 4 ? off : off & 0xffff;
-  if (!c.pmode) {
-    c.setSegReal(CS, sel);
-    c.updateMode();
-    c.nextEip = off;
-    c.brk = 1;
-    return;
-  }
+  if (!c.pmode) return enterReal(c, sel, off);
   if (farTarget(c, i, sel, false)) return;
-  const lo = c.descLo, hi = c.descHi;
-  if ((off >>> 0) > limitOf(hi, lo)) c.gp(0);
-  c.loadSegFromDesc(CS, (sel & 0xfffc) | c.cpl, lo, hi);
-  c.updateMode();
-  c.nextEip = off;
-  c.brk = 1;
+  if ((off >>> 0) > limitOf(c.descHi, c.descLo)) c.gp(0);
+  enterCode(c, sel, c.descLo, c.descHi, off);
 }
 
 export function farCall(c: Cpu, i: Insn, sel: number, off: number): void {
   sel &= 0xffff;
   off = i.osz === 4 ? off : off & 0xffff;
-  const size = i.osz;
   if (!c.pmode) {
-    const sp0 = c.regs[ESP];
-    c.push(c.segSel[CS], size);
-    try {
-      c.push(c.nextEip, size);
-    } catch (e) {
-      c.regs[ESP] = sp0;
-      throw e;
-    }
-    c.setSegReal(CS, sel);
-    c.updateMode();
-    c.nextEip = off;
-    c.brk = 1;
-    return;
+    pushReturn(c, i.osz);
+    return enterReal(c, sel, off);
   }
   if (farTarget(c, i, sel, true)) return;
   const lo = c.descLo, hi = c.descHi;
   if ((off >>> 0) > limitOf(hi, lo)) c.gp(0);
-  const sp0 = c.regs[ESP];
-  try {
-    c.push(c.segSel[CS], size);
-    c.push(c.nextEip, size);
-  } catch (e) {
-    c.regs[ESP] = sp0;
-    throw e;
-  }
-  c.loadSegFromDesc(CS, (sel & 0xfffc) | c.cpl, lo, hi);
-  c.updateMode();
-  c.nextEip = off;
-  c.brk = 1;
+  pushReturn(c, i.osz);
+  enterCode(c, sel, lo, hi, off);
 }
 
 export function farRet(c: Cpu, i: Insn, extra: number): void {
@@ -245,11 +229,7 @@ export function farRet(c: Cpu, i: Insn, extra: number): void {
   const sel = c.peek(size, size) & 0xffff;
   if (!c.pmode) {
     c.adjustSp(2 * size + extra);
-    c.setSegReal(CS, sel);
-    c.updateMode();
-    c.nextEip = size === 4 ? off : off & 0xffff;
-    c.brk = 1;
-    return;
+    return enterReal(c, sel, size === 4 ? off : off & 0xffff);
   }
   if ((sel & 0xfffc) === 0) c.gp(0);
   const rpl = sel & 3;

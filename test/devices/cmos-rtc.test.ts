@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { Clock, IrqLine } from '../../src/devices/device.js';
 import { CmosRtc } from '../../src/devices/cmos-rtc.js';
+import { ManualClock, RecordingIrq } from '../support/doubles.js';
 
 // Register indexes.
 const SEC = 0x00, SEC_ALARM = 0x01, MIN = 0x02, MIN_ALARM = 0x03, HOUR = 0x04, HOUR_ALARM = 0x05;
@@ -13,22 +13,6 @@ const IRQF = 0x80, PF = 0x40, AF = 0x20, UF = 0x10;
 
 const MS = 1e6; // ns
 const S = 1e9; // ns
-
-class RecordingIrq implements IrqLine {
-  readonly changes: boolean[] = [];
-  level = false;
-  setLevel(high: boolean): void {
-    this.changes.push(high);
-    this.level = high;
-  }
-}
-
-class ManualClock implements Clock {
-  t = 0;
-  now(): number {
-    return this.t;
-  }
-}
 
 // Thursday 29 February 2024, 23:59:58.500 UTC.
 const START = Date.UTC(2024, 1, 29, 23, 59, 58, 500);

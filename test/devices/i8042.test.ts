@@ -1,21 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import type { IrqLine, MachineControl } from '../../src/devices/device.js';
+import type { MachineControl } from '../../src/devices/device.js';
 import { I8042 } from '../../src/devices/i8042.js';
+import { RecordingIrq } from '../support/doubles.js';
 
 const DATA = 0, CMD = 1, STATUS = 1;
 // Status bits.
 const OBF = 0x01, IBF = 0x02, SYS = 0x04, CMDDAT = 0x08, KEYLOCK = 0x10, AUXDATA = 0x20;
 // CTR bits.
 const KBDINT = 0x01, AUXINT = 0x02, CTR_SYS = 0x04, KBDDIS = 0x10, AUXDIS = 0x20, XLATE = 0x40;
-
-class RecordingIrq implements IrqLine {
-  readonly changes: boolean[] = [];
-  level = false;
-  setLevel(high: boolean): void {
-    this.changes.push(high);
-    this.level = high;
-  }
-}
 
 class RecordingControl implements MachineControl {
   readonly events: string[] = [];

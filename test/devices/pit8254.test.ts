@@ -1,14 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import type { Clock, IrqLine } from '../../src/devices/device.js';
+import type { IrqLine } from '../../src/devices/device.js';
 import { PIT_HZ, Pit8254, nsAtPitTick, pitTicksAt } from '../../src/devices/pit8254.js';
 import { SystemControlPortB } from '../../src/devices/port61.js';
-
-class ManualClock implements Clock {
-  t = 0;
-  now(): number {
-    return this.t;
-  }
-}
+import { ManualClock } from '../support/doubles.js';
 
 /** Records every level driven and counts the rising edges an edge-triggered input would see. */
 class RecordingIrq implements IrqLine {

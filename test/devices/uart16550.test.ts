@@ -1,27 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import type { ByteSink, DeviceState, IrqLine } from '../../src/devices/device.js';
+import type { DeviceState } from '../../src/devices/device.js';
 import { Uart16550 } from '../../src/devices/uart16550.js';
+import { RecordingIrq, RecordingSink } from '../support/doubles.js';
 
 // Register offsets.
 const RBR = 0, THR = 0, DLL = 0, IER = 1, DLM = 1, IIR = 2, FCR = 2, LCR = 3, MCR = 4, LSR = 5, MSR = 6, SCR = 7;
 // MCR bits.
 const DTR = 0x01, RTS = 0x02, OUT1 = 0x04, OUT2 = 0x08, LOOP = 0x10;
-
-class RecordingIrq implements IrqLine {
-  readonly changes: boolean[] = [];
-  level = false;
-  setLevel(high: boolean): void {
-    this.changes.push(high);
-    this.level = high;
-  }
-}
-
-class RecordingSink implements ByteSink {
-  readonly bytes: number[] = [];
-  writeByte(byte: number): void {
-    this.bytes.push(byte);
-  }
-}
 
 function make() {
   const irq = new RecordingIrq();
