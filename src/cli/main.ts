@@ -188,6 +188,7 @@ async function runMachine(
         clock: opts.clock,
         rtcStartMs: opts.rtcStartMs,
         exitPort: opts.exitPort,
+        cpu: opts.cpu,
         noReboot: !opts.reboot,
         timeoutMs: remaining,
         console: consoleSink,

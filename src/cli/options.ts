@@ -4,6 +4,7 @@
 
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { cpuModelNames, DEFAULT_CPU } from '../hv/cpu-models.js';
 
 /** Guest RAM bounds, as in src/vmm/machine.ts (not imported: that module loads the core). */
 export const MIN_MEMORY = 2 * 1024 * 1024;
@@ -32,6 +33,7 @@ export interface CliOptions {
   rtcStartMs: number;
   reboot: boolean;
   exitPort: 'plain' | 'qemu';
+  cpu: string;
   loadAddr?: number;
   entry?: number;
   bits?: 16 | 32;
@@ -151,6 +153,7 @@ export function buildProgram(): Command {
     .option('--rtc <time>', 'RTC time at power-on, ISO-8601 or "now" (default 2000-01-01T00:00:00Z with the virtual clock, host time with realtime)')
     .option('--reboot', 'restart the machine when the guest resets it')
     .option('--no-reboot', 'end the run with status 0 when the guest resets the machine (default)')
+    .addOption(new Option('--cpu <model>', `CPU model: ${cpuModelNames().join(', ')}`).choices(cpuModelNames()).default(DEFAULT_CPU))
     .addOption(new Option('--exit-port <mode>', 'port 0xF4: plain (status = value) or qemu ((value << 1) | 1, as isa-debug-exit)').choices(['plain', 'qemu']).default('plain'))
     .option('--load-addr <addr>', 'flat binary: load address (default 0x7c00)')
     .option('--entry <addr>', 'flat binary: entry point (default: the load address)')
@@ -176,6 +179,7 @@ interface RawOptions {
   rtc?: string;
   reboot?: boolean;
   exitPort: 'plain' | 'qemu';
+  cpu: string;
   loadAddr?: string;
   entry?: string;
   bits?: '16' | '32';
@@ -218,6 +222,7 @@ export function resolveOptions(raw: RawOptions, env: Environment): CliOptions {
     rtcStartMs: rtc === undefined ? (clock === 'virtual' ? DEFAULT_RTC_MS : env.nowMs) : rtc === 'now' ? env.nowMs : rtc,
     reboot: raw.reboot === true,
     exitPort: raw.exitPort,
+    cpu: raw.cpu,
     loadAddr: raw.loadAddr === undefined ? undefined : value('--load-addr', raw.loadAddr, parseAddress),
     entry: raw.entry === undefined ? undefined : value('--entry', raw.entry, parseAddress),
     bits: raw.bits === undefined ? undefined : raw.bits === '16' ? 16 : 32,

@@ -11,7 +11,7 @@ import {
 } from './constants.js';
 import { Block, decodeBlock } from './decoder.js';
 import type { PhysicalMemory } from './memory.js';
-import { defaultCpuid } from './cpuid.js';
+import { cr4Allowed, defaultCpuid, leaf1Features } from './cpuid.js';
 import { X87 } from './fpu.js';
 import { compileBlock } from './jit.js';
 import { TASK_INT, taskSwitch } from './task.js';
@@ -110,6 +110,10 @@ export class Cpu {
   tscOffset = 0;
   readonly msrStore = new Map<number, bigint>();
   cpuid: CpuidEntry[] = defaultCpuid();
+  /** CPUID leaf 1 EDX of the table: instructions of unreported features raise #UD. */
+  features = leaf1Features(this.cpuid);
+  /** CR4 bits of reported features (others #GP). */
+  cr4Allowed = cr4Allowed(this.cpuid);
   /** The x87 FPU state. */
   readonly x87 = new X87();
 
@@ -276,6 +280,8 @@ export class Cpu {
 
   setCpuid(entries: CpuidEntry[]): void {
     this.cpuid = entries.map((e) => ({ ...e }));
+    this.features = leaf1Features(this.cpuid);
+    this.cr4Allowed = cr4Allowed(this.cpuid);
   }
 
   getMsrs(indices: number[]): MsrEntry[] {

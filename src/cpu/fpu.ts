@@ -1450,7 +1450,7 @@ function fprem(f: X87, ieee: boolean): void {
 
 /** 0F AE group: FXSAVE /0, FXRSTOR /1; LDMXCSR, STMXCSR (SSE), fences (SSE2) and the rest are #UD. */
 export function x87Group0FAE(c: Cpu, i: Insn): void {
-  if (i.mod === 3 || i.reg > 1) ud(c);
+  if (i.mod === 3 || i.reg > 1 || (c.features & (1 << 24)) === 0) ud(c); // FXSR reported by CPUID?
   if ((c.cr0 & CR0_EM) !== 0) ud(c);
   if ((c.cr0 & CR0_TS) !== 0) c.raise(NM, -1);
   const f = c.x87;

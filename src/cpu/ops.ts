@@ -10,6 +10,7 @@ import { L_ADC, L_ADD, L_LOGIC, L_SBB, L_SUB, type Cpu, type Handler } from './c
 import type { Insn } from './decoder.js';
 import * as sys from './system.js';
 import { x87Group0FAE } from './fpu.js';
+import { CPUID_CMOV, CPUID_CX8 } from './cpuid.js';
 
 // ------------------------------------------------------------------------------------------------
 // Operand helpers
@@ -773,6 +774,7 @@ for (let cc = 0; cc < 16; cc++) {
   H[0x180 + cc] = jccZ(cc);
   H[0x190 + cc] = (c, i) => writeRM(c, i, 1, c.cond(cc) ? 1 : 0);
   H[0x140 + cc] = (c, i) => { // CMOVcc: the source is read even when the condition is false
+    sys.requireFeature(c, CPUID_CMOV);
     const v = readRM(c, i, i.osz);
     if (c.cond(cc)) c.setReg(i.reg, i.osz, v);
     else if (i.osz === 4) c.setReg(i.reg, 4, c.getReg(i.reg, 4));
@@ -1098,6 +1100,7 @@ function xadd(c: Cpu, i: Insn, size: number): void {
 }
 H[0x1c7] = (c, i) => { // CMPXCHG8B
   if (i.reg !== 1 || i.mod === 3) c.raise(UD, -1);
+  sys.requireFeature(c, CPUID_CX8);
   const off = ea(c, i);
   const off4 = i.asz === 4 ? (off + 4) | 0 : (off + 4) & 0xffff;
   const lo = c.read32(i.seg, off), hi = c.read32(i.seg, off4);

@@ -12,6 +12,7 @@ import type { Insn } from './decoder.js';
 import { ea, readRM } from './ops.js';
 import { x87Execute, x87Pending } from './fpu.js';
 import { TASK_CALL, TASK_IRET, TASK_JMP, taskSwitch } from './task.js';
+import { CPUID_MSR, CPUID_SEP, CPUID_TSC } from './cpuid.js';
 
 // ------------------------------------------------------------------------------------------------
 // Segment registers
@@ -704,9 +705,8 @@ export function movToCr(c: Cpu, i: Insn): void {
       c.brk = 1;
       return;
     case 4: {
-      // Only the features CPUID reports: TSD, DE, PSE, PAE, PGE, PCE, OSFXSR (no VME/PVI, MCE, SSE).
-      const allowed = CR4_TSD | 0x8 | CR4_PSE | CR4_PAE | CR4_PGE | 0x100 | 0x200;
-      if ((v & ~allowed) !== 0) c.gp(0);
+      // Only bits of features the CPUID table reports (never VME/PVI, MCE, OSXMMEXCPT).
+      if ((v & ~c.cr4Allowed) !== 0) c.gp(0);
       const changed = c.cr4 ^ v;
       c.cr4 = v;
       if ((changed & (CR4_PSE | CR4_PAE | CR4_PGE)) !== 0) c.flushTlb(true);
@@ -767,7 +767,13 @@ export function movFromDr(c: Cpu, i: Insn): void {
 // ------------------------------------------------------------------------------------------------
 // MSRs, TSC, CPUID
 
+/** #UD for an instruction whose feature the CPU model (CPUID leaf 1 EDX) does not report. */
+export function requireFeature(c: Cpu, bit: number): void {
+  if ((c.features & bit) === 0) c.raise(UD, -1);
+}
+
 export function rdmsr(c: Cpu): void {
+  requireFeature(c, CPUID_MSR);
   requireCpl0(c);
   let v: bigint;
   try {
@@ -787,6 +793,7 @@ function knownMsr(index: number): boolean {
 }
 
 export function wrmsr(c: Cpu): void {
+  requireFeature(c, CPUID_MSR);
   requireCpl0(c);
   const index = c.regs[ECX] >>> 0;
   if (!knownMsr(index)) c.gp(0);
@@ -809,6 +816,7 @@ export function rdpmc(c: Cpu): void {
 }
 
 export function rdtsc(c: Cpu): void {
+  requireFeature(c, CPUID_TSC);
   if ((c.cr4 & CR4_TSD) !== 0 && c.cpl !== 0 && (c.pmode || c.vm86)) c.gp(0);
   const t = c.instructionCount + c.tscOffset;
   c.regs[EAX] = t % 4294967296 | 0;
@@ -835,6 +843,7 @@ export function cpuid(c: Cpu): void {
 const EBX_ = 3;
 
 export function sysenter(c: Cpu): void {
+  requireFeature(c, CPUID_SEP);
   if ((c.cr0 & CR0_PE) === 0) c.gp(0);
   const cs = c.sysenterCs & 0xfffc;
   if (cs === 0) c.gp(0);
@@ -848,6 +857,7 @@ export function sysenter(c: Cpu): void {
 }
 
 export function sysexit(c: Cpu): void {
+  requireFeature(c, CPUID_SEP);
   if ((c.cr0 & CR0_PE) === 0 || c.vm86 || c.cpl !== 0) c.gp(0);
   const cs = c.sysenterCs & 0xfffc;
   if (cs === 0) c.gp(0);

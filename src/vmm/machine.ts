@@ -26,7 +26,7 @@ import { ResetControl } from '../devices/reset-control.js';
 import { Vm } from '../hv/vm.js';
 import type { Vcpu } from '../hv/vcpu.js';
 import type { Regs, Segment, Sregs } from '../hv/types.js';
-import { defaultCpuid } from '../cpu/cpuid.js';
+import { cpuidForModel, DEFAULT_CPU } from '../hv/cpu-models.js';
 import { loadKernel } from '../loaders/index.js';
 import { LoadError, type EntryState, type LoadResult } from '../loaders/types.js';
 import { MmioBus, PortBus, hexPort } from './bus.js';
@@ -83,6 +83,8 @@ export interface MachineConfig {
   hooks?: RunHooks | null;
   trace?: TraceFlags;
   traceLine?: ((line: string) => void) | null;
+  /** CPU model name (see src/hv/cpu-models.ts); default pentium2. */
+  cpu?: string;
   /** Most instructions per vcpu.run() (default: the run loop's). */
   sliceInstructions?: number;
 }
@@ -138,7 +140,7 @@ export class Machine {
       }
     }
     this.vcpu = this.vm.createVcpu();
-    this.vcpu.setCpuid(defaultCpuid());
+    this.vcpu.setCpuid(cpuidForModel(config.cpu ?? DEFAULT_CPU));
     this.vcpu.setSregs(entrySregs(this.load.entry));
     this.vcpu.setRegs(entryRegs(this.load));
 

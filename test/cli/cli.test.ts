@@ -77,6 +77,7 @@ describe('vmrun usage', () => {
     [[], /required option '--kernel/],
     [['--kernel', 'x', '--serial', 'tcp:4444'], /--serial/],
     [['--kernel', 'x', '--clock', 'fast'], /Allowed choices are virtual, realtime/],
+    [['--kernel', 'x', '--cpu', 'z80'], /Allowed choices are pentium2, pentiumpro, i486/],
   ])('bad usage %j: exit 2 with one line', (args, message) => {
     const r = vmrun(args as string[]);
     expect(r.status).toBe(2);

@@ -181,3 +181,62 @@ describe('i686 system-instruction details', () => {
     expect(m.run([0xb9, 0x34, 0x12, 0, 0, 0x0f, 0x32]).vector).toBe(13);
   });
 });
+
+describe('PAE paging with NX and global pages', () => {
+  // PDPT at 0x90000 -> page directory 0x91000: entry 0 -> page table 0x92000 (4 KiB pages for
+  // 0–2 MiB, identity), entry 1 -> a 2 MiB page (NX) at linear 2 MiB mapping physical 0.
+  const PDPT = 0x90000, PD = 0x91000, PT = 0x92000;
+  const q = (lo: number, hi: number) => [...le32(lo), ...le32(hi)];
+  function tables(nxCodePage: boolean): Array<[number, number[]]> {
+    const pt: number[] = [];
+    for (let p = 0; p < 512; p++) {
+      const addr = p << 12;
+      pt.push(...q(addr | 0x03, nxCodePage && addr === F32.DATA ? 0x80000000 : 0));
+    }
+    return [[PDPT, [...q(PD | 1, 0), ...q(0, 0), ...q(0, 0), ...q(0, 0)]],
+      [PD, [...q(PT | 0x03, 0), ...q(0x000000 | 0x83, 0x80000000)]], [PT, pt]];
+  }
+  // mov eax, cr4 ; or eax, 0x20 (PAE) ; mov cr4, eax ; mov ecx, 0xC0000080 ; rdmsr ; or eax, 0x800 (NXE) ; wrmsr ;
+  // mov eax, PDPT ; mov cr3, eax ; mov eax, cr0 ; or eax, 0x80000000 ; mov cr0, eax
+  const enable = [0x0f, 0x20, 0xe0, 0x83, 0xc8, 0x20, 0x0f, 0x22, 0xe0, 0xb9, 0x80, 0x00, 0x00, 0xc0, 0x0f, 0x32,
+    0x0d, 0x00, 0x08, 0x00, 0x00, 0x0f, 0x30, ...movEax(PDPT), 0x0f, 0x22, 0xd8, 0x0f, 0x20, 0xc0, 0x0d, 0x00, 0x00, 0x00, 0x80,
+    0x0f, 0x22, 0xc0];
+
+  it('reads and writes through 4 KiB PAE pages and a 2 MiB page, setting A/D in the 64-bit entries', () => {
+    // mov dword [0x250010], 0x55 ; mov ebx, [0x250010] ; mov dword [DATA], 7
+    const code = [...enable, 0xc7, 0x05, ...le32(0x250010), ...le32(0x55), 0x8b, 0x1d, ...le32(0x250010),
+      0xc7, 0x05, ...le32(F32.DATA), ...le32(7)];
+    const r = m.run(code, {}, 0x2, tables(false));
+    expect(r.vector).toBe(-1);
+    expect(r.regs.ebx).toBe(0x55);
+    expect(m.read32(0x50010)).toBe(0x55); // linear 0x250010 is physical 0x50010
+    expect(m.read32(PD + 8) & 0x60).toBe(0x60); // the 2 MiB page's PDE: accessed and dirty
+    expect(m.read32(PT + (F32.DATA >> 12) * 8) & 0x60).toBe(0x60);
+    expect(m.read32(PD) & 0x20).toBe(0x20); // the PDE above the page table: accessed
+  });
+
+  it('a fetch from an NX page is a #PF with the I/D bit; reading it is allowed', () => {
+    // jump into the NX data page: mov eax, DATA ; jmp eax   (the page holds a NOP + HLT)
+    const code = [...enable, 0x8b, 0x1d, ...le32(F32.DATA), ...movEax(F32.DATA), 0xff, 0xe0];
+    const r = m.run(code, {}, 0x2, [...tables(true), [F32.DATA, [0x90, 0xf4]]]);
+    expect(r.vector).toBe(14);
+    expect(r.errorCode).toBe(0x11); // present, instruction fetch
+    expect(r.faultEip).toBe(F32.DATA);
+    expect(r.regs.ebx & 0xffff).toBe(0xf490); // the read before the jump worked
+  });
+});
+
+describe('CPU models (--cpu): the core honours the CPUID table', () => {
+  it('on the i486 model CMOV, RDTSC, CMPXCHG8B and SYSENTER are #UD and CR4.PGE is #GP', async () => {
+    const { cpuidForModel } = await import('../../src/hv/cpu-models.js');
+    const i486 = new Flat32();
+    i486.vcpu.setCpuid(cpuidForModel('i486'));
+    // Flat32.run resets the vCPU, which keeps the CPUID table it was given.
+    for (const code of [[0x0f, 0x44, 0xc1], [0x0f, 0x31], [0x0f, 0xc7, 0x0e], [0x0f, 0x34]]) {
+      expect(i486.run(code).vector, code.map((b) => b.toString(16)).join(' ')).toBe(6);
+    }
+    expect(i486.run([...movEax(0x80), 0x0f, 0x22, 0xe0]).vector).toBe(13);
+    // The default model has them: CMOV runs.
+    expect(m.run([0x0f, 0x44, 0xc1]).vector).toBe(-1);
+  });
+});
