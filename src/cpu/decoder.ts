@@ -4,7 +4,7 @@
 
 import { CS, DS, SS } from './constants.js';
 import { FAULT, type Cpu, type Handler } from './cpu.js';
-import { HANDLERS, lockValid, ud, unimplemented } from './ops.js';
+import { HANDLERS, lockValid, specialize, ud, unimplemented } from './ops.js';
 import type { Compiled } from './jit.js';
 
 export const P_REP = 1, P_REPNE = 2, P_LOCK = 4;
@@ -263,7 +263,7 @@ export function decodeInsn(cpu: Cpu, eip: number, code32: boolean, i: Insn): num
     i.imm = op === 0xf6 ? fetch() : osz === 4 ? fetch32() : fetch16();
   }
   i.len = p;
-  i.handler = (prefix & P_LOCK) !== 0 && !lockValid(i) ? ud : HANDLERS[op];
+  i.handler = (prefix & P_LOCK) !== 0 && !lockValid(i) ? ud : specialize(i) ?? HANDLERS[op];
   return p;
 }
 

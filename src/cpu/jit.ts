@@ -16,7 +16,7 @@
 import { DS, ES, F_ARITH, SS } from './constants.js';
 import type { Cpu, Handler } from './cpu.js';
 import type { Block, Insn } from './decoder.js';
-import { HANDLERS } from './ops.js';
+import { ud } from './ops.js';
 
 export type Compiled = (c: Cpu) => boolean;
 
@@ -487,7 +487,7 @@ export function compileBlock(cpu: Cpu, block: Block, code32: boolean): Compiled 
     const last = k === n - 1;
     g.emit(`// ${k}: op ${i.op.toString(16)}`);
     let done = false;
-    if (i.handler === HANDLERS[i.op]) {
+    if (i.handler !== ud) { // (ud: a LOCK prefix the instruction does not take)
       const mark = g.lines.length;
       const savedFlags = g.flags;
       done = inline(g, i, eipHere, next, last, k, n);

@@ -1126,6 +1126,52 @@ H[0x133] = (c) => sys.rdpmc(c);
 // SYSCALL/SYSRET are #UD on an Intel CPU outside 64-bit mode; 0F 39 and 0F 3B–3F are reserved.
 for (const op of [0x105, 0x107, 0x139, 0x13b, 0x13c, 0x13d, 0x13e, 0x13f]) H[op] = ud;
 
+// ------------------------------------------------------------------------------------------------
+// Specialised forms of the hottest handlers (32-bit operand size), chosen once at decode time:
+// the same semantics as the general handlers without the run-time size and operand-kind dispatch.
+
+const movRmReg32: Handler = (c, i) => { c.regs[i.rm] = c.regs[i.reg]; };
+const movMemReg32: Handler = (c, i) => { c.write32(i.seg, ea(c, i), c.regs[i.reg]); };
+const movRegRm32: Handler = (c, i) => { c.regs[i.reg] = c.regs[i.rm]; };
+const movRegMem32: Handler = (c, i) => { c.regs[i.reg] = c.read32(i.seg, ea(c, i)); };
+const leaAddr32: Handler = (c, i) => {
+  let a = i.disp;
+  if (i.base >= 0) a = (a + c.regs[i.base]) | 0;
+  if (i.index >= 0) a = (a + (c.regs[i.index] << i.scale)) | 0;
+  c.regs[i.reg] = a;
+};
+const ALU_RR32: Handler[] = [];
+const ALU_RI32: Handler[] = [];
+for (let op = 0; op < 8; op++) {
+  ALU_RR32.push((c, i) => {
+    const r = alu(c, op, c.regs[i.rm], c.regs[i.reg], 4);
+    if (op !== 7) c.regs[i.rm] = r;
+  });
+  ALU_RI32.push((c, i) => {
+    const r = alu(c, op, c.regs[i.rm], i.op === 0x83 ? (i.imm << 24) >> 24 : i.imm, 4);
+    if (op !== 7) c.regs[i.rm] = r;
+  });
+}
+const testRR32: Handler = (c, i) => { alu(c, 4, c.regs[i.rm], c.regs[i.reg], 4); };
+
+/** A specialised handler for `i`, or null to use the general one. */
+export function specialize(i: Insn): Handler | null {
+  if (i.osz !== 4 || i.asz !== 4) return null;
+  const reg = i.mod === 3;
+  const op = i.op;
+  switch (op) {
+    case 0x89: return reg ? movRmReg32 : movMemReg32;
+    case 0x8b: return reg ? movRegRm32 : movRegMem32;
+    case 0x8d: return reg ? null : leaAddr32;
+    case 0x85: return reg ? testRR32 : null;
+    case 0x81: case 0x83: return reg && i.reg !== 2 && i.reg !== 3 ? ALU_RI32[i.reg] : null;
+    default:
+      // 01 09 21 29 31 39: ALU r/m32, r32 in register form (ADC/SBB keep the general path).
+      if (op < 0x40 && (op & 7) === 1 && reg && (op >> 3) !== 2 && (op >> 3) !== 3) return ALU_RR32[op >> 3];
+      return null;
+  }
+}
+
 /** Instructions that accept a LOCK prefix (with a memory destination). */
 const LOCKABLE = new Uint8Array(0x200);
 for (const op of [0x00, 0x01, 0x08, 0x09, 0x10, 0x11, 0x18, 0x19, 0x20, 0x21, 0x28, 0x29, 0x30, 0x31,
