@@ -1297,7 +1297,18 @@ export class Cpu {
     }
   }
 
+  /**
+   * Execute blocks one after another until one sets `brk` (an exit, a mode or interrupt-flag
+   * change, SMC) or the budget is used. Everything run() checks between blocks (IF, the STI/MOV SS
+   * shadow, TF, breakpoints) can only change through an instruction that sets `brk`.
+   */
   private runBlock(limit: number): void {
+    do {
+      this.execBlock(limit);
+    } while (this.brk === 0 && this.instructionCount < limit);
+  }
+
+  private execBlock(limit: number): void {
     const block = this.getBlock();
     const insns = block.insns;
     // In an STI / MOV SS shadow only one instruction runs before interrupts are looked at again.
