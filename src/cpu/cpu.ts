@@ -1315,7 +1315,8 @@ export class Cpu {
     const shadow = this.interruptShadow;
     // Single-step (TF) and breakpoints run one instruction at a time with the debug checks.
     const stepping = (this.flags & F_TF) !== 0 || this.debugExec !== 0;
-    this.brk = 0;
+    // After the shadowed instruction run() must look at interrupts again: end the chain there.
+    this.brk = shadow ? 1 : 0;
     this.interruptShadow = false;
     if ((this.flags & F_RF) !== 0 && this.debugExec === 0) this.flags &= ~F_RF;
     if (!shadow && !stepping && limit - this.instructionCount >= insns.length) {
