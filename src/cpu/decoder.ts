@@ -139,6 +139,26 @@ function endsBlock(op: number, reg: number): boolean {
  * Decode one instruction at CS:eip into `i`. Returns its length. Raises #GP when it is longer
  * than 15 bytes, #PF/#GP from the fetch.
  */
+/** The decoder's byte cursor (module state, so fetching allocates nothing). */
+let dCpu: Cpu;
+let dEip = 0;
+let dp = 0;
+
+function fetch(): number {
+  if (dp >= 15) dCpu.gp(0);
+  const v = dCpu.fetchCode((dEip + dp) | 0);
+  dp++;
+  return v;
+}
+
+function fetch16(): number {
+  return fetch() | (fetch() << 8);
+}
+
+function fetch32(): number {
+  return fetch() | (fetch() << 8) | (fetch() << 16) | (fetch() << 24);
+}
+
 export function decodeInsn(cpu: Cpu, eip: number, code32: boolean, i: Insn): number {
   let p = 0;
   let prefix = 0;
@@ -186,14 +206,10 @@ export function decodeInsn(cpu: Cpu, eip: number, code32: boolean, i: Insn): num
   i.base = -1; i.index = -1; i.scale = 0; i.disp = 0;
   i.imm = 0; i.imm2 = 0;
 
-  const fetch = (): number => {
-    if (p >= 15) cpu.gp(0);
-    const v = cpu.fetchCode((eip + p) | 0);
-    p++;
-    return v;
-  };
-  const fetch16 = (): number => fetch() | (fetch() << 8);
-  const fetch32 = (): number => fetch() | (fetch() << 8) | (fetch() << 16) | (fetch() << 24);
+  // From here on bytes come through fetch()/fetch16()/fetch32(), which advance the cursor dp.
+  dCpu = cpu;
+  dEip = eip;
+  dp = p;
 
   if ((props & M) !== 0) {
     const m = fetch();
@@ -262,6 +278,7 @@ export function decodeInsn(cpu: Cpu, eip: number, code32: boolean, i: Insn): num
   if ((op === 0xf6 || op === 0xf7) && i.reg < 2) {
     i.imm = op === 0xf6 ? fetch() : osz === 4 ? fetch32() : fetch16();
   }
+  p = dp;
   i.len = p;
   i.handler = (prefix & P_LOCK) !== 0 && !lockValid(i) ? ud : specialize(i) ?? HANDLERS[op];
   return p;

@@ -574,9 +574,62 @@ const scasOne = (c: Cpu, i: Insn): void => {
   strAdv(c, i, EDI, size);
 };
 
-/** REP STOSB/STOSD and REP MOVSB/MOVSD over flat RAM go page by page, not byte by byte. */
+/**
+ * REP STOS and REP MOVS, forwards with 32-bit addresses on flat segments: runs of elements within
+ * a page are filled or copied with typed-array operations when the TLB grants the fast path (RAM,
+ * no decoded code, accessed/dirty already set). What remains — a page boundary inside an element,
+ * a slow-path page, an overlapping forward copy (which x86 defines element by element) — goes
+ * through the element-by-element path. At most REP_CHUNK elements per execution either way.
+ */
 function repFast(c: Cpu, i: Insn, one: (c: Cpu, i: Insn) => void): void {
-  rep(c, i, one, false);
+  const movs = i.op <= 0xa5;
+  const src = i.segOvr >= 0 ? i.segOvr : DS;
+  if ((i.prefix & 3) === 0 || i.asz !== 4 || (c.flags & F_DF) !== 0 || (c.flatBits & (1 << ES)) === 0 ||
+      (movs && (c.flatBits & (1 << src)) === 0)) {
+    rep(c, i, one, false);
+    return;
+  }
+  const size = strSize(i);
+  const R = c.regs, tlb = c.tlb, u8 = c.u8;
+  let n = R[ECX] >>> 0;
+  let left = REP_CHUNK;
+  while (n > 0 && left > 0) {
+    const d = R[EDI];
+    const de = tlb[d >>> 12];
+    if ((de & c.wMask) !== c.wWant) break;
+    let cnt = Math.min(n, left, ((4096 - (d & 4095)) / size) | 0);
+    if (cnt === 0) break;
+    const dh = (de & -4096) | (d & 4095);
+    if (movs) {
+      const s = R[ESI];
+      const se = tlb[s >>> 12];
+      if ((se & c.rMask) !== c.rWant) break;
+      cnt = Math.min(cnt, ((4096 - (s & 4095)) / size) | 0);
+      if (cnt === 0) break;
+      const sh = (se & -4096) | (s & 4095);
+      const bytes = cnt * size;
+      if (dh > sh && dh < sh + bytes) break;
+      u8.copyWithin(dh, sh, sh + bytes);
+      R[ESI] = (s + bytes) | 0;
+    } else {
+      const v = c.getReg(EAX, size);
+      if (size === 1) u8.fill(v, dh, dh + cnt);
+      else if (size === 4 && (dh & 3) === 0) c.i32.fill(v, dh >> 2, (dh >> 2) + cnt);
+      else if (size === 2 && (dh & 1) === 0) c.u16.fill(v, dh >> 1, (dh >> 1) + cnt);
+      else break;
+    }
+    R[EDI] = (d + cnt * size) | 0;
+    n -= cnt;
+    left -= cnt;
+    R[ECX] = n;
+  }
+  if (n === 0) return;
+  if (left > 0) {
+    rep(c, i, one, false);
+    return;
+  }
+  c.nextEip = c.eip; // more to do: run this instruction again (an interrupt may come first)
+  c.brk = 1;
 }
 
 // ------------------------------------------------------------------------------------------------

@@ -240,3 +240,26 @@ describe('CPU models (--cpu): the core honours the CPUID table', () => {
     expect(m.run([0x0f, 0x44, 0xc1]).vector).toBe(-1);
   });
 });
+
+describe('REP STOS / REP MOVS bulk path', () => {
+  it('REP STOSD over 3 pages, then an overlapping forward REP MOVSB replicates bytes as x86 defines', () => {
+    const D = F32.DATA;
+    // Touch the pages first (so the TLB grants the fast path), then:
+    // mov edi, D ; mov ecx, 3000 ; mov eax, 0xA5A5A5A5 ; cld ; rep stosd
+    // mov byte [D], 0x11 ; mov esi, D ; mov edi, D+1 ; mov ecx, 5000 ; rep movsb
+    const touch = [0xc7, 0x05, ...le32(D), 0, 0, 0, 0, 0xc7, 0x05, ...le32(D + 0x1000), 0, 0, 0, 0,
+      0xc7, 0x05, ...le32(D + 0x2000), 0, 0, 0, 0];
+    const code = [...touch, 0xbf, ...le32(D), 0xb9, ...le32(3000), ...movEax(0xa5a5a5a5), 0xfc, 0xf3, 0xab,
+      0xc6, 0x05, ...le32(D), 0x11, 0xbe, ...le32(D), 0xbf, ...le32(D + 1), 0xb9, ...le32(5000), 0xf3, 0xa4];
+    const r = m.run(code);
+    expect(r.vector).toBe(-1);
+    expect(r.regs.ecx).toBe(0);
+    expect(r.regs.edi).toBe(D + 5001);
+    // bytes D..D+5000 are all 0x11 (forward overlap copies the first byte along), the rest of the
+    // STOSD area keeps 0xA5
+    for (const off of [0, 1, 4095, 4096, 5000]) expect(m.read8(D + off), `offset ${off}`).toBe(0x11);
+    expect(m.read8(D + 5001)).toBe(0xa5);
+    expect(m.read32(D + 11996)).toBe(0xa5a5a5a5);
+    expect(m.read8(D + 12000)).toBe(0);
+  });
+});
