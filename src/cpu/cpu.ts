@@ -1344,18 +1344,26 @@ export class Cpu {
       this.stepOne(insns[0], shadow);
       return;
     }
-    const n = shadow ? 1 : insns.length;
-    for (let k = 0; k < n; k++) {
-      const i = insns[k];
-      this.nextEip = (this.eip + i.len) & this.ipMask;
-      i.handler(this, i);
-      this.eip = this.nextEip;
-      this.instructionCount++;
-      if (this.brk !== 0 || this.instructionCount >= limit) {
-        if (this.pendingDebugTrap !== 0) this.deliverDebugTrap(false);
-        return;
+    // Run at most what the budget allows (the caller guarantees room for one), counting the
+    // retired instructions once: a fault leaves k at the faulting instruction, not retired.
+    const room = limit - this.instructionCount;
+    const n = shadow ? 1 : insns.length < room ? insns.length : room;
+    let k = 0;
+    try {
+      for (; k < n; k++) {
+        const i = insns[k];
+        this.nextEip = (this.eip + i.len) & this.ipMask;
+        i.handler(this, i);
+        this.eip = this.nextEip;
+        if (this.brk !== 0) {
+          k++;
+          break;
+        }
       }
+    } finally {
+      this.instructionCount += k;
     }
+    if (this.pendingDebugTrap !== 0) this.deliverDebugTrap(false);
   }
 
   /** One instruction with the debug checks: instruction breakpoints, single-step and data traps. */
