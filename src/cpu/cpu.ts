@@ -126,6 +126,9 @@ export class Cpu {
   exitPending = 0;
   interruptShadow = false;
   irqWindowRequested = false;
+  /** The block being executed and the EIP it was entered at (for retired()). */
+  private curBlock: Block | null = null;
+  private curEntry = 0;
   /** DR6 status bits of a debug trap to deliver after the current instruction (0 for none). */
   pendingDebugTrap = 0;
   /** Breakpoints enabled in DR7, by kind (bit n for DRn). */
@@ -311,7 +314,7 @@ export class Cpu {
 
   readMsr(index: number): bigint {
     switch (index >>> 0) {
-      case 0x10: return BigInt.asUintN(64, BigInt(this.instructionCount) + BigInt(this.tscOffset));
+      case 0x10: return BigInt.asUintN(64, BigInt(this.retired()) + BigInt(this.tscOffset));
       case 0x1b: return BigInt(this.apicBase >>> 0);
       case 0x174: return BigInt(this.sysenterCs >>> 0);
       case 0x175: return BigInt(this.sysenterEsp >>> 0);
@@ -328,7 +331,7 @@ export class Cpu {
   writeMsr(index: number, value: bigint): void {
     const lo = Number(BigInt.asUintN(32, value)) | 0;
     switch (index >>> 0) {
-      case 0x10: this.tscOffset = Number(BigInt.asIntN(64, value - BigInt(this.instructionCount))); return;
+      case 0x10: this.tscOffset = Number(BigInt.asIntN(64, value - BigInt(this.retired()))); return;
       case 0x1b: this.apicBase = lo; return;
       case 0x174: this.sysenterCs = lo & 0xffff; return;
       case 0x175: this.sysenterEsp = lo; return;
@@ -1246,6 +1249,7 @@ export class Cpu {
       }
       if (this.mmioWqLen > 0 && this.exitPending === 0) this.nextMmioWriteExit(exit);
     }
+    this.curBlock = null;
     exit.reason = this.exitPending;
     exit.instructions = this.instructionCount - start;
     exit.interruptsEnabled = (this.flags & F_IF) !== 0;
@@ -1308,8 +1312,19 @@ export class Cpu {
     } while (this.brk === 0 && this.instructionCount < limit);
   }
 
+  /**
+   * Instructions retired up to the current one. instructionCount is brought up to date once per
+   * block; inside a block the current instruction's position (from EIP) is added.
+   */
+  retired(): number {
+    const b = this.curBlock;
+    return b === null ? this.instructionCount : this.instructionCount + b.indexOf(this.eip, this.curEntry, this.ipMask);
+  }
+
   private execBlock(limit: number): void {
     const block = this.getBlock();
+    this.curBlock = block;
+    this.curEntry = this.eip;
     const insns = block.insns;
     // In an STI / MOV SS shadow only one instruction runs before interrupts are looked at again.
     const shadow = this.interruptShadow;

@@ -818,7 +818,7 @@ export function rdpmc(c: Cpu): void {
 export function rdtsc(c: Cpu): void {
   requireFeature(c, CPUID_TSC);
   if ((c.cr4 & CR4_TSD) !== 0 && c.cpl !== 0 && (c.pmode || c.vm86)) c.gp(0);
-  const t = c.instructionCount + c.tscOffset;
+  const t = c.retired() + c.tscOffset;
   c.regs[EAX] = t % 4294967296 | 0;
   c.regs[EDX] = Math.floor(t / 4294967296) | 0;
 }
