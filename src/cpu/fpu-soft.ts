@@ -286,3 +286,47 @@ export function constSig(k: Const66, rc: number): bigint {
   if (!k.roundedUp && towardUp) return k.sig + 1n;
   return k.sig;
 }
+
+/** The part of X87 that twoResultPrologue needs (fpu.ts imports this file, not the other way). */
+interface StackOps {
+  top: number;
+  isEmpty(i: number): boolean;
+  canPush(): boolean;
+  underflow(): boolean;
+  overflow(): boolean;
+  setIndef(slot: number): void;
+  pushIndef(): void;
+  kind(slot: number): number;
+  nan1(slot: number, kind: number, dst: number): boolean;
+  copy(from: number, to: number): void;
+  pushSlot(slot: number): void;
+}
+
+/**
+ * Stack and NaN checks of an instruction that replaces ST(0) and pushes a second result (FXTRACT,
+ * FPTAN, FSINCOS): an empty ST(0) or a full stack takes the stack-fault response, a NaN operand
+ * gives two NaNs. Returns true when the operation may go on with a number in ST(0).
+ */
+export function twoResultPrologue(f: StackOps): boolean {
+  if (f.isEmpty(0)) {
+    if (!f.underflow()) return false;
+    f.setIndef(f.top);
+    if (!f.canPush()) f.overflow();
+    f.pushIndef();
+    return false;
+  }
+  if (!f.canPush()) {
+    if (!f.overflow()) return false;
+    f.setIndef(f.top);
+    f.pushIndef();
+    return false;
+  }
+  const k = f.kind(f.top);
+  if (k >= K_QNAN) {
+    if (!f.nan1(f.top, k, T0)) return false;
+    f.copy(f.top, T0);
+    f.pushSlot(T0);
+    return false;
+  }
+  return true;
+}

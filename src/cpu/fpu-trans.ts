@@ -13,7 +13,7 @@
 
 import type { X87 } from './fpu.js';
 import {
-  BIAS, FE_DE, FE_PE, FE_ZE, K_DENORMAL, K_INF, K_QNAN, K_ZERO, SW_C1, SW_C2, T0, T1, bitLength,
+  BIAS, FE_DE, FE_PE, FE_ZE, K_DENORMAL, K_INF, K_QNAN, K_ZERO, SW_C1, SW_C2, T0, T1, bitLength, twoResultPrologue,
 } from './fpu-soft.js';
 
 /** Working precision in bits. */
@@ -450,27 +450,9 @@ function trig(f: X87, isSin: boolean): void {
 /** FPTAN (ST(0) = tan, push 1) and FSINCOS (ST(0) = sin, push cos). */
 function twoResults(f: X87, code: number): void {
   f.status &= ~SW_C2;
-  if (f.isEmpty(0)) {
-    if (!f.underflow()) return;
-    f.setIndef(f.top);
-    if (!f.canPush()) f.overflow();
-    f.pushIndef();
-    return;
-  }
-  if (!f.canPush()) {
-    if (!f.overflow()) return;
-    f.setIndef(f.top);
-    f.pushIndef();
-    return;
-  }
+  if (!twoResultPrologue(f)) return;
   const p = f.top;
   const k = f.kind(p);
-  if (k >= K_QNAN) {
-    if (!f.nan1(p, k, T0)) return;
-    f.copy(p, T0);
-    f.pushSlot(T0);
-    return;
-  }
   if (k === K_INF) {
     if (!f.invalid(T0)) return;
     f.copy(p, T0);

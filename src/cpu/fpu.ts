@@ -18,7 +18,7 @@ import {
   BIAS, BIAS63, CONST_L2E, CONST_L2T, CONST_LG2, CONST_LN2, CONST_PI, FE_DE, FE_IE, FE_OE, FE_PE, FE_UE,
   FE_ZE, K_DENORMAL, K_EMPTY, K_INF, K_NORMAL, K_QNAN, K_SNAN, K_UNSUPPORTED, K_ZERO, RC_DOWN, Rounded,
   SW_B, SW_C0, SW_C1, SW_C2, SW_C3, SW_ES, SW_SF, bitLength, classify, constSig, isNaNClass, round,
-  roundToInt, T0, T1, toBig, type Const66,
+  roundToInt, T0, T1, toBig, twoResultPrologue, type Const66,
 } from './fpu-soft.js';
 import { x87Transcendental } from './fpu-trans.js';
 
@@ -1337,27 +1337,9 @@ function fscale(f: X87): void {
 
 function fxtract(f: X87): void {
   f.status &= ~SW_C1;
-  if (f.isEmpty(0)) {
-    if (!f.underflow()) return;
-    f.setIndef(f.top);
-    if (!f.canPush()) f.overflow();
-    f.pushIndef();
-    return;
-  }
-  if (!f.canPush()) {
-    if (!f.overflow()) return;
-    f.setIndef(f.top);
-    f.pushIndef();
-    return;
-  }
+  if (!twoResultPrologue(f)) return;
   const p = f.top;
   const k = f.kind(p);
-  if (k >= K_QNAN) {
-    if (!f.nan1(p, k, T0)) return;
-    f.copy(p, T0);
-    f.pushSlot(T0);
-    return;
-  }
   const sign = f.sign(p);
   if (k === K_ZERO) {
     f.exc |= FE_ZE;
