@@ -67,7 +67,16 @@ export function loadKernel(opts: LoadOptions): LoadResult {
   if (opts.kernel.length === 0) throw new LoadError(`${name}: file is empty`);
 
   const format = FORMATS.find((f) => f.detect(opts.kernel));
-  if (format === undefined) return checked(loadFlat(opts), opts);
+  if (format === undefined) {
+    const forced = opts.loadAddr !== undefined || opts.entry !== undefined || opts.bits !== undefined;
+    if (!forced && looksLikeText(opts.kernel)) {
+      throw new LoadError(
+        `${name}: not a kernel: no multiboot or Linux boot header, no boot-sector signature, and it reads as text ` +
+          '(give --bits, --load-addr or --entry to run it as a flat binary anyway)',
+      );
+    }
+    return checked(loadFlat(opts), opts);
+  }
   if (opts.loadAddr !== undefined || opts.entry !== undefined || opts.bits !== undefined) {
     throw new LoadError(`${name}: a ${format.name} kernel; --load-addr, --entry and --bits apply only to flat binaries`);
   }
@@ -84,4 +93,27 @@ function checked(result: LoadResult, opts: LoadOptions): LoadResult {
     }
   }
   return result;
+}
+
+/**
+ * A file no format claims is normally a flat binary; but one without the 0x55 0xAA boot-sector
+ * signature whose first bytes are all printable text (a README, a shell script, a config) is
+ * surely a mistake, and running it would only spin or fault.
+ */
+function looksLikeText(b: Uint8Array): boolean {
+  if (b.length >= 512 && b[510] === 0x55 && b[511] === 0xaa) return false;
+  const head = b.subarray(0, Math.min(b.length, 512));
+  let text: string;
+  try {
+    // Valid UTF-8 (a multi-byte character cut at the end of the window is allowed).
+    text = new TextDecoder('utf-8', { fatal: true }).decode(head, { stream: true });
+  } catch {
+    return false;
+  }
+  for (let k = 0; k < text.length; k++) {
+    const c = text.charCodeAt(k);
+    if (c < 0x20 && c !== 9 && c !== 10 && c !== 13) return false;
+    if (c === 0x7f) return false;
+  }
+  return true;
 }

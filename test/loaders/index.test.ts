@@ -85,3 +85,17 @@ describe('loadKernel: format detection', () => {
     );
   });
 });
+
+describe('a file that is not a kernel', () => {
+  const text = new TextEncoder().encode('# vmrun\n\nA README is not a kernel.\n');
+  const base = { kernelPath: 'README.md', memorySize: 16 << 20 };
+  it('is refused when it reads as text and has no boot-sector signature', () => {
+    expect(() => loadKernel({ ...base, kernel: text })).toThrow(/not a kernel/);
+  });
+  it('still loads as a flat binary when the user asks for it with --bits', () => {
+    expect(loadKernel({ ...base, kernel: text, bits: 16 }).format).toBe('flat');
+  });
+  it('binary bytes without a header are a flat binary, as a BIOS would load them', () => {
+    expect(loadKernel({ ...base, kernel: new Uint8Array([0xfa, 0xf4, 0x00]) }).format).toBe('flat');
+  });
+});
