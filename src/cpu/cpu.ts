@@ -766,7 +766,6 @@ export class Cpu {
       let pte: number;
       let uAll = 4, wAll = 2;
       let nx = false;
-      let leafIsLarge = false;
       if ((this.cr4 & CR4_PAE) !== 0) {
         const nxe = (this.efer & EFER_NXE) !== 0;
         const pdptAddr = ((this.cr3 & ~0x1f) + ((lin >>> 30) << 3)) >>> 0;
@@ -783,7 +782,6 @@ export class Cpu {
         uAll &= pde; wAll &= pde;
         if ((pde & 0x80) !== 0) {
           if ((pdeHi & 0x7fffffff) !== 0) this.internalError('PAE page above 4 GiB');
-          leafIsLarge = true;
           pteAddr = pdeAddr;
           pte = pde;
           physPage = ((pde & 0xffe00000) >>> 12) + ((lin >>> 12) & 0x1ff);
@@ -805,7 +803,6 @@ export class Cpu {
         if ((pde & 1) === 0) this.pageFault(lin, access, user, 0);
         uAll &= pde; wAll &= pde;
         if ((pde & 0x80) !== 0 && (this.cr4 & CR4_PSE) !== 0) {
-          leafIsLarge = true;
           pteAddr = pdeAddr;
           pte = pde;
           physPage = ((pde & 0xffc00000) >>> 12) + ((lin >>> 12) & 0x3ff);
@@ -828,7 +825,6 @@ export class Cpu {
         pte |= want;
         this.physWrite32(pteAddr, pte);
       }
-      void leafIsLarge;
       flags = T_VALID;
       if ((pte & 0x40) !== 0) {
         // Dirty already: writes may take the fast path where permitted.
@@ -1035,13 +1031,12 @@ export class Cpu {
   lin(seg: number, off: number, size: number, write: boolean): number {
     const o = off >>> 0;
     if ((this.segRW[seg] & (write ? 2 : 1)) === 0 || o < this.segMin[seg] || o + size - 1 > this.segMax[seg]) {
-      this.segFault(seg, write);
+      this.segFault(seg);
     }
     return (this.segBase[seg] + off) | 0;
   }
 
-  private segFault(seg: number, write: boolean): never {
-    void write;
+  private segFault(seg: number): never {
     if (seg === SS) return this.raise(SSF, 0);
     return this.gp(0);
   }
@@ -1639,5 +1634,3 @@ export class Cpu {
 }
 
 export type Handler = (cpu: Cpu, i: import('./decoder.js').Insn) => void;
-export { PARITY };
-export { ES, CS, SS, DS, FS, GS };

@@ -115,18 +115,7 @@ export function round(o: Rounded, sign: number, exp: number, sig: bigint, field:
     const r = sig & ((1n << sh) - 1n);
     if (r !== 0n) {
       inexact = true;
-      let inc: boolean;
-      switch (rc) {
-        case RC_NEAREST: {
-          const half = 1n << (sh - 1n);
-          inc = r > half || (r === half && (q & 1n) === 1n);
-          break;
-        }
-        case RC_DOWN: inc = sign !== 0; break;
-        case RC_UP: inc = sign === 0; break;
-        default: inc = false;
-      }
-      if (inc) {
+      if (roundsUp(rc, sign, q, r, sh)) {
         q += 1n;
         o.up = true;
       }
@@ -203,18 +192,7 @@ export function roundToInt(o: Rounded, sign: number, exp: number, sig: bigint, r
   const r = sig & ((1n << s) - 1n);
   if (r !== 0n) {
     o.exc = FE_PE;
-    let inc: boolean;
-    switch (rc) {
-      case RC_NEAREST: {
-        const half = 1n << (s - 1n);
-        inc = r > half || (r === half && (q & 1n) === 1n);
-        break;
-      }
-      case RC_DOWN: inc = sign !== 0; break;
-      case RC_UP: inc = sign === 0; break;
-      default: inc = false;
-    }
-    if (inc) {
+    if (roundsUp(rc, sign, q, r, s)) {
       q += 1n;
       o.up = true;
     }
@@ -329,4 +307,20 @@ export function twoResultPrologue(f: StackOps): boolean {
     return false;
   }
   return true;
+}
+
+/**
+ * Whether a truncated quotient `q` with the `shift` low bits `r` (non-zero) dropped rounds up in
+ * magnitude under rounding control `rc` for a value of sign `sign`.
+ */
+function roundsUp(rc: number, sign: number, q: bigint, r: bigint, shift: bigint): boolean {
+  switch (rc) {
+    case RC_NEAREST: {
+      const half = 1n << (shift - 1n);
+      return r > half || (r === half && (q & 1n) === 1n);
+    }
+    case RC_DOWN: return sign !== 0;
+    case RC_UP: return sign === 0;
+    default: return false;
+  }
 }

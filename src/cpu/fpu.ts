@@ -1298,16 +1298,29 @@ function frndint(f: X87): void {
   f.setInt(p, sign, mag);
 }
 
-function fscale(f: X87): void {
+/**
+ * Common start of FSCALE and FPREM/FPREM1 (operands ST(0) and ST(1), result in ST(0)): C1 cleared,
+ * an empty operand is a stack underflow, a NaN operand gives the NaN result. False: done already.
+ */
+function st01Prologue(f: X87): boolean {
   f.status &= ~SW_C1;
   if (f.isEmpty(0) || f.isEmpty(1)) {
-    if (!f.underflow()) return;
-    f.setIndef(f.top);
-    return;
+    if (f.underflow()) f.setIndef(f.top);
+    return false;
   }
   const a = f.top, b = f.ph(1);
   const ka = f.kind(a), kb = f.kind(b);
-  if (ka >= K_QNAN || kb >= K_QNAN) { if (f.nan2(a, ka, b, kb, T0)) f.copy(a, T0); return; }
+  if (ka >= K_QNAN || kb >= K_QNAN) {
+    if (f.nan2(a, ka, b, kb, T0)) f.copy(a, T0);
+    return false;
+  }
+  return true;
+}
+
+function fscale(f: X87): void {
+  if (!st01Prologue(f)) return;
+  const a = f.top, b = f.ph(1);
+  const ka = f.kind(a), kb = f.kind(b);
   const sb = f.sign(b);
   if (kb === K_INF) {
     // ×2^+∞: 0 is invalid, anything else becomes ∞; ×2^−∞: ∞ is invalid, anything else becomes 0.
@@ -1365,15 +1378,9 @@ function fxtract(f: X87): void {
 }
 
 function fprem(f: X87, ieee: boolean): void {
-  f.status &= ~SW_C1;
-  if (f.isEmpty(0) || f.isEmpty(1)) {
-    if (!f.underflow()) return;
-    f.setIndef(f.top);
-    return;
-  }
+  if (!st01Prologue(f)) return;
   const a = f.top, b = f.ph(1);
   const ka = f.kind(a), kb = f.kind(b);
-  if (ka >= K_QNAN || kb >= K_QNAN) { if (f.nan2(a, ka, b, kb, T0)) f.copy(a, T0); return; }
   if (ka === K_INF || kb === K_ZERO) { if (f.invalid(T0)) f.copy(a, T0); return; }
   if (f.denormal(ka, kb)) return;
   f.status &= ~(SW_C0 | SW_C2 | SW_C3);

@@ -13,7 +13,7 @@
 // - When an instruction sets c.brk the function stops after it, with c.eip at the next one.
 // - On a normal end it sets c.eip to the next EIP and adds the block's length to instructionCount.
 
-import { DS, ES, F_ARITH, SS } from './constants.js';
+import { F_ARITH, SS } from './constants.js';
 import type { Cpu, Handler } from './cpu.js';
 import type { Block, Insn } from './decoder.js';
 import { ud } from './ops.js';
@@ -222,7 +222,7 @@ function condExpr(g: Gen, cc: number): string | null {
  * Emit inline code for instruction `i` (the k-th of the block). Returns false when the
  * instruction is not one the compiler inlines (the caller emits a handler call).
  */
-function inline(g: Gen, i: Insn, eipHere: string, next: string, last: boolean, k: number, n: number): boolean {
+function inline(g: Gen, i: Insn, eipHere: string, next: string, last: boolean, n: number): boolean {
   const op = i.op;
   const osz = i.osz;
   const mem = i.modrm >= 0 && i.mod !== 3;
@@ -459,7 +459,6 @@ function inline(g: Gen, i: Insn, eipHere: string, next: string, last: boolean, k
       return true;
     }
   }
-  void k;
   return false;
 }
 
@@ -490,7 +489,7 @@ export function compileBlock(cpu: Cpu, block: Block, code32: boolean): Compiled 
     if (i.handler !== ud) { // (ud: a LOCK prefix the instruction does not take)
       const mark = g.lines.length;
       const savedFlags = g.flags;
-      done = inline(g, i, eipHere, next, last, k, n);
+      done = inline(g, i, eipHere, next, last, n);
       if (!done) {
         g.lines.length = mark;
         g.flags = savedFlags;
@@ -536,4 +535,3 @@ export function compileBlock(cpu: Cpu, block: Block, code32: boolean): Compiled 
   return factory(...insns, ...handlers);
 }
 
-export { DS, ES };

@@ -869,4 +869,3 @@ export function sysexit(c: Cpu): void {
   c.brk = 1;
 }
 
-export { EAX, SSF };
