@@ -1,16 +1,18 @@
 #!/usr/bin/env node
 // vmrun's benchmark: each workload under vmrun and under qemu-system-i386 (TCG) on the same
-// files, several repetitions each; prints medians (min–max), guest MIPS, peak RSS and the
-// vmrun/QEMU ratio, and writes the results as JSON to bench/results/.
+// files, several repetitions each; prints medians (min–max), vmrun's launch time (process start
+// to the first guest instruction, from its --stats output), guest MIPS, peak RSS and the
+// vmrun/QEMU ratio, and writes the results as JSON to bench/results/latest.json.
 //
 //   npm run bench                     all workloads, 3 repetitions
-//   node bench/run.js --reps 5 cpuloop
+//   node bench/run.js --reps 5 cpuloop linux-xz-boot
 //
 // Benchmarks are not tests: nothing here fails on a slow machine. A workload whose output does
 // not match is reported as wrong, not timed.
 
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -31,6 +33,14 @@ const WORKLOADS = [
     // exit on Linux's halt-style power-off, but -no-reboot (and vmrun's default) end on a reboot.
     vmrun: ['--kernel', img('linux/bzImage'), '--initrd', img('linux/initramfs.cpio.gz'), '--append', 'console=ttyS0 -- restart', '-m', '128M'],
     qemu: ['-m', '128', '-kernel', img('linux/bzImage'), '-initrd', img('linux/initramfs.cpio.gz'), '-append', 'console=ttyS0 -- restart'],
+    expect: /vmrun-init/,
+  },
+  {
+    name: 'linux-xz-boot',
+    what: 'the same boot with the kernel compressed by XZ (bzImage-xz): its own decompressor dominates',
+    files: ['linux/bzImage-xz', 'linux/initramfs.cpio.gz'],
+    vmrun: ['--kernel', img('linux/bzImage-xz'), '--initrd', img('linux/initramfs.cpio.gz'), '--append', 'console=ttyS0 -- restart', '-m', '128M'],
+    qemu: ['-m', '128', '-kernel', img('linux/bzImage-xz'), '-initrd', img('linux/initramfs.cpio.gz'), '-append', 'console=ttyS0 -- restart'],
     expect: /vmrun-init/,
   },
   {
@@ -80,7 +90,39 @@ function fmt(s, digits = 2) {
   return `${s.median.toFixed(digits)} (${s.min.toFixed(digits)}–${s.max.toFixed(digits)})`;
 }
 
+/** What vmrun's --stats lines say: instructions retired and the launch time in seconds. */
+function parseStats(stderr) {
+  const count = /^vmrun: stats: (\d+) instructions in /m.exec(stderr);
+  const launch = /^vmrun: stats: launch to first guest instruction ([\d.]+) s$/m.exec(stderr);
+  return { instructions: count ? Number(count[1]) : NaN, launch: launch ? Number(launch[1]) : NaN };
+}
+
+/** Node's own start-up here: process start to the first line of an ES module file (no vmrun code). */
+function nodeStartup(reps) {
+  const dir = mkdtempSync(path.join(tmpdir(), 'vmrun-bench-'));
+  const file = path.join(dir, 'empty.mjs');
+  writeFileSync(file, 'process.stdout.write(String(performance.now() / 1000));\n');
+  const xs = [];
+  for (let k = 0; k < reps; k++) {
+    const r = spawnSync(process.execPath, [file], { encoding: 'utf8' });
+    if (r.status === 0) xs.push(Number(r.stdout));
+  }
+  rmSync(dir, { recursive: true, force: true });
+  return xs.length > 0 ? summary(xs) : null;
+}
+
+/** Whether bin/vmrun.js will run the one-file build (see tools/bundle.mjs), as `npm run build` leaves it. */
+function bundleIsCurrent() {
+  try {
+    return statSync(path.join(root, 'dist/vmrun-bundle.js')).mtimeMs >= statSync(path.join(root, 'dist/cli/main.js')).mtimeMs;
+  } catch {
+    return false;
+  }
+}
+
 const opts = parseArgs(process.argv.slice(2));
+const bundled = bundleIsCurrent();
+if (!bundled) console.log('note: dist/vmrun-bundle.js is missing or older than dist/cli/main.js, so vmrun starts from the modules (slower launch): run npm run build');
 const haveQemu = spawnSync('qemu-system-i386', ['--version']).status === 0;
 const results = [];
 for (const w of WORKLOADS) {
@@ -94,14 +136,23 @@ for (const w of WORKLOADS) {
   let instructions = NaN;
   let wrong = null;
   for (let k = 0; k < opts.reps; k++) {
-    const r = timed(process.execPath, [vmrunBin, ...w.vmrun, '--stats', '--json']);
+    const r = timed(process.execPath, [vmrunBin, ...w.vmrun, '--stats']);
     if (r.status !== 0 || !w.expect.test(r.stdout)) {
-      wrong = `vmrun exit ${r.status}: ${r.stderr.split('\n').filter((l) => l && !l.startsWith('TIME')).slice(-2).join(' | ')}`;
+      wrong = `vmrun exit ${r.status}: ${r.stderr.split('\n').filter((l) => l && !l.startsWith('TIME') && !l.startsWith('vmrun: stats:')).slice(-2).join(' | ')}`;
       break;
     }
-    const json = r.stderr.split('\n').filter((l) => l.startsWith('{')).pop();
-    if (json) instructions = JSON.parse(json).instructions;
-    vm.push(r);
+    const stats = parseStats(r.stderr);
+    if (Number.isNaN(stats.instructions) || Number.isNaN(stats.launch)) {
+      wrong = 'vmrun --stats did not print the instruction count and the launch time';
+      break;
+    }
+    // The default virtual clock makes a run deterministic: every repetition retires the same count.
+    if (!Number.isNaN(instructions) && stats.instructions !== instructions) {
+      wrong = `vmrun retired ${instructions} instructions in one run and ${stats.instructions} in another`;
+      break;
+    }
+    instructions = stats.instructions;
+    vm.push({ ...r, launch: stats.launch });
   }
   if (haveQemu && wrong === null) {
     for (let k = 0; k < opts.reps; k++) {
@@ -120,7 +171,11 @@ for (const w of WORKLOADS) {
     results.push(row);
     continue;
   }
-  row.vmrun = { wall: summary(vm.map((r) => r.wall)), rssMiB: summary(vm.map((r) => r.rssMiB)) };
+  row.vmrun = {
+    wall: summary(vm.map((r) => r.wall)),
+    launch: summary(vm.map((r) => r.launch)),
+    rssMiB: summary(vm.map((r) => r.rssMiB)),
+  };
   row.vmrun.mips = instructions / row.vmrun.wall.median / 1e6;
   if (qm.length > 0) {
     row.qemu = { wall: summary(qm.map((r) => r.wall)), rssMiB: summary(qm.map((r) => r.rssMiB)) };
@@ -130,19 +185,30 @@ for (const w of WORKLOADS) {
   results.push(row);
 }
 
+const node = nodeStartup(Math.max(opts.reps, 9));
+
 console.log('');
-console.log('| workload | guest instructions | vmrun s median (min–max) | vmrun MIPS | vmrun peak RSS MiB | QEMU s median (min–max) | QEMU MIPS | QEMU peak RSS MiB | vmrun/QEMU |');
-console.log('|---|---|---|---|---|---|---|---|---|');
+console.log(`${opts.reps} repetitions each; times in seconds, median (min–max); MIPS = guest instructions / median wall time.`);
+console.log('');
+console.log('| workload | guest instructions | vmrun wall | vmrun launch | vmrun MIPS | vmrun RSS MiB | QEMU wall | QEMU MIPS | QEMU RSS MiB | vmrun/QEMU |');
+console.log('|---|---|---|---|---|---|---|---|---|---|');
 for (const r of results) {
   if (r.error) {
-    console.log(`| ${r.name} | – | wrong: ${r.error} | | | | | | |`);
+    console.log(`| ${r.name} | – | wrong: ${r.error} | | | | | | | |`);
     continue;
   }
   const q = r.qemu;
-  console.log(`| ${r.name} | ${(r.instructions / 1e6).toFixed(1)} M | ${fmt(r.vmrun.wall)} | ${r.vmrun.mips.toFixed(0)} | ${r.vmrun.rssMiB.median.toFixed(0)} | ${q ? fmt(q.wall) : 'n/a'} | ${q ? q.mips.toFixed(0) : 'n/a'} | ${q ? q.rssMiB.median.toFixed(0) : 'n/a'} | ${r.ratio ? `${r.ratio.toFixed(1)}×` : 'n/a'} |`);
+  console.log(`| ${r.name} | ${(r.instructions / 1e6).toFixed(1)} M | ${fmt(r.vmrun.wall)} | ${fmt(r.vmrun.launch, 3)} | ${r.vmrun.mips.toFixed(0)} | ${r.vmrun.rssMiB.median.toFixed(0)} | ${q ? fmt(q.wall) : 'n/a'} | ${q ? q.mips.toFixed(0) : 'n/a'} | ${q ? q.rssMiB.median.toFixed(0) : 'n/a'} | ${r.ratio ? `${r.ratio.toFixed(1)}×` : 'n/a'} |`);
+}
+console.log('');
+console.log('vmrun launch: process start to the first guest instruction (vmrun --stats). Wall: the whole process (/usr/bin/time).');
+if (node !== null) {
+  console.log(`Node itself needs ${fmt(node, 3)} s here to reach the first line of an empty ES module${process.env.NODE_EXTRA_CA_CERTS ? ' (NODE_EXTRA_CA_CERTS is set: Node reads those certificates at start-up)' : ''}.`);
 }
 const outDir = path.join(root, 'bench/results');
 mkdirSync(outDir, { recursive: true });
 const file = path.join(outDir, 'latest.json');
-writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), node: process.version, results }, null, 2));
+if (bundleIsCurrent() !== bundled) console.log('note: dist/ was rebuilt while the benchmark ran; the launch times mix both builds');
+const environment = { nodeStartup: node, nodeExtraCaCerts: process.env.NODE_EXTRA_CA_CERTS !== undefined, bundled };
+writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), node: process.version, environment, results }, null, 2));
 console.log(`\nwritten ${path.relative(root, file)}`);

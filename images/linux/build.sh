@@ -4,8 +4,9 @@
 #   images/linux/build.sh            # work dir /tmp/vmrun-linux (or $WORK)
 #
 # Needs (Debian 12): linux-source-6.1 build-essential bc bison flex libelf-dev lz4 nasm.
-# Outputs images/linux/bzImage and images/linux/initramfs.cpio.gz. The build is reproducible:
-# the same source package and toolchain give the same bytes.
+# Outputs images/linux/bzImage (LZ4), images/linux/bzImage-xz (the same kernel compressed with XZ,
+# the benchmark's decompression-heavy workload) and images/linux/initramfs.cpio.gz. The build is
+# reproducible: the same source package and toolchain give the same bytes.
 set -eu
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -23,7 +24,7 @@ export KBUILD_BUILD_VERSION=1
 export SOURCE_DATE_EPOCH=1704067200
 export LC_ALL=C TZ=UTC
 
-for tool in nasm ld gcc make lz4 gzip bison flex bc; do
+for tool in nasm ld gcc make lz4 xz gzip bison flex bc; do
   command -v "$tool" >/dev/null || { echo "build.sh: $tool not found" >&2; exit 2; }
 done
 [ -f "$TARBALL" ] || { echo "build.sh: $TARBALL not found (apt-get install linux-source-6.1)" >&2; exit 2; }
@@ -79,6 +80,13 @@ cp "$SRC/arch/x86/boot/bzImage" "$HERE/bzImage"
 cp "$OUT/initramfs.cpio.gz" "$HERE/initramfs.cpio.gz"
 cp "$SRC/.config" "$HERE/config"
 
+echo "== building the XZ variant (bzImage-xz): the same kernel, only the compression differs"
+"$SRC/scripts/config" --file "$SRC/.config" -d KERNEL_LZ4 -e KERNEL_XZ
+kmake olddefconfig >/dev/null
+grep -qx 'CONFIG_KERNEL_XZ=y' "$SRC/.config" || { echo "build.sh: CONFIG_KERNEL_XZ did not stick" >&2; exit 1; }
+kmake bzImage
+cp "$SRC/arch/x86/boot/bzImage" "$HERE/bzImage-xz"
+
 echo "== done"
-ls -l "$HERE/bzImage" "$HERE/initramfs.cpio.gz"
-sha256sum "$HERE/bzImage" "$HERE/initramfs.cpio.gz"
+ls -l "$HERE/bzImage" "$HERE/bzImage-xz" "$HERE/initramfs.cpio.gz"
+sha256sum "$HERE/bzImage" "$HERE/bzImage-xz" "$HERE/initramfs.cpio.gz"

@@ -1,10 +1,40 @@
 // Command-line parsing for vmrun: commander declares the options, the parsers here turn their
 // strings into checked values. Nothing here starts a machine, so `--help` and bad usage work
 // even when the CPU core cannot be loaded.
+//
+// Start-up time: loading commander costs about 10 ms, a tenth of vmrun's launch budget. A
+// command line made only of known options with their values (what scripts and CI pass) is
+// therefore read by `parseSimple`, driven by the same option table, and gives exactly the values
+// commander would; anything else (help, version, an unknown option, a missing value, a bad
+// choice, an operand, `--`, `-m64M`-style groups) goes through commander, which is loaded then.
 
 import { readFileSync } from 'node:fs';
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { createRequire } from 'node:module';
+import type { Command, Option } from 'commander';
 import { cpuModelNames, DEFAULT_CPU } from '../hv/cpu-models.js';
+
+type Commander = typeof import('commander');
+
+let commanderModule: Commander | null = null;
+
+/** commander, loaded on first use (synchronously: it is a CommonJS package). */
+function commander(): Commander {
+  if (commanderModule === null) commanderModule = createRequire(import.meta.url)('commander') as Commander;
+  return commanderModule;
+}
+
+/**
+ * A bad option value. Its code is commander's, so that commander words it as an invalid argument
+ * when one of these parsers runs inside it (`--trace`), as with commander's InvalidArgumentError.
+ */
+export class InvalidArgumentError extends Error {
+  readonly code = 'commander.invalidArgument';
+  readonly exitCode = 1;
+  constructor(message: string) {
+    super(message);
+    this.name = 'InvalidArgumentError';
+  }
+}
 
 /** Guest RAM bounds, as in src/vmm/machine.ts (not imported: that module loads the core). */
 export const MIN_MEMORY = 2 * 1024 * 1024;
@@ -131,39 +161,135 @@ export function parseRtc(text: string): number | 'now' {
   return ms;
 }
 
+/** One option: its commander flags and help, and what commander is told about its value. */
+interface OptionSpec {
+  flags: string;
+  description: string;
+  default?: string;
+  choices?: readonly string[];
+  /** A custom value parser (commander's argParser): value and the previous value → new value. */
+  parse?: typeof collectTrace;
+  /** Must be given (commander's requiredOption). */
+  mandatory?: boolean;
+}
+
+/** vmrun's options, in the order of the help text. */
+function optionSpecs(): OptionSpec[] {
+  const models = cpuModelNames();
+  return [
+    { flags: '--kernel <file>', description: 'kernel image: multiboot, Linux bzImage, or a flat binary', mandatory: true },
+    { flags: '--initrd <file>', description: 'initramfs (Linux) or module (multiboot)' },
+    { flags: '--append <cmdline>', description: 'kernel command line (default for a Linux kernel: console=ttyS0)' },
+    { flags: '-m, --memory <size>', description: 'guest RAM: K, M or G suffix, bare number = MiB (2M..3G)', default: DEFAULT_MEMORY },
+    { flags: '--serial <backend>', description: 'COM1 output: stdio, file:PATH or none', default: 'stdio' },
+    { flags: '--timeout <seconds>', description: 'stop with status 124 after this much wall time (0: none)', default: '0' },
+    { flags: '--expect <regex>', description: 'stop with status 0 when the console output matches ("re" or "/re/flags")' },
+    { flags: '--fail-on <regex>', description: 'stop with status 1 when the console output matches' },
+    { flags: '--trace <kinds>', description: 'trace exits, io, irq or all to stderr (repeatable or comma list)', parse: collectTrace },
+    { flags: '--stats', description: 'print instructions, wall time, guest MIPS, the launch time and exit counts on stderr' },
+    { flags: '--json', description: 'print the stop reason, status and statistics as one JSON object on stderr' },
+    { flags: '--clock <mode>', description: 'virtual: time from the instruction count (deterministic); realtime: host time (default when stdin is a terminal)', choices: ['virtual', 'realtime'] },
+    { flags: '--rtc <time>', description: 'RTC time at power-on, ISO-8601 or "now" (default 2000-01-01T00:00:00Z with the virtual clock, host time with realtime)' },
+    { flags: '--reboot', description: 'restart the machine when the guest resets it' },
+    { flags: '--no-reboot', description: 'end the run with status 0 when the guest resets the machine (default)' },
+    { flags: '--cpu <model>', description: `CPU model: ${models.join(', ')}`, choices: models, default: DEFAULT_CPU },
+    { flags: '--exit-port <mode>', description: 'port 0xF4: plain (status = value) or qemu ((value << 1) | 1, as isa-debug-exit)', choices: ['plain', 'qemu'], default: 'plain' },
+    { flags: '--load-addr <addr>', description: 'flat binary: load address (default 0x7c00)' },
+    { flags: '--entry <addr>', description: 'flat binary: entry point (default: the load address)' },
+    { flags: '--bits <n>', description: 'flat binary: enter in 16-bit real mode or 32-bit flat protected mode', choices: ['16', '32'] },
+  ];
+}
+
 export function buildProgram(): Command {
+  const { Command, Option } = commander();
   const program = new Command();
   program
     .name('vmrun')
     .description('Boot an x86 guest on a TypeScript x86 core; the guest serial console (COM1) is stdout.')
     .version(packageVersion(), '-V, --version', 'print the version and exit')
-    .helpOption('-h, --help', 'print this help and exit')
-    .requiredOption('--kernel <file>', 'kernel image: multiboot, Linux bzImage, or a flat binary')
-    .option('--initrd <file>', 'initramfs (Linux) or module (multiboot)')
-    .option('--append <cmdline>', 'kernel command line (default for a Linux kernel: console=ttyS0)')
-    .addOption(new Option('-m, --memory <size>', 'guest RAM: K, M or G suffix, bare number = MiB (2M..3G)').default(DEFAULT_MEMORY))
-    .addOption(new Option('--serial <backend>', 'COM1 output: stdio, file:PATH or none').default('stdio'))
-    .addOption(new Option('--timeout <seconds>', 'stop with status 124 after this much wall time (0: none)').default('0'))
-    .option('--expect <regex>', 'stop with status 0 when the console output matches ("re" or "/re/flags")')
-    .option('--fail-on <regex>', 'stop with status 1 when the console output matches')
-    .option('--trace <kinds>', 'trace exits, io, irq or all to stderr (repeatable or comma list)', collectTrace)
-    .option('--stats', 'print exit counts, instructions, wall time and guest MIPS on stderr')
-    .option('--json', 'print the stop reason, status and statistics as one JSON object on stderr')
-    .addOption(new Option('--clock <mode>', 'virtual: time from the instruction count (deterministic); realtime: host time (default when stdin is a terminal)').choices(['virtual', 'realtime']))
-    .option('--rtc <time>', 'RTC time at power-on, ISO-8601 or "now" (default 2000-01-01T00:00:00Z with the virtual clock, host time with realtime)')
-    .option('--reboot', 'restart the machine when the guest resets it')
-    .option('--no-reboot', 'end the run with status 0 when the guest resets the machine (default)')
-    .addOption(new Option('--cpu <model>', `CPU model: ${cpuModelNames().join(', ')}`).choices(cpuModelNames()).default(DEFAULT_CPU))
-    .addOption(new Option('--exit-port <mode>', 'port 0xF4: plain (status = value) or qemu ((value << 1) | 1, as isa-debug-exit)').choices(['plain', 'qemu']).default('plain'))
-    .option('--load-addr <addr>', 'flat binary: load address (default 0x7c00)')
-    .option('--entry <addr>', 'flat binary: entry point (default: the load address)')
-    .addOption(new Option('--bits <n>', 'flat binary: enter in 16-bit real mode or 32-bit flat protected mode').choices(['16', '32']))
-    .allowExcessArguments(false)
-    .showSuggestionAfterError(true);
+    .helpOption('-h, --help', 'print this help and exit');
+  for (const spec of optionSpecs()) {
+    const option: Option = new Option(spec.flags, spec.description);
+    if (spec.mandatory) option.makeOptionMandatory();
+    if (spec.parse) option.argParser(spec.parse);
+    if (spec.choices) option.choices(spec.choices);
+    if (spec.default !== undefined) option.default(spec.default);
+    program.addOption(option);
+  }
+  program.allowExcessArguments(false).showSuggestionAfterError(true);
   return program;
 }
 
-interface RawOptions {
+/** An option as the simple reader sees it: the key in the options object and what it takes. */
+interface SimpleOption {
+  key: string;
+  takesValue: boolean;
+  /** For a flag: the value it stores (false for a --no-… flag). */
+  flagValue: boolean;
+  spec: OptionSpec;
+}
+
+/** commander's attribute name: the long flag without dashes and --no-, camel-cased. */
+function attributeName(long: string): string {
+  return long.replace(/^--(no-)?/, '').replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase());
+}
+
+/**
+ * Read a command line that holds only known options, each as `--name value`, `--name=value`,
+ * `-m value` or a flag, with valid choices and --kernel given: the options object commander
+ * would produce for it. Anything else → null (commander decides, and words any error).
+ */
+export function parseSimple(args: readonly string[]): RawOptions | null {
+  const byFlag = new Map<string, SimpleOption>();
+  const raw: Record<string, unknown> = {};
+  const mandatory: string[] = [];
+  for (const spec of optionSpecs()) {
+    const m = /^(?:(-\w), )?(--[\w-]+)(?: <\w+>)?$/.exec(spec.flags);
+    if (m === null) return null;
+    const long = m[2];
+    const o: SimpleOption = { key: attributeName(long), takesValue: spec.flags.endsWith('>'), flagValue: !long.startsWith('--no-'), spec };
+    byFlag.set(long, o);
+    if (m[1] !== undefined) byFlag.set(m[1], o);
+    if (spec.default !== undefined) raw[o.key] = spec.default;
+    if (spec.mandatory) mandatory.push(o.key);
+  }
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    let o = byFlag.get(arg);
+    let value: string | undefined;
+    if (o !== undefined) {
+      if (o.takesValue) {
+        value = args[++i];
+        if (value === undefined) return null;
+      }
+    } else {
+      const eq = arg.indexOf('=');
+      if (!arg.startsWith('--') || eq < 0) return null;
+      o = byFlag.get(arg.slice(0, eq));
+      if (o === undefined || !o.takesValue) return null;
+      value = arg.slice(eq + 1);
+    }
+    if (value === undefined) {
+      raw[o.key] = o.flagValue;
+      continue;
+    }
+    const { choices, parse } = o.spec;
+    if (choices !== undefined && !choices.includes(value)) return null;
+    if (parse !== undefined) {
+      try {
+        raw[o.key] = parse(value, raw[o.key] as TraceKind[] | undefined);
+      } catch {
+        return null;
+      }
+    } else {
+      raw[o.key] = value;
+    }
+  }
+  if (mandatory.some((key) => raw[key] === undefined)) return null;
+  return raw as unknown as RawOptions;
+}
+
+export interface RawOptions {
   kernel: string;
   initrd?: string;
   append?: string;
@@ -237,6 +363,16 @@ export type ParseOutcome = { kind: 'run'; options: CliOptions } | { kind: 'exit'
  * Throws UsageError for any bad usage, commander's own errors included.
  */
 export function parseCommandLine(argv: string[], env: Environment, out: (s: string) => void): ParseOutcome {
+  const raw = parseSimple(argv.slice(2)) ?? parseWithCommander(argv, out);
+  return raw === null ? { kind: 'exit', code: 0 } : { kind: 'run', options: resolveOptions(raw, env) };
+}
+
+/**
+ * commander's reading of argv: the options object, or null when it printed the help or the
+ * version to `out`. Throws UsageError for bad usage.
+ */
+export function parseWithCommander(argv: string[], out: (s: string) => void): RawOptions | null {
+  const { CommanderError } = commander();
   const program = buildProgram();
   program.exitOverride();
   program.configureOutput({
@@ -249,11 +385,11 @@ export function parseCommandLine(argv: string[], env: Environment, out: (s: stri
   } catch (e) {
     if (e instanceof CommanderError) {
       if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') {
-        return { kind: 'exit', code: 0 };
+        return null;
       }
       throw new UsageError(e.message.replace(/^error: /, '').split('\n')[0]);
     }
     throw e;
   }
-  return { kind: 'run', options: resolveOptions(program.opts<RawOptions>(), env) };
+  return program.opts<RawOptions>();
 }

@@ -49,6 +49,8 @@ const BLOCK_CACHE_SIZE = 4096;
 
 /** Executions of a block before it is compiled to JavaScript (VMRUN_JIT=0 turns the compiler off). */
 const JIT_THRESHOLD = process.env.VMRUN_JIT === '0' ? Infinity : Number(process.env.VMRUN_JIT_THRESHOLD ?? 3000);
+/** Executions a block needs to join the compiled region of a hotter block in its page. */
+const JIT_REGION_MIN = Math.max(1, Math.floor(JIT_THRESHOLD / 8));
 
 /** Debug aid: VMRUN_TRACE_EXCEPTIONS=1 prints every guest exception on stderr. */
 const TRACE_EXCEPTIONS = process.env.VMRUN_TRACE_EXCEPTIONS === '1';
@@ -127,8 +129,15 @@ export class Cpu {
   interruptShadow = false;
   irqWindowRequested = false;
   /** The block being executed and the EIP it was entered at (for retired()). */
-  private curBlock: Block | null = null;
-  private curEntry = 0;
+  curBlock: Block | null = null;
+  curEntry = 0;
+  /**
+   * The block that ran last (null after anything but a normal block end) and the epoch of its
+   * successor cache: bumped by whatever changes how an EIP maps to a block (TLB flushes, INVLPG,
+   * CS loads, CPL changes, dropping all blocks), which then empties every block's cache.
+   */
+  private prevBlock: Block | null = null;
+  private chainEpoch = 0;
   /** DR6 status bits of a debug trap to deliver after the current instruction (0 for none). */
   pendingDebugTrap = 0;
   /** Breakpoints enabled in DR7, by kind (bit n for DRn). */
@@ -369,6 +378,7 @@ export class Cpu {
   /** Set the current privilege level and the TLB permission masks that follow from it. */
   setCpl(cpl: number): void {
     this.cpl = cpl;
+    this.chainEpoch++;
     const user = cpl === 3;
     this.rMask = T_VALID | T_MMIO | (user ? T_UR : 0);
     this.rWant = T_VALID | (user ? T_UR : 0);
@@ -484,6 +494,7 @@ export class Cpu {
   }
 
   private deriveSeg(s: number): void {
+    if (s === CS) this.chainEpoch++;
     const ar = this.segAr[s];
     const limit = this.segLimit[s];
     let rw = 0;
@@ -506,7 +517,12 @@ export class Cpu {
       // Flat: base 0, the whole 4 GiB, readable and writable (and for SS a 32-bit stack).
       const flat = this.segBase[s] === 0 && this.segMin[s] === 0 && this.segMax[s] === 0xffffffff && rw === 3 &&
         (s !== SS || (ar & AR_DB) !== 0);
-      this.flatBits = flat ? this.flatBits | (1 << s) : this.flatBits & ~(1 << s);
+      const bits = flat ? this.flatBits | (1 << s) : this.flatBits & ~(1 << s);
+      // Compiled code assumes the flatness it was entered with: end the block when it changes.
+      if (bits !== this.flatBits) {
+        this.flatBits = bits;
+        this.brk = 1;
+      }
     }
   }
 
@@ -701,6 +717,7 @@ export class Cpu {
   // TLB and paging
 
   flushTlb(all: boolean): void {
+    this.chainEpoch++;
     const tlb = this.tlb;
     if (this.tlbListOverflow) {
       if (all || (this.cr4 & CR4_PGE) === 0) {
@@ -728,6 +745,7 @@ export class Cpu {
   }
 
   invlpg(lin: number): void {
+    this.chainEpoch++;
     this.tlb[lin >>> 12] = 0;
   }
 
@@ -1116,6 +1134,7 @@ export class Cpu {
   // Blocks
 
   private flushBlocks(): void {
+    this.chainEpoch++;
     for (const b of this.blocks.values()) b.valid = false;
     this.blocks.clear();
     this.blockCache.fill(undefined);
@@ -1163,6 +1182,30 @@ export class Cpu {
   }
 
   private getBlock(): Block {
+    // The successor cache of the block before: no translation, limit or cache lookup.
+    const prev = this.prevBlock;
+    if (prev !== null && prev.succEpoch === this.chainEpoch) {
+      const s0 = prev.succ0;
+      if (s0 !== null && prev.succ0Eip === this.eip && s0.valid) return s0;
+      const s1 = prev.succ1;
+      if (s1 !== null && prev.succ1Eip === this.eip && s1.valid) return s1;
+    }
+    const b = this.lookupBlock();
+    if (prev !== null && b.cacheable) {
+      if (prev.succEpoch !== this.chainEpoch) {
+        prev.succEpoch = this.chainEpoch;
+        prev.succ1 = null;
+      } else {
+        prev.succ1 = prev.succ0;
+        prev.succ1Eip = prev.succ0Eip;
+      }
+      prev.succ0 = b;
+      prev.succ0Eip = this.eip;
+    }
+    return b;
+  }
+
+  private lookupBlock(): Block {
     const lin = (this.segBase[CS] + this.eip) | 0;
     const e = this.tlb[lin >>> 12];
     let phys: number;
@@ -1197,6 +1240,7 @@ export class Cpu {
 
   run(budget: number, exit: ExitRecord): void {
     this.exit = exit;
+    this.prevBlock = null;
     const start = this.instructionCount;
     this.exitPending = 0;
     try {
@@ -1318,6 +1362,8 @@ export class Cpu {
 
   private execBlock(limit: number): void {
     const block = this.getBlock();
+    // Until this block ends normally, nothing follows it in the successor cache.
+    this.prevBlock = null;
     this.curBlock = block;
     this.curEntry = this.eip;
     const insns = block.insns;
@@ -1332,19 +1378,20 @@ export class Cpu {
     if (!shadow && !stepping && limit - this.instructionCount >= insns.length) {
       let fn = block.compiled;
       if (fn === undefined && ++block.execCount >= JIT_THRESHOLD) {
-        fn = block.compiled = compileBlock(this, block, this.code32);
+        fn = block.compiled = compileBlock(this, block, this.code32, JIT_REGION_MIN);
       }
       if (fn) {
-        const entry = this.eip;
         let done: boolean;
         try {
-          done = fn(this);
+          done = fn(this, limit);
         } catch (e) {
-          // c.eip is at the instruction that faulted (or exited): count those before it.
-          this.instructionCount += block.indexOf(this.eip, entry, this.ipMask);
+          // c.eip is at the instruction that faulted (or exited) in the block the compiled code was
+          // running (curBlock, entered at curEntry): count those before it.
+          this.instructionCount += this.curBlock!.indexOf(this.eip, this.curEntry, this.ipMask);
           throw e;
         }
         if (done) {
+          this.prevBlock = this.curBlock;
           if (this.pendingDebugTrap !== 0) this.deliverDebugTrap(false);
           return;
         }
@@ -1373,6 +1420,7 @@ export class Cpu {
     } finally {
       this.instructionCount += k;
     }
+    this.prevBlock = block;
     if (this.pendingDebugTrap !== 0) this.deliverDebugTrap(false);
   }
 

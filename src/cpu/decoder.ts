@@ -45,6 +45,12 @@ export class Block {
   execCount = 0;
   /** The compiled form: undefined until tried, null when the compiler declined. */
   compiled: Compiled | null | undefined = undefined;
+  /** Successor cache (see Cpu.getBlock): the last two blocks that followed this one. */
+  succ0: Block | null = null;
+  succ0Eip = 0;
+  succ1: Block | null = null;
+  succ1Eip = 0;
+  succEpoch = -1;
   constructor(readonly key: number) {}
 
   /** How many instructions lie before the one at `eip` in a block entered at `entry`. */
@@ -126,7 +132,7 @@ OPS2[0xc0] |= M; OPS2[0xc1] |= M; OPS2[0xc7] |= M;
 OPS2[0x34] |= END; OPS2[0x35] |= END; OPS2[0x0b] |= END; OPS2[0xaa] |= END;
 
 /** A group opcode whose ModRM.reg field selects a control transfer (FF /2 /3 /4 /5). */
-function endsBlock(op: number, reg: number): boolean {
+export function endsBlock(op: number, reg: number): boolean {
   if (op < 0x100) {
     if ((OPS1[op] & END) !== 0) return true;
     if (op === 0xff && reg >= 2 && reg <= 5) return true;

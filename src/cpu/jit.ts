@@ -1,24 +1,33 @@
-// The block compiler: a hot decoded block becomes one JavaScript function (new Function).
+// The block compiler: a hot decoded block becomes one JavaScript function (new Function), together
+// with the hot blocks of the same code page it branches to — a region. The function runs the
+// region's blocks in a loop (switch on the block index), so a hot loop that spans several blocks
+// stays inside one function, which V8 optimises as a whole (on-stack replacement).
 //
 // Common instructions are emitted inline — register moves, ALU operations with their lazy-flag
 // record, memory operands on flat segments through the TLB fast path, PUSH/POP, and conditional
 // branches whose condition is computed from the locals of the flag-setting instruction before
 // them. Every other instruction calls its interpreter handler from its own (monomorphic) call site,
-// so semantics stay in one place.
+// so semantics stay in one place. A flag result that the block overwrites before anything can
+// observe it (a read, a possible fault, a handler call, the block's end) is not recorded.
 //
-// Contract with Cpu.runBlock:
-// - The function returns false, having done nothing, when a segment it assumed flat no longer is.
+// Contract with Cpu.execBlock:
+// - The function returns false, having done nothing, when a segment it assumed flat no longer is
+//   (or, for a multi-block region, when CS is not 4 GiB).
 // - Before an instruction that can fault it stores that instruction's EIP in c.eip, so a fault (or
-//   an EXIT) leaves c.eip at the faulting instruction; runBlock derives the retired count from it.
+//   an EXIT) leaves c.eip at the faulting instruction; c.curBlock / c.curEntry name the block being
+//   run, from which execBlock derives the retired count.
 // - When an instruction sets c.brk the function stops after it, with c.eip at the next one.
-// - On a normal end it sets c.eip to the next EIP and adds the block's length to instructionCount.
+// - At the end of each block it adds the block's length to instructionCount; it goes on to the
+//   next block of the region only when c.brk is clear and the whole block fits in `limit`, as the
+//   run loop would; otherwise it returns with c.eip at the next instruction.
 
-import { F_ARITH, SS } from './constants.js';
+import { CS, F_ARITH, SS } from './constants.js';
 import type { Cpu, Handler } from './cpu.js';
 import type { Block, Insn } from './decoder.js';
 import { ud } from './ops.js';
+import { endsBlock } from './decoder.js';
 
-export type Compiled = (c: Cpu) => boolean;
+export type Compiled = (c: Cpu, limit: number) => boolean;
 
 /** Debug aid: VMRUN_JIT_DUMP=<hex EIP> prints the source compiled for the block starting there. */
 const DUMP = process.env.VMRUN_JIT_DUMP ?? '';
@@ -40,12 +49,28 @@ interface FlagState {
   size: number;
 }
 
+/** Flags an instruction reads and writes, and whether it is a point where all flags must be exact. */
+const ALL = F_ARITH;
+
 class Gen {
   readonly lines: string[] = [];
+  /** Per line: the index (in the block) of the instruction whose flag result it records, or -1. */
+  readonly tags: number[] = [];
   private n = 0;
   assumed = 0;
   flags: FlagState | null = null;
-  constructor(readonly cpu: Cpu, readonly code32: boolean) {}
+  /** The instruction being generated: its index, the flags it writes and reads, whether it syncs. */
+  k = 0;
+  writes = 0;
+  reads = 0;
+  sync = false;
+  /** The current block's EIP offset from the region's entry. */
+  d = 0;
+  /** The current instruction's EIP (an expression), stored in c.eip before anything that can fault. */
+  eipHere = '';
+  /** The instruction just generated ended the block (its code leaves it). */
+  ended = false;
+  constructor(readonly cpu: Cpu, readonly code32: boolean, readonly region: Region) {}
 
   tmp(): string {
     return `t${this.n++}`;
@@ -53,6 +78,19 @@ class Gen {
 
   emit(s: string): void {
     this.lines.push(s);
+    this.tags.push(-1);
+  }
+
+  /** Emit a line that only records the current instruction's flag result (dropped when dead). */
+  emitFlags(s: string): void {
+    this.lines.push(s);
+    this.tags.push(this.k);
+  }
+
+  /** Roll the output back to `mark` lines (an instruction that turned out not to be inlined). */
+  rollback(mark: number): void {
+    this.lines.length = mark;
+    this.tags.length = mark;
   }
 
   /** Whether segment `seg` is flat now (and will be guarded at entry if used that way). */
@@ -60,6 +98,45 @@ class Gen {
     if ((this.cpu.flatBits & flatBit(seg)) === 0) return false;
     this.assumed |= flatBit(seg);
     return true;
+  }
+
+  /**
+   * Code that leaves the current block for EIP `pc` (an expression), `delta` bytes from the
+   * region's entry when known statically (null: look it up). `checkBrk`: the block's last
+   * instruction was a handler call, which may have set brk.
+   */
+  goto(pc: string, delta: number | null, checkBrk: boolean): string {
+    const r = this.region;
+    const brk = checkBrk ? 'c.brk === 0 && ' : '';
+    const to = (k: number): string =>
+      `if (${brk}c.instructionCount + ${r.lens[k]} <= limit) { b = ${k}; c.curBlock = B${k}; c.curEntry = pc; continue; }`;
+    if (delta !== null) {
+      const k = r.find(delta);
+      if (k < 0) return `c.eip = ${pc}; return true;`;
+      return `pc = ${pc}; ${to(k)} c.eip = pc; return true;`;
+    }
+    const cases = r.deltas.map((d, k) => `case ${d}: ${to(k)} break;`).join(' ');
+    return `pc = ${pc}; switch ((pc - E) | 0) { ${cases} } c.eip = pc; return true;`;
+  }
+}
+
+/** The blocks compiled together: index 0 is the entry; deltas are EIP offsets from its start. */
+class Region {
+  readonly blocks: Block[] = [];
+  readonly deltas: number[] = [];
+  readonly lens: number[] = [];
+  /** Several blocks (CS must then be 4 GiB so that every branch inside the page is in the limit). */
+  multi = false;
+
+  find(delta: number): number {
+    if (!this.multi) return delta === 0 ? 0 : -1;
+    return this.deltas.indexOf(delta);
+  }
+
+  add(b: Block, delta: number): void {
+    this.blocks.push(b);
+    this.deltas.push(delta);
+    this.lens.push(b.insns.length);
   }
 }
 
@@ -91,50 +168,57 @@ function eaExpr(i: Insn): string {
 /** Emit a memory read; returns the variable holding the value. */
 function memRead(g: Gen, seg: number, off: string, size: number): string {
   const v = g.tmp();
+  g.sync = true;
   if (!g.flat(seg)) {
-    g.emit(`const ${v} = c.read${size * 8}(${seg}, ${off});`);
+    g.emit(`c.eip = ${g.eipHere}; const ${v} = c.read${size * 8}(${seg}, ${off});`);
     return v;
   }
+  // The fast path (a TLB hit, aligned) cannot fault; the slow path stores EIP first.
   const o = g.tmp(), e = g.tmp();
+  const slow = `{ c.eip = ${g.eipHere}; ${v} = c.read${size * 8}(${seg}, ${o}); }`;
   g.emit(`const ${o} = ${off}; const ${e} = TLB[${o} >>> 12]; let ${v};`);
   if (size === 1) {
-    g.emit(`if ((${e} & RM) === RW) ${v} = U8[(${e} & -4096) | (${o} & 4095)]; else ${v} = c.read8(${seg}, ${o});`);
+    g.emit(`if ((${e} & RM) === RW) ${v} = U8[(${e} & -4096) | (${o} & 4095)]; else ${slow}`);
   } else if (size === 2) {
-    g.emit(`if ((${e} & RM) === RW && (${o} & 1) === 0) ${v} = U16[((${e} & -4096) | (${o} & 4095)) >> 1]; else ${v} = c.read16(${seg}, ${o});`);
+    g.emit(`if ((${e} & RM) === RW && (${o} & 1) === 0) ${v} = U16[((${e} & -4096) | (${o} & 4095)) >> 1]; else ${slow}`);
   } else {
-    g.emit(`if ((${e} & RM) === RW && (${o} & 3) === 0) ${v} = I32[((${e} & -4096) | (${o} & 4095)) >> 2]; else ${v} = c.read32(${seg}, ${o});`);
+    g.emit(`if ((${e} & RM) === RW && (${o} & 3) === 0) ${v} = I32[((${e} & -4096) | (${o} & 4095)) >> 2]; else ${slow}`);
   }
   return v;
 }
 
 /** Emit a memory write. */
 function memWrite(g: Gen, seg: number, off: string, size: number, val: string): void {
+  g.sync = true;
   if (!g.flat(seg)) {
-    g.emit(`c.write${size * 8}(${seg}, ${off}, ${val});`);
+    g.emit(`c.eip = ${g.eipHere}; c.write${size * 8}(${seg}, ${off}, ${val});`);
     return;
   }
   const o = g.tmp(), e = g.tmp();
+  const slow = `{ c.eip = ${g.eipHere}; c.write${size * 8}(${seg}, ${o}, ${val}); }`;
   g.emit(`{ const ${o} = ${off}; const ${e} = TLB[${o} >>> 12];`);
   if (size === 1) {
-    g.emit(`if ((${e} & WM) === WW) U8[(${e} & -4096) | (${o} & 4095)] = ${val}; else c.write8(${seg}, ${o}, ${val}); }`);
+    g.emit(`if ((${e} & WM) === WW) U8[(${e} & -4096) | (${o} & 4095)] = ${val}; else ${slow} }`);
   } else if (size === 2) {
-    g.emit(`if ((${e} & WM) === WW && (${o} & 1) === 0) U16[((${e} & -4096) | (${o} & 4095)) >> 1] = ${val}; else c.write16(${seg}, ${o}, ${val}); }`);
+    g.emit(`if ((${e} & WM) === WW && (${o} & 1) === 0) U16[((${e} & -4096) | (${o} & 4095)) >> 1] = ${val}; else ${slow} }`);
   } else {
-    g.emit(`if ((${e} & WM) === WW && (${o} & 3) === 0) I32[((${e} & -4096) | (${o} & 4095)) >> 2] = ${val}; else c.write32(${seg}, ${o}, ${val}); }`);
+    g.emit(`if ((${e} & WM) === WW && (${o} & 3) === 0) I32[((${e} & -4096) | (${o} & 4095)) >> 2] = ${val}; else ${slow} }`);
   }
 }
 
 /** Probe that a memory operand is writable (so flags are not changed by an instruction that faults). */
 function memProbe(g: Gen, seg: number, off: string, size: number): void {
+  g.sync = true;
   if (g.flat(seg)) {
-    g.emit(`if ((TLB[${off} >>> 12] & WM) !== WW) c.probeWrite(${seg}, ${off}, ${size});`);
+    g.emit(`if ((TLB[${off} >>> 12] & WM) !== WW) { c.eip = ${g.eipHere}; c.probeWrite(${seg}, ${off}, ${size}); }`);
   } else {
-    g.emit(`c.probeWrite(${seg}, ${off}, ${size});`);
+    g.emit(`c.eip = ${g.eipHere}; c.probeWrite(${seg}, ${off}, ${size});`);
   }
 }
 
 function lazy(g: Gen, op: number, a: string, b: string, r: string, size: number, which: number): void {
-  g.emit(`c.lazyOp = ${op}; c.lazyA = ${a}; c.lazyB = ${b}; c.lazyRes = ${r}; c.lazyMask = ${mask(size)}; c.lazySign = ${sign(size)}; c.lazyFlags = ${which};`);
+  g.writes = ALL;
+  g.emitFlags(`c.lazyOp = ${op}; c.lazyA = ${a}; c.lazyB = ${b}; c.lazyRes = ${r}; c.lazyMask = ${mask(size)}; c.lazySign = ${sign(size)}; c.lazyFlags = ${which};`);
 }
 
 /** ALU op 0–7 (ADD OR ADC SBB AND SUB XOR CMP) on two value expressions; null when not inlined. */
@@ -160,6 +244,19 @@ function alu(g: Gen, op: number, a: string, b: string, size: number): string | n
     }
     default:
       return null;
+  }
+}
+
+/** CF computed from the flag-setting instruction's locals, or null. */
+function carryExpr(g: Gen): string | null {
+  const f = g.flags;
+  if (f === null) return null;
+  const m = mask(f.size);
+  switch (f.op) {
+    case 'add': return `(((${f.r} & ${m}) >>> 0) < ((${f.a} & ${m}) >>> 0))`;
+    case 'sub': return `(((${f.a} & ${m}) >>> 0) < ((${f.b} & ${m}) >>> 0))`;
+    case 'logic': return 'false';
+    default: return null;
   }
 }
 
@@ -222,11 +319,15 @@ function condExpr(g: Gen, cc: number): string | null {
  * Emit inline code for instruction `i` (the k-th of the block). Returns false when the
  * instruction is not one the compiler inlines (the caller emits a handler call).
  */
-function inline(g: Gen, i: Insn, eipHere: string, next: string, last: boolean, n: number): boolean {
+function inline(g: Gen, i: Insn, eipHere: string, next: string, nextOff: number, last: boolean, n: number): boolean {
   const op = i.op;
   const osz = i.osz;
   const mem = i.modrm >= 0 && i.mod !== 3;
-  const setEip = (): void => g.emit(`c.eip = ${eipHere};`);
+  // Memory accesses store EIP on their slow paths, the only code here that can fault.
+  g.eipHere = eipHere;
+  const setEip = (): void => {
+    g.sync = true;
+  };
   // ALU r/m,r / r,r/m / acc,imm
   if (op < 0x40 && (op & 7) < 6) {
     const aop = (op >> 3) & 7;
@@ -371,26 +472,27 @@ function inline(g: Gen, i: Insn, eipHere: string, next: string, last: boolean, n
     if (n === 0) return true; // no operation, flags unchanged
     const a = g.tmp(), r = g.tmp();
     g.emit(`const ${a} = R[${i.rm}];`);
+    g.writes = i.reg <= 1 ? 0x801 : ALL;
     switch (i.reg) {
       case 0: // ROL: CF = bit 0 of the result, OF = MSB ^ CF
         g.emit(`const ${r} = (${a} << ${n}) | (${a} >>> ${32 - n}); R[${i.rm}] = ${r};`);
-        g.emit(`c.setArith((${r} & 1) | ((((${r} >>> 31) ^ ${r}) & 1) << 11), 0x801);`);
+        g.emitFlags(`c.setArith((${r} & 1) | ((((${r} >>> 31) ^ ${r}) & 1) << 11), 0x801);`);
         return true;
       case 1: // ROR: CF = MSB of the result, OF = the two top bits differ
         g.emit(`const ${r} = (${a} >>> ${n}) | (${a} << ${32 - n}); R[${i.rm}] = ${r};`);
-        g.emit(`c.setArith((${r} >>> 31) | ((((${r} >>> 31) ^ (${r} >>> 30)) & 1) << 11), 0x801);`);
+        g.emitFlags(`c.setArith((${r} >>> 31) | ((((${r} >>> 31) ^ (${r} >>> 30)) & 1) << 11), 0x801);`);
         return true;
       case 4: case 6: // SHL
         g.emit(`const ${r} = ${a} << ${n}; R[${i.rm}] = ${r};`);
-        g.emit(`c.setArith(((${a} >>> ${32 - n}) & 1) | ((((${r} >>> 31) ^ (${a} >>> ${32 - n})) & 1) << 11) | c.szp(${r}, 4), 0x8d5);`);
+        g.emitFlags(`c.setArith(((${a} >>> ${32 - n}) & 1) | ((((${r} >>> 31) ^ (${a} >>> ${32 - n})) & 1) << 11) | c.szp(${r}, 4), 0x8d5);`);
         return true;
       case 5: // SHR
         g.emit(`const ${r} = ${a} >>> ${n}; R[${i.rm}] = ${r};`);
-        g.emit(`c.setArith(((${a} >>> ${n - 1}) & 1) | ${n === 1 ? `((${a} >>> 31) << 11)` : '0'} | c.szp(${r}, 4), 0x8d5);`);
+        g.emitFlags(`c.setArith(((${a} >>> ${n - 1}) & 1) | ${n === 1 ? `((${a} >>> 31) << 11)` : '0'} | c.szp(${r}, 4), 0x8d5);`);
         return true;
       default: // SAR
         g.emit(`const ${r} = ${a} >> ${n}; R[${i.rm}] = ${r};`);
-        g.emit(`c.setArith(((${a} >> ${n - 1}) & 1) | c.szp(${r}, 4), 0x8d5);`);
+        g.emitFlags(`c.setArith(((${a} >> ${n - 1}) & 1) | c.szp(${r}, 4), 0x8d5);`);
         return true;
     }
   }
@@ -405,7 +507,15 @@ function inline(g: Gen, i: Insn, eipHere: string, next: string, last: boolean, n
   if (op >= 0x40 && op <= 0x4f) { // INC/DEC r
     const r = op & 7, dec = op >= 0x48;
     const a = g.tmp(), res = g.tmp();
-    g.emit(`if ((c.lazyFlags & 1) !== 0) c.flags = (c.flags & -2) | c.getCF();`);
+    // CF is kept: from the locals of an earlier flag-setting instruction of the block when it is
+    // one the compiler knows, else from the lazy record.
+    const cf = carryExpr(g);
+    if (cf !== null) {
+      g.emitFlags(`c.flags = (c.flags & -2) | (${cf} ? 1 : 0);`);
+    } else {
+      g.emitFlags(`if ((c.lazyFlags & 1) !== 0) c.flags = (c.flags & -2) | c.getCF();`);
+      g.reads = 1;
+    }
     g.emit(`const ${a} = ${reg(r, osz)}; const ${res} = (${a} ${dec ? '-' : '+'} 1) | 0; ${reg(r, osz)} = ${res};`);
     lazy(g, dec ? L_SUB : L_ADD, a, '1', res, osz, F_ARITH & ~1);
     g.flags = { op: 'incdec', a, b: '1', r: res, size: osz };
@@ -438,16 +548,24 @@ function inline(g: Gen, i: Insn, eipHere: string, next: string, last: boolean, n
   // Control transfers (always the last instruction of a block).
   if (last) {
     const target = (disp: number): string => i.osz === 4 ? `((${next} + ${disp}) | 0)` : `((${next} + ${disp}) & 0xffff)`;
+    // A target's offset from the region's entry; only 32-bit targets stay in multi-block regions.
+    const delta = (disp: number): number | null => (i.osz === 4 ? g.d + nextOff + disp : null);
     if ((op >= 0x70 && op <= 0x7f) || (op >= 0x180 && op <= 0x18f)) {
       const cc = op & 0xf;
       const disp = op < 0x100 ? (i.imm << 24) >> 24 : i.imm | 0;
       const cond = condExpr(g, cc) ?? `c.cond(${cc})`;
-      g.emit(`c.eip = ${cond} ? ${target(disp)} : ${next}; c.instructionCount += ${n}; return true;`);
+      g.reads = ALL;
+      g.emit(`c.instructionCount += ${n};`);
+      g.emit(`if (${cond}) { ${g.goto(target(disp), delta(disp), false)} }`);
+      g.emit(g.goto(next, g.d + nextOff, false));
+      g.ended = true;
       return true;
     }
     if (op === 0xeb || op === 0xe9) {
       const disp = op === 0xeb ? (i.imm << 24) >> 24 : i.imm | 0;
-      g.emit(`c.eip = ${target(disp)}; c.instructionCount += ${n}; return true;`);
+      g.emit(`c.instructionCount += ${n};`);
+      g.emit(g.goto(target(disp), delta(disp), false));
+      g.ended = true;
       return true;
     }
     if (op === 0xe8 && flatStack) {
@@ -455,7 +573,10 @@ function inline(g: Gen, i: Insn, eipHere: string, next: string, last: boolean, n
       const sp = g.tmp();
       g.emit(`const ${sp} = (R[4] - 4) | 0;`);
       memWrite(g, SS, sp, 4, next);
-      g.emit(`R[4] = ${sp}; c.eip = ${target(i.imm | 0)}; c.instructionCount += ${n}; return true;`);
+      g.emit(`R[4] = ${sp}; c.instructionCount += ${n};`);
+      // (the push may have written code: brk)
+      g.emit(g.goto(target(i.imm | 0), delta(i.imm | 0), true));
+      g.ended = true;
       return true;
     }
   }
@@ -465,73 +586,205 @@ function inline(g: Gen, i: Insn, eipHere: string, next: string, last: boolean, n
 /** Instructions after which the block must check c.brk (anything that may end a block early). */
 function mayBreak(i: Insn, inlined: boolean): boolean {
   if (!inlined) return true;
+  if (i.op === 0x8d) return false; // LEA: no memory access
   // Inlined memory writes take the slow path for code pages and MMIO, which may set brk.
   return i.modrm >= 0 ? i.mod !== 3 : (i.op >= 0x50 && i.op <= 0x57) || i.op === 0x68 || i.op === 0x6a;
 }
 
-/** Compile a block; null when it is not worth it (nothing inlined). */
-export function compileBlock(cpu: Cpu, block: Block, code32: boolean): Compiled | null {
-  const insns = block.insns;
-  const n = insns.length;
-  const g = new Gen(cpu, code32);
-  const ipMask = code32 ? '| 0' : '& 0xffff';
-  let off = 0;
-  let inlinedAny = false;
-  const handlers: Handler[] = [];
-  for (let k = 0; k < n; k++) {
-    const i = insns[k];
-    const eipHere = k === 0 ? 'e0' : `((e0 + ${off}) ${ipMask})`;
-    off += i.len;
-    const next = `((e0 + ${off}) ${ipMask})`;
-    const last = k === n - 1;
-    g.emit(`// ${k}: op ${i.op.toString(16)}`);
-    let done = false;
-    if (i.handler !== ud) { // (ud: a LOCK prefix the instruction does not take)
-      const mark = g.lines.length;
-      const savedFlags = g.flags;
-      done = inline(g, i, eipHere, next, last, n);
-      if (!done) {
-        g.lines.length = mark;
-        g.flags = savedFlags;
-      }
-    }
-    if (done) {
-      inlinedAny = true;
-      const ended = last && g.lines[g.lines.length - 1].includes('return true;');
-      if (ended) continue;
-      if (last) {
-        g.emit(`c.eip = ${next}; c.instructionCount += ${n}; return true;`);
-      } else if (mayBreak(i, true)) {
-        g.emit(`if (c.brk !== 0) { c.eip = ${next}; c.instructionCount += ${k + 1}; return true; }`);
-      }
-      continue;
-    }
-    // A handler call: the interpreter's semantics for this instruction.
-    g.flags = null;
-    handlers.push(i.handler);
-    const h = handlers.length - 1;
-    g.emit(`c.eip = ${eipHere}; c.nextEip = ${next}; H${h}(c, Q${k});`);
-    if (last) {
-      g.emit(`c.eip = c.nextEip; c.instructionCount += ${n}; return true;`);
-    } else {
-      g.emit(`if (c.brk !== 0) { c.eip = c.nextEip; c.instructionCount += ${k + 1}; return true; }`);
-    }
-  }
-  if (!inlinedAny) return null;
-  const header = [
-    `const e0 = c.eip;`,
-    g.assumed !== 0 ? `if ((c.flatBits & ${g.assumed}) !== ${g.assumed}) return false;` : '',
-    `const R = c.regs, R16 = c.regs16, R8 = c.regs8, TLB = c.tlb, U8 = c.u8, U16 = c.u16, I32 = c.i32;`,
-    `const RM = c.rMask, RW = c.rWant, WM = c.wMask, WW = c.wWant;`,
-  ];
-  // Q<k>: the k-th instruction record, H<h>: handlers (names distinct from the locals above).
-  const params = [...insns.map((_, k) => `Q${k}`), ...handlers.map((_, k) => `H${k}`)];
-  const src = `return function block(c) {\n${header.join('\n')}\n${g.lines.join('\n')}\n};`;
-  if (DUMP !== '') {
-    const at = parseInt(DUMP, 16), start = cpu.eip >>> 0;
-    if (at >= start && at < start + off) console.error(`block at ${start.toString(16)}:\n${src}`);
-  }
-  const factory = new Function(...params, src) as (...args: unknown[]) => Compiled;
-  return factory(...insns, ...handlers);
+/** Whether a block's last instruction may continue at its static targets (or, for dynamic, anywhere). */
+function successors(i: Insn, nextDelta: number): { targets: number[]; dynamic: boolean } {
+  const op = i.op;
+  const rel = (disp: number): number => nextDelta + disp;
+  if (i.osz !== 4) return { targets: [], dynamic: false };
+  if ((op >= 0x70 && op <= 0x7f) || (op >= 0xe0 && op <= 0xe3)) return { targets: [rel((i.imm << 24) >> 24), nextDelta], dynamic: false };
+  if (op >= 0x180 && op <= 0x18f) return { targets: [rel(i.imm | 0), nextDelta], dynamic: false };
+  if (op === 0xeb) return { targets: [rel((i.imm << 24) >> 24)], dynamic: false };
+  if (op === 0xe9 || op === 0xe8) return { targets: [rel(i.imm | 0)], dynamic: false };
+  if (op === 0xc3 || op === 0xc2 || (op === 0xff && (i.reg === 2 || i.reg === 4))) return { targets: [], dynamic: true };
+  if (!endsBlock(op, i.reg)) return { targets: [nextDelta], dynamic: false };
+  return { targets: [], dynamic: false };
 }
 
+/**
+ * Most blocks and instructions in one region (VMRUN_JIT_REGION; default 0: the entry block alone,
+ * which still loops on itself). V8 optimises each new function on its own, in time superlinear in
+ * its size, and runs it in its bytecode interpreter until then; measured on the bundled boots,
+ * regions of several blocks cost more in optimisation than they saved (see docs/architecture.md).
+ */
+const REGION_MAX = 16;
+const REGION_MAX_INSNS = Number(process.env.VMRUN_JIT_REGION ?? 0);
+
+/**
+ * The region of `entry`: with a 32-bit, 4 GiB CS, the blocks of the same page that lie on a loop
+ * through it — reachable from it by direct branches, and leading back to it — and that have
+ * already run at least `minRuns` times; otherwise (or when there is no such loop) the entry
+ * block alone, which still loops on itself when it branches back to its start. (Loops across a
+ * page boundary were tried, through the current translation: the bigger functions took V8 so
+ * much longer to optimise that the LZ4 decompression ran 3× slower.)
+ */
+function findRegion(cpu: Cpu, entry: Block, code32: boolean, minRuns: number): Region {
+  const region = new Region();
+  region.add(entry, 0);
+  if (REGION_MAX_INSNS === 0 || !code32 || cpu.segMax[CS] !== 0xffffffff) return region;
+  const phys = Math.floor(entry.key / 2);
+  const pageOff = phys % 4096, pageBase = phys - pageOff;
+  // Forward: the hot blocks reachable from the entry, with their edges.
+  const found: Block[] = [entry];
+  const deltas: number[] = [0];
+  const edges: number[][] = [];
+  for (let q = 0; q < found.length; q++) {
+    const b = found[q];
+    let len = 0;
+    for (const i of b.insns) len += i.len;
+    const out: number[] = [];
+    edges.push(out);
+    for (const d of successors(b.insns[b.insns.length - 1], deltas[q] + len).targets) {
+      if (pageOff + d < 0 || pageOff + d >= 4096) continue;
+      let k = deltas.indexOf(d);
+      if (k < 0) {
+        if (found.length >= 4 * REGION_MAX) continue;
+        const t = cpu.blocks.get((pageBase + pageOff + d) * 2 + 1);
+        if (t === undefined || !t.valid || !t.cacheable || (t.execCount < minRuns && t.compiled === undefined)) continue;
+        k = found.length;
+        found.push(t);
+        deltas.push(d);
+      }
+      out.push(k);
+    }
+  }
+  // Backward: keep those from which the entry can be reached again.
+  const onLoop = new Array<boolean>(found.length).fill(false);
+  onLoop[0] = true;
+  for (let changed = true; changed;) {
+    changed = false;
+    for (let k = 1; k < found.length; k++) {
+      if (!onLoop[k] && edges[k].some((t) => onLoop[t])) onLoop[k] = changed = true;
+    }
+  }
+  let size = entry.insns.length;
+  for (let k = 1; k < found.length && region.blocks.length < REGION_MAX; k++) {
+    if (!onLoop[k] || size + found[k].insns.length > REGION_MAX_INSNS) continue;
+    size += found[k].insns.length;
+    region.add(found[k], deltas[k]);
+  }
+  region.multi = region.blocks.length > 1;
+  return region;
+}
+
+/** Compile the region of a hot block; null when it is not worth it (nothing inlined). */
+export function compileBlock(cpu: Cpu, entry: Block, code32: boolean, minRuns: number): Compiled | null {
+  const region = findRegion(cpu, entry, code32, minRuns);
+  const ipMask = code32 ? '| 0' : '& 0xffff';
+  const g = new Gen(cpu, code32, region);
+  let inlinedAny = false;
+  const handlers: Handler[] = [];
+  const insnParams: Insn[] = [];
+  const body: string[] = [];
+  for (let bk = 0; bk < region.blocks.length; bk++) {
+    const insns = region.blocks[bk].insns;
+    const n = insns.length;
+    g.d = region.deltas[bk];
+    g.flags = null;
+    g.rollback(0);
+    const writes: number[] = [], reads: number[] = [], sync: boolean[] = [];
+    let off = 0;
+    let ended = false;
+    for (let k = 0; k < n; k++) {
+      const i = insns[k];
+      const eipHere = k === 0 ? 'e0' : `((e0 + ${off}) ${ipMask})`;
+      off += i.len;
+      const next = `((e0 + ${off}) ${ipMask})`;
+      const last = k === n - 1;
+      g.emit(`// ${k}: op ${i.op.toString(16)}`);
+      g.k = k;
+      g.writes = 0;
+      g.reads = 0;
+      g.sync = false;
+      g.ended = false;
+      let done = false;
+      if (i.handler !== ud) { // (ud: a LOCK prefix the instruction does not take)
+        const mark = g.lines.length;
+        const savedFlags: FlagState | null = g.flags;
+        done = inline(g, i, eipHere, next, off, last, n);
+        if (!done) {
+          g.rollback(mark);
+          g.flags = savedFlags;
+        }
+      }
+      if (done) {
+        inlinedAny = true;
+        writes.push(g.writes);
+        reads.push(g.reads);
+        sync.push(g.sync);
+        if (g.ended) {
+          ended = true;
+          continue;
+        }
+        if (last) {
+          g.emit(`c.instructionCount += ${n};`);
+          g.emit(g.goto(next, code32 ? g.d + off : null, mayBreak(i, true)));
+          ended = true;
+        } else if (mayBreak(i, true)) {
+          g.emit(`if (c.brk !== 0) { c.eip = ${next}; c.instructionCount += ${k + 1}; return true; }`);
+        }
+        continue;
+      }
+      // A handler call: the interpreter's semantics for this instruction.
+      g.flags = null;
+      writes.push(0);
+      reads.push(ALL);
+      sync.push(true);
+      handlers.push(i.handler);
+      insnParams.push(i);
+      const h = handlers.length - 1;
+      g.emit(`c.eip = ${eipHere}; c.nextEip = ${next}; H${h}(c, Q${insnParams.length - 1});`);
+      if (last) {
+        g.emit(`c.instructionCount += ${n};`);
+        const { targets, dynamic } = successors(i, g.d + off);
+        if (dynamic) {
+          g.emit(g.goto('c.nextEip', null, true));
+        } else if (targets.length === 2 && code32) {
+          g.emit(`if (c.nextEip === ${next}) { ${g.goto(next, targets[1], true)} }`);
+          g.emit(g.goto('c.nextEip', targets[0], true));
+        } else if (targets.length === 1 && code32) {
+          g.emit(g.goto('c.nextEip', targets[0], true));
+        } else {
+          g.emit('c.eip = c.nextEip; return true;');
+        }
+        ended = true;
+      } else {
+        g.emit(`if (c.brk !== 0) { c.eip = c.nextEip; c.instructionCount += ${k + 1}; return true; }`);
+      }
+    }
+    if (!ended) throw new Error('jit: a block without an end');
+    // Flag liveness, backwards from the block's end (where every flag is live): a result is dead
+    // when later instructions overwrite all of it before a read, a possible fault or the end.
+    let live = ALL;
+    const dead: boolean[] = [];
+    for (let k = writes.length - 1; k >= 0; k--) {
+      dead[k] = writes[k] !== 0 && (writes[k] & live) === 0;
+      live = sync[k] ? ALL : (live & ~writes[k]) | reads[k];
+    }
+    const lines = g.lines.filter((_, x) => g.tags[x] < 0 || !dead[g.tags[x]]);
+    body.push(`case ${bk}: {`, `const e0 = pc;`, ...lines, `}`);
+  }
+  if (!inlinedAny) return null;
+  const guards: string[] = [];
+  if (g.assumed !== 0) guards.push(`(c.flatBits & ${g.assumed}) !== ${g.assumed}`);
+  if (region.multi) guards.push(`c.segMax[${CS}] !== 4294967295`);
+  const header = [
+    guards.length > 0 ? `if (${guards.join(' || ')}) return false;` : '',
+    `const R = c.regs, R16 = c.regs16, R8 = c.regs8, TLB = c.tlb, U8 = c.u8, U16 = c.u16, I32 = c.i32;`,
+    `const RM = c.rMask, RW = c.rWant, WM = c.wMask, WW = c.wWant;`,
+    `const E = c.eip; let pc = E, b = 0;`,
+  ];
+  // Q<k>: instruction records, H<h>: handlers, B<k>: the region's blocks (distinct from locals).
+  const params = [...insnParams.map((_, k) => `Q${k}`), ...handlers.map((_, k) => `H${k}`), ...region.blocks.map((_, k) => `B${k}`)];
+  const src = `return function block(c, limit) {\n${header.join('\n')}\nfor (;;) {\nswitch (b) {\n${body.join('\n')}\n}\nc.eip = pc; return true;\n}\n};`;
+  if (DUMP !== '') {
+    const at = parseInt(DUMP, 16), start = cpu.eip >>> 0;
+    if (at >= start && at < start + 64) console.error(`region at ${start.toString(16)} (${region.blocks.length} blocks):\n${src}`);
+  }
+  const factory = new Function(...params, src) as (...args: unknown[]) => Compiled;
+  return factory(...insnParams, ...handlers, ...region.blocks);
+}

@@ -102,6 +102,11 @@ export interface RunResult {
   /** Guest time at the stop, ns. */
   guestNs: number;
   wallMs: number;
+  /**
+   * performance.now() (ms since the process started) just before this loop's first vcpu.run(),
+   * NaN when the guest never ran. The CLI reports the first machine's as the launch time.
+   */
+  firstRunAt: number;
   interruptsInjected: number;
   exits: ExitStats;
   /** With a crash (4) or a timeout (124): registers and the last exits handled, one per line. */
@@ -167,6 +172,8 @@ export class RunLoop {
   private waitUntil = 0;
   private wake: (() => void) | null = null;
   private running = false;
+  private ranGuest = false;
+  private firstRunAt = NaN;
 
   instructions = 0;
   interruptsInjected = 0;
@@ -272,6 +279,7 @@ export class RunLoop {
       instructions: this.instructions,
       guestNs: this.clock.now(),
       wallMs: this.wall() - this.startWall,
+      firstRunAt: this.firstRunAt,
       interruptsInjected: this.interruptsInjected,
       exits: this.exitStats(),
       dump,
@@ -326,6 +334,11 @@ export class RunLoop {
       }
       const budget = clock.budgetUntil(deadline, this.slice);
       clock.startSlice();
+      // The launch time: the process clock (not the injectable wall clock) at the first run().
+      if (!this.ranGuest) {
+        this.ranGuest = true;
+        this.firstRunAt = performance.now();
+      }
       const reason = vcpu.run(budget);
       clock.retire(ex.instructions);
       this.instructions += ex.instructions;

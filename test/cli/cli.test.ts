@@ -177,6 +177,7 @@ describe('vmrun runs guests', () => {
     const j = JSON.parse(r.stderrLines[0]) as Record<string, unknown>;
     expect(j).toMatchObject({ status: 0, reason: 'the guest wrote 0 to the exit port' });
     expect(j.instructions).toBeGreaterThan(0);
+    expect(j.launchMs).toBeGreaterThan(0);
     expect(j.exits).toMatchObject({ byReason: { io: 2 }, byPort: { '0x3f8': 1, '0xf4': 1 } });
   });
 
@@ -184,7 +185,27 @@ describe('vmrun runs guests', () => {
     const r = vmrun(['--kernel', guest('stats.bin', exitWith(0)), '--stats']);
     expect(r.status).toBe(0);
     expect(r.stderr).toMatch(/instructions in .* s wall \(.* MIPS\)/);
+    expect(r.stderr).toMatch(/^vmrun: stats: launch to first guest instruction \d+\.\d{3} s$/m);
     expect(r.stderr).toMatch(/exits by port: 0xf4 1/);
+  });
+
+  it('runs the same from the one-file build and from the modules (VMRUN_BUNDLE=0)', () => {
+    const args = ['--kernel', guest('same.bin', [...print('same'), ...exitWith(3)]), '--json'];
+    const a = vmrun(args);
+    const b = spawnSync(process.execPath, [bin, ...args], { cwd: root, env: { ...env, VMRUN_BUNDLE: '0' }, encoding: 'latin1', timeout: 30_000 });
+    expect(a.status).toBe(1);
+    expect(b.status).toBe(a.status);
+    expect(b.stdout).toBe(a.stdout);
+    const strip = (text: string) => JSON.parse(text.trim().split('\n').pop()!) as Record<string, unknown>;
+    const ja = strip(a.stderr);
+    const jb = strip(b.stderr);
+    for (const j of [ja, jb]) {
+      expect(j.launchMs).toBeGreaterThan(0);
+      delete j.wallMs;
+      delete j.mips;
+      delete j.launchMs;
+    }
+    expect(jb).toEqual(ja);
   });
 
   it('--reboot restarts the machine on a guest reset (here until the timeout)', () => {

@@ -6,7 +6,9 @@ import {
   parseCommandLine,
   parseRegex,
   parseRtc,
+  parseSimple,
   parseSize,
+  parseWithCommander,
 } from '../../src/cli/options.js';
 
 const env = { stdinIsTTY: false, nowMs: 1_700_000_000_000 };
@@ -140,5 +142,71 @@ describe('parseCommandLine', () => {
       expect(err, args.join(' ')).toBeInstanceOf(UsageError);
       expect((err as Error).message, args.join(' ')).not.toMatch(/\n|^error:/);
     }
+  });
+});
+
+describe('the simple reader (commander is loaded only when it is needed)', () => {
+  const commanderReads = (args: string[]): unknown => {
+    try {
+      return parseWithCommander(['node', 'vmrun', ...args], () => {});
+    } catch (e) {
+      return e instanceof UsageError ? 'usage error' : e;
+    }
+  };
+
+  it('reads what it accepts exactly as commander does', () => {
+    const lines: string[][] = [
+      ['--kernel', 'k'],
+      ['--kernel=k'],
+      ['--kernel', 'k', '--kernel', 'k2'],
+      ['--kernel', 'images/linux/bzImage', '--initrd', 'i.gz', '--append', 'console=ttyS0 -- restart', '-m', '128M', '--stats'],
+      ['--kernel', 'k', '--memory', '64M', '--memory=32M', '-m', '1G'],
+      ['--kernel', 'k', '--append', ''],
+      ['--kernel', 'k', '--append', '--stats'],
+      ['--kernel', 'k', '--append', '-m'],
+      ['--kernel', 'k', '--append=a=b c'],
+      ['--kernel', 'k', '--serial', 'file:/tmp/x', '--timeout', '2.5', '--expect', 'ok', '--fail-on', '/panic/i'],
+      ['--kernel', 'k', '--trace', 'io,irq', '--trace', 'exits', '--trace=all'],
+      ['--kernel', 'k', '--stats', '--json', '--stats'],
+      ['--kernel', 'k', '--clock', 'realtime', '--clock=virtual', '--rtc', 'now'],
+      ['--kernel', 'k', '--reboot'],
+      ['--kernel', 'k', '--no-reboot'],
+      ['--kernel', 'k', '--reboot', '--no-reboot'],
+      ['--kernel', 'k', '--no-reboot', '--reboot'],
+      ['--kernel', 'k', '--cpu', 'i486', '--exit-port', 'qemu', '--cpu=pentiumpro'],
+      ['--kernel', 'k', '--load-addr', '0x100000', '--entry', '0x100010', '--bits', '32', '--bits=16'],
+      ['--kernel', 'k', '-m', '1M', '--timeout', 'soon', '--rtc', 'noon'], // values are checked later, alike
+    ];
+    for (const args of lines) {
+      const simple = parseSimple(args);
+      expect(simple, args.join(' ')).not.toBeNull();
+      expect(simple, args.join(' ')).toEqual(commanderReads(args));
+    }
+  });
+
+  it('leaves everything else to commander', () => {
+    const lines: string[][] = [
+      [],
+      ['--help'],
+      ['-h'],
+      ['--version'],
+      ['-V'],
+      ['--kernel'],
+      ['--initrd', 'i'],
+      ['--kernel', 'k', '--bogus'],
+      ['--kernel', 'k', 'extra'],
+      ['--kernel', 'k', '--'],
+      ['--kernel', 'k', '-m64M'],
+      ['--kernel', 'k', '-m=64M'],
+      ['--kernel', 'k', '--stats=1'],
+      ['--kernel', 'k', '--clock', 'fast'],
+      ['--kernel', 'k', '--cpu=z80'],
+      ['--kernel', 'k', '--bits', '64'],
+      ['--kernel', 'k', '--trace', 'everything'],
+      ['--kernel', 'k', '--append'],
+      ['--kernel', 'k', '--Stats'],
+      ['--kernel', 'k', '-'],
+    ];
+    for (const args of lines) expect(parseSimple(args), args.join(' ')).toBeNull();
   });
 });
