@@ -49,6 +49,8 @@ const BLOCK_CACHE_SIZE = 4096;
 
 /** Executions of a block before it is compiled to JavaScript (VMRUN_JIT=0 turns the compiler off). */
 const JIT_THRESHOLD = process.env.VMRUN_JIT === '0' ? Infinity : Number(process.env.VMRUN_JIT_THRESHOLD ?? 3000);
+/** A block that loops on itself runs inside its compiled function from then on: compile it sooner. */
+const JIT_LOOP_THRESHOLD = Math.max(1, Math.floor(JIT_THRESHOLD / 10));
 /** Executions a block needs to join the compiled region of a hotter block in its page. */
 const JIT_REGION_MIN = Math.max(1, Math.floor(JIT_THRESHOLD / 8));
 
@@ -1377,7 +1379,7 @@ export class Cpu {
     if ((this.flags & F_RF) !== 0 && this.debugExec === 0) this.flags &= ~F_RF;
     if (!shadow && !stepping && limit - this.instructionCount >= insns.length) {
       let fn = block.compiled;
-      if (fn === undefined && ++block.execCount >= JIT_THRESHOLD) {
+      if (fn === undefined && ++block.execCount >= (block.selfLoop ? JIT_LOOP_THRESHOLD : JIT_THRESHOLD)) {
         fn = block.compiled = compileBlock(this, block, this.code32, JIT_REGION_MIN);
       }
       if (fn) {

@@ -43,6 +43,8 @@ export class Block {
   cacheable = true;
   /** Executions so far (until compiled). */
   execCount = 0;
+  /** Its last instruction branches back to its first (a tight loop: worth compiling early). */
+  selfLoop = false;
   /** The compiled form: undefined until tried, null when the compiler declined. */
   compiled: Compiled | null | undefined = undefined;
   /** Successor cache (see Cpu.getBlock): the last two blocks that followed this one. */
@@ -327,6 +329,13 @@ export function decodeBlock(cpu: Cpu, eip: number, code32: boolean, key: number)
     if (!code32) off &= 0xffff;
     if (endsBlock(i.op, i.reg)) break;
     if (((cpu.segBase[CS] + off) | 0) === pageEnd) break;
+  }
+  // A relative branch (Jcc, JMP, LOOP/JECXZ) whose target is the block's first instruction.
+  const last = block.insns[block.insns.length - 1];
+  const op = last.op;
+  if ((op >= 0x70 && op <= 0x7f) || (op >= 0xe0 && op <= 0xe3) || op === 0xeb || op === 0xe9 || (op >= 0x180 && op <= 0x18f)) {
+    const disp = op === 0xe9 || op >= 0x180 ? last.imm | 0 : (last.imm << 24) >> 24;
+    block.selfLoop = ((off + disp - eip) & (code32 ? -1 : 0xffff)) === 0;
   }
   return block;
 }

@@ -179,10 +179,12 @@ function memRead(g: Gen, seg: number, off: string, size: number): string {
   g.emit(`const ${o} = ${off}; const ${e} = TLB[${o} >>> 12]; let ${v};`);
   if (size === 1) {
     g.emit(`if ((${e} & RM) === RW) ${v} = U8[(${e} & -4096) | (${o} & 4095)]; else ${slow}`);
-  } else if (size === 2) {
-    g.emit(`if ((${e} & RM) === RW && (${o} & 1) === 0) ${v} = U16[((${e} & -4096) | (${o} & 4095)) >> 1]; else ${slow}`);
   } else {
-    g.emit(`if ((${e} & RM) === RW && (${o} & 3) === 0) ${v} = I32[((${e} & -4096) | (${o} & 4095)) >> 2]; else ${slow}`);
+    // Any access within the page: aligned through the wide view, else byte by byte.
+    const a = g.tmp();
+    const wide = size === 2 ? `(${a} & 1) === 0 ? U16[${a} >> 1] : U8[${a}] | (U8[${a} + 1] << 8)`
+      : `(${a} & 3) === 0 ? I32[${a} >> 2] : U8[${a}] | (U8[${a} + 1] << 8) | (U8[${a} + 2] << 16) | (U8[${a} + 3] << 24)`;
+    g.emit(`if ((${e} & RM) === RW && (${o} & 4095) <= ${4096 - size}) { const ${a} = (${e} & -4096) | (${o} & 4095); ${v} = ${wide}; } else ${slow}`);
   }
   return v;
 }
@@ -199,10 +201,12 @@ function memWrite(g: Gen, seg: number, off: string, size: number, val: string): 
   g.emit(`{ const ${o} = ${off}; const ${e} = TLB[${o} >>> 12];`);
   if (size === 1) {
     g.emit(`if ((${e} & WM) === WW) U8[(${e} & -4096) | (${o} & 4095)] = ${val}; else ${slow} }`);
-  } else if (size === 2) {
-    g.emit(`if ((${e} & WM) === WW && (${o} & 1) === 0) U16[((${e} & -4096) | (${o} & 4095)) >> 1] = ${val}; else ${slow} }`);
   } else {
-    g.emit(`if ((${e} & WM) === WW && (${o} & 3) === 0) I32[((${e} & -4096) | (${o} & 4095)) >> 2] = ${val}; else ${slow} }`);
+    const a = g.tmp(), x = g.tmp();
+    const wide = size === 2
+      ? `if ((${a} & 1) === 0) U16[${a} >> 1] = ${x}; else { U8[${a}] = ${x}; U8[${a} + 1] = ${x} >> 8; }`
+      : `if ((${a} & 3) === 0) I32[${a} >> 2] = ${x}; else { U8[${a}] = ${x}; U8[${a} + 1] = ${x} >> 8; U8[${a} + 2] = ${x} >> 16; U8[${a} + 3] = ${x} >> 24; }`;
+    g.emit(`if ((${e} & WM) === WW && (${o} & 4095) <= ${4096 - size}) { const ${a} = (${e} & -4096) | (${o} & 4095), ${x} = ${val}; ${wide} } else ${slow} }`);
   }
 }
 
@@ -605,6 +609,12 @@ function successors(i: Insn, nextDelta: number): { targets: number[]; dynamic: b
   return { targets: [], dynamic: false };
 }
 
+/** The locals a compiled function may use, and the Cpu fields they hold. */
+const LOCALS: [string, string][] = [
+  ['R', 'regs'], ['R16', 'regs16'], ['R8', 'regs8'], ['TLB', 'tlb'], ['U8', 'u8'], ['U16', 'u16'], ['I32', 'i32'],
+  ['RM', 'rMask'], ['RW', 'rWant'], ['WM', 'wMask'], ['WW', 'wWant'],
+];
+
 /**
  * Most blocks and instructions in one region (VMRUN_JIT_REGION; default 0: the entry block alone,
  * which still loops on itself). V8 optimises each new function on its own, in time superlinear in
@@ -769,18 +779,19 @@ export function compileBlock(cpu: Cpu, entry: Block, code32: boolean, minRuns: n
     body.push(`case ${bk}: {`, `const e0 = pc;`, ...lines, `}`);
   }
   if (!inlinedAny) return null;
+  const code = body.join('\n');
   const guards: string[] = [];
   if (g.assumed !== 0) guards.push(`(c.flatBits & ${g.assumed}) !== ${g.assumed}`);
   if (region.multi) guards.push(`c.segMax[${CS}] !== 4294967295`);
   const header = [
     guards.length > 0 ? `if (${guards.join(' || ')}) return false;` : '',
-    `const R = c.regs, R16 = c.regs16, R8 = c.regs8, TLB = c.tlb, U8 = c.u8, U16 = c.u16, I32 = c.i32;`,
-    `const RM = c.rMask, RW = c.rWant, WM = c.wMask, WW = c.wWant;`,
+    // Only the views and masks the code uses (a short block pays for every load at each call).
+    LOCALS.filter(([name]) => new RegExp(`\\b${name}\\b`).test(code)).map(([name, field]) => `const ${name} = c.${field};`).join(' '),
     `const E = c.eip; let pc = E, b = 0;`,
   ];
   // Q<k>: instruction records, H<h>: handlers, B<k>: the region's blocks (distinct from locals).
   const params = [...insnParams.map((_, k) => `Q${k}`), ...handlers.map((_, k) => `H${k}`), ...region.blocks.map((_, k) => `B${k}`)];
-  const src = `return function block(c, limit) {\n${header.join('\n')}\nfor (;;) {\nswitch (b) {\n${body.join('\n')}\n}\nc.eip = pc; return true;\n}\n};`;
+  const src = `return function block(c, limit) {\n${header.join('\n')}\nfor (;;) {\nswitch (b) {\n${code}\n}\nc.eip = pc; return true;\n}\n};`;
   if (DUMP !== '') {
     const at = parseInt(DUMP, 16), start = cpu.eip >>> 0;
     if (at >= start && at < start + 64) console.error(`region at ${start.toString(16)} (${region.blocks.length} blocks):\n${src}`);
