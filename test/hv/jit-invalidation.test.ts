@@ -12,7 +12,7 @@ import { describe, expect, it } from 'vitest';
 import { ExitReason } from '../../src/hv/exit.js';
 import type { Regs } from '../../src/hv/types.js';
 import {
-  addFlags, ARITH, decFlags, incFlags, logicFlags, NONFLAT_BASE, rd32, SEL_DATA, SEL_DATA_10000, segCache,
+  addFlags, ARITH, decFlags, incFlags, logicFlags, NONFLAT_BASE, rd32, realModeVm, SEL_DATA, SEL_DATA_10000, segCache,
   setupProtected, subFlags, wr32, ZF, type FlagResult,
 } from '../support/x86-guest.js';
 
@@ -43,15 +43,7 @@ function protMode(code: number[]): { vm: VmT; vcpu: VcpuT } {
 
 /** A VM with 1 MiB of RAM, `code` at 0x7C00, the vCPU in real mode at 0000:7C00. */
 function realMode(code: number[]): { vm: VmT; vcpu: VcpuT } {
-  const vm = new Vm(MB);
-  vm.setMemoryRegion({ slot: 0, guestPhys: 0, size: MB, hostOffset: 0, readonly: false });
-  vm.writePhys(0x7c00, new Uint8Array(code));
-  const vcpu = vm.createVcpu();
-  const s = vcpu.getSregs();
-  s.cs = { ...s.cs, selector: 0, base: 0 };
-  vcpu.setSregs(s);
-  vcpu.setRegs({ ...vcpu.getRegs(), eip: 0x7c00, esp: 0x7000 });
-  return { vm, vcpu };
+  return realModeVm(Vm, code);
 }
 
 function setRegs(vcpu: VcpuT, r: Partial<Regs>): void {

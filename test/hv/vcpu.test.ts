@@ -3,20 +3,13 @@ import { describe, expect, it } from 'vitest';
 import { ExitReason } from '../../src/hv/exit.js';
 import { Vm } from '../../src/hv/vm.js';
 import type { Segment } from '../../src/hv/types.js';
+import { realModeVm } from '../support/x86-guest.js';
 
 const MB = 1 << 20;
 
 /** A VM with `ram` bytes at 0, `code` at 0x7C00, the vCPU in real mode at 0000:7C00. */
 function realMode(code: number[], ram = MB) {
-  const vm = new Vm(ram);
-  vm.setMemoryRegion({ slot: 0, guestPhys: 0, size: ram, hostOffset: 0, readonly: false });
-  vm.writePhys(0x7c00, new Uint8Array(code));
-  const vcpu = vm.createVcpu();
-  const s = vcpu.getSregs();
-  s.cs = { ...s.cs, selector: 0, base: 0 };
-  vcpu.setSregs(s);
-  vcpu.setRegs({ ...vcpu.getRegs(), eip: 0x7c00, esp: 0x7000 });
-  return { vm, vcpu };
+  return realModeVm(Vm, code, ram);
 }
 
 function flat(sel: number, type: number): Segment {

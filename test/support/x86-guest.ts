@@ -10,6 +10,22 @@ import type { Vm } from '../../src/hv/vm.js';
 export const CF = 0x1, PF = 0x4, AF = 0x10, ZF = 0x40, SF = 0x80, OF = 0x800;
 export const ARITH = CF | PF | AF | ZF | SF | OF;
 
+/**
+ * A VM (of the class given, so the caller decides when the core is loaded) with `ram` bytes at 0,
+ * `code` at 0x7C00, and the vCPU in real mode at 0000:7C00 with SP 0x7000.
+ */
+export function realModeVm(VmClass: typeof Vm, code: number[], ram = 1 << 20): { vm: Vm; vcpu: Vcpu } {
+  const vm = new VmClass(ram);
+  vm.setMemoryRegion({ slot: 0, guestPhys: 0, size: ram, hostOffset: 0, readonly: false });
+  vm.writePhys(0x7c00, new Uint8Array(code));
+  const vcpu = vm.createVcpu();
+  const s = vcpu.getSregs();
+  s.cs = { ...s.cs, selector: 0, base: 0 };
+  vcpu.setSregs(s);
+  vcpu.setRegs({ ...vcpu.getRegs(), eip: 0x7c00, esp: 0x7000 });
+  return { vm, vcpu };
+}
+
 // Where the system structures live (inside the first MiB).
 export const GDT_BASE = 0x20000;
 export const IDT_BASE = 0x21000;
