@@ -1349,7 +1349,32 @@ export class Cpu {
    */
   private runBlock(limit: number): void {
     do {
-      this.execBlock(limit);
+      const block = this.getBlock();
+      // The common case first: a compiled block with nothing special to look at (no interrupt
+      // shadow, TF, RF or instruction breakpoints) and room in the budget — what execBlock does
+      // for it, without the rest.
+      const fn = block.compiled;
+      if (typeof fn === 'function' && !this.interruptShadow && (this.flags & (F_TF | F_RF)) === 0 &&
+          this.debugExec === 0 && limit - this.instructionCount >= block.insns.length) {
+        this.prevBlock = null;
+        this.curBlock = block;
+        this.curEntry = this.eip;
+        this.brk = 0;
+        let done: boolean;
+        try {
+          done = fn(this, limit);
+        } catch (e) {
+          // As in execBlock: count the instructions before the one that faulted.
+          this.instructionCount += this.curBlock!.indexOf(this.eip, this.curEntry, this.ipMask);
+          throw e;
+        }
+        if (done) {
+          this.prevBlock = this.curBlock;
+          if (this.pendingDebugTrap !== 0) this.deliverDebugTrap(false);
+          continue;
+        }
+      }
+      this.execBlock(block, limit);
     } while (this.brk === 0 && this.instructionCount < limit);
   }
 
@@ -1362,8 +1387,7 @@ export class Cpu {
     return b === null ? this.instructionCount : this.instructionCount + b.indexOf(this.eip, this.curEntry, this.ipMask);
   }
 
-  private execBlock(limit: number): void {
-    const block = this.getBlock();
+  private execBlock(block: Block, limit: number): void {
     // Until this block ends normally, nothing follows it in the successor cache.
     this.prevBlock = null;
     this.curBlock = block;

@@ -500,6 +500,77 @@ function inline(g: Gen, i: Insn, eipHere: string, next: string, nextOff: number,
         return true;
     }
   }
+  // SHL/SHR/SAR of a 16-bit register by an immediate (or 1) below 16.
+  if ((op === 0xc1 || op === 0xd1) && !mem && osz === 2 && (i.reg >= 4)) {
+    const n = (op === 0xd1 ? 1 : i.imm) & 31;
+    if (n >= 16) return false;
+    g.flags = null;
+    if (n === 0) return true;
+    const a = g.tmp(), r = g.tmp();
+    const x = `R16[${i.rm << 1}]`;
+    g.emit(`const ${a} = ${x};`);
+    g.writes = ALL;
+    if (i.reg === 5) {
+      g.emit(`const ${r} = ${a} >>> ${n}; ${x} = ${r};`);
+      g.emitFlags(`c.setArith(((${a} >>> ${n - 1}) & 1) | ${n === 1 ? `((${a} >>> 15) << 11)` : '0'} | c.szp(${r}, 2), 0x8d5);`);
+    } else if (i.reg === 7) {
+      g.emit(`const ${r} = ((${a} << 16) >> ${16 + n}) & 0xffff; ${x} = ${r};`);
+      g.emitFlags(`c.setArith((((${a} << 16) >> ${16 + n - 1}) & 1) | c.szp(${r}, 2), 0x8d5);`);
+    } else {
+      g.emit(`const ${r} = (${a} << ${n}) & 0xffff; ${x} = ${r};`);
+      g.emitFlags(`c.setArith(((${a} >>> ${16 - n}) & 1) | ((((${r} >>> 15) ^ (${a} >>> ${16 - n})) & 1) << 11) | c.szp(${r}, 2), 0x8d5);`);
+    }
+    return true;
+  }
+  // Shifts and rotates of a 32-bit register by CL: nothing at all (flags included) when CL & 31 is 0.
+  if (op === 0xd3 && !mem && osz === 4 && i.reg !== 2 && i.reg !== 3) {
+    g.flags = null; // (writes stays 0: with a zero count the flags before it live on)
+    const n = g.tmp(), a = g.tmp(), r = g.tmp();
+    g.emit(`const ${n} = R8[4] & 31;`);
+    g.emit(`if (${n} !== 0) { const ${a} = R[${i.rm}];`);
+    switch (i.reg) {
+      case 0:
+        g.emit(`const ${r} = (${a} << ${n}) | (${a} >>> (32 - ${n})); R[${i.rm}] = ${r};`);
+        g.emit(`c.setArith((${r} & 1) | ((((${r} >>> 31) ^ ${r}) & 1) << 11), 0x801);`);
+        break;
+      case 1:
+        g.emit(`const ${r} = (${a} >>> ${n}) | (${a} << (32 - ${n})); R[${i.rm}] = ${r};`);
+        g.emit(`c.setArith((${r} >>> 31) | ((((${r} >>> 31) ^ (${r} >>> 30)) & 1) << 11), 0x801);`);
+        break;
+      case 4: case 6:
+        g.emit(`const ${r} = ${a} << ${n}; R[${i.rm}] = ${r};`);
+        g.emit(`c.setArith(((${a} >>> (32 - ${n})) & 1) | ((((${r} >>> 31) ^ (${a} >>> (32 - ${n}))) & 1) << 11) | c.szp(${r}, 4), 0x8d5);`);
+        break;
+      case 5:
+        g.emit(`const ${r} = ${a} >>> ${n}; R[${i.rm}] = ${r};`);
+        g.emit(`c.setArith(((${a} >>> (${n} - 1)) & 1) | (${n} === 1 ? ((${a} >>> 31) << 11) : 0) | c.szp(${r}, 4), 0x8d5);`);
+        break;
+      default:
+        g.emit(`const ${r} = ${a} >> ${n}; R[${i.rm}] = ${r};`);
+        g.emit(`c.setArith(((${a} >> (${n} - 1)) & 1) | c.szp(${r}, 4), 0x8d5);`);
+        break;
+    }
+    g.emit('}');
+    return true;
+  }
+  // IMUL r32, r/m32 (and with an immediate): CF = OF = the product does not fit in 32 bits;
+  // SF, ZF, PF from the low half and AF clear, as the interpreter leaves them.
+  if ((op === 0x1af || op === 0x69 || op === 0x6b) && osz === 4) {
+    const a = g.tmp();
+    if (mem) {
+      g.emit(`const ${a} = ${memRead(g, i.seg, eaExpr(i), 4)};`);
+    } else {
+      g.emit(`const ${a} = R[${i.rm}];`);
+    }
+    const b = op === 0x1af ? `R[${i.reg}]` : `${op === 0x6b ? (i.imm << 24) >> 24 : i.imm | 0}`;
+    const lo = g.tmp();
+    g.emit(`const ${lo} = Math.imul(${a}, ${b});`);
+    g.writes = ALL;
+    g.emitFlags(`c.setArith(((${a} * ${b}) !== ${lo} ? 0x801 : 0) | c.szp(${lo}, 4), 0x8d5);`);
+    g.emit(`R[${i.reg}] = ${lo};`);
+    g.flags = null;
+    return true;
+  }
   if (op >= 0xb0 && op <= 0xb7) {
     g.emit(`${reg(op & 7, 1)} = ${i.imm & 0xff};`);
     return true;
