@@ -571,6 +571,7 @@ function inline(g: Gen, i: Insn, eipHere: string, next: string, nextOff: number,
     g.flags = null;
     return true;
   }
+  if (op === 0x90) return true; // NOP, PAUSE (F3 90)
   if (op >= 0xb0 && op <= 0xb7) {
     g.emit(`${reg(op & 7, 1)} = ${i.imm & 0xff};`);
     return true;
