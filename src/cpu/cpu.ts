@@ -48,7 +48,7 @@ const TLB_LIST_MAX = 4096;
 const BLOCK_CACHE_SIZE = 4096;
 
 /** Executions of a block before it is compiled to JavaScript (VMRUN_JIT=0 turns the compiler off). */
-const JIT_THRESHOLD = process.env.VMRUN_JIT === '0' ? Infinity : Number(process.env.VMRUN_JIT_THRESHOLD ?? 3000);
+const JIT_THRESHOLD = process.env.VMRUN_JIT === '0' ? Infinity : Number(process.env.VMRUN_JIT_THRESHOLD ?? 10000);
 /** A block that loops on itself runs inside its compiled function from then on: compile it sooner. */
 const JIT_LOOP_THRESHOLD = Math.max(1, Math.floor(JIT_THRESHOLD / 10));
 /** Executions a block needs to join the compiled region of a hotter block in its page. */

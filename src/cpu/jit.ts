@@ -777,7 +777,7 @@ export function compileBlock(cpu: Cpu, entry: Block, code32: boolean, minRuns: n
       off += i.len;
       const next = `((e0 + ${off}) ${ipMask})`;
       const last = k === n - 1;
-      g.emit(`// ${k}: op ${i.op.toString(16)}`);
+      if (DUMP !== '') g.emit(`// ${k}: op ${i.op.toString(16)}`); // (source size is compile time)
       g.k = k;
       g.writes = 0;
       g.reads = 0;
@@ -863,7 +863,7 @@ export function compileBlock(cpu: Cpu, entry: Block, code32: boolean, minRuns: n
   ];
   // Q<k>: instruction records, H<h>: handlers, B<k>: the region's blocks (distinct from locals).
   const params = [...insnParams.map((_, k) => `Q${k}`), ...handlers.map((_, k) => `H${k}`), ...region.blocks.map((_, k) => `B${k}`)];
-  const src = `return function block(c, limit) {\n${header.join('\n')}\nfor (;;) {\nswitch (b) {\n${code}\n}\nc.eip = pc; return true;\n}\n};`;
+  const src = `return (function block(c, limit) {\n${header.join('\n')}\nfor (;;) {\nswitch (b) {\n${code}\n}\nc.eip = pc; return true;\n}\n});`;
   if (DUMP !== '') {
     const at = parseInt(DUMP, 16), start = cpu.eip >>> 0;
     if (at >= start && at < start + 64) console.error(`region at ${start.toString(16)} (${region.blocks.length} blocks):\n${src}`);
