@@ -1208,11 +1208,63 @@ for (let op = 0; op < 8; op++) {
 const testRR32: Handler = (c, i) => { alu(c, 4, c.regs[i.rm], c.regs[i.reg], 4); };
 
 /** A specialised handler for `i`, or null to use the general one. */
+// Stack and branch forms with a 32-bit operand size: the 32-bit stack (SS.B) inline, the generic
+// path otherwise; conditional branches on ZF or CF without the general condition switch.
+const PUSH32: Handler[] = [], POP32: Handler[] = [];
+for (let r = 0; r < 8; r++) {
+  PUSH32.push((c) => {
+    if (!c.stack32) { c.push(c.regs[r], 4); return; }
+    const sp = (c.regs[ESP] - 4) | 0;
+    c.write32(SS, sp, c.regs[r]);
+    c.regs[ESP] = sp;
+  });
+  POP32.push((c) => {
+    if (!c.stack32) { c.regs[r] = c.pop(4); return; }
+    const sp = c.regs[ESP];
+    const v = c.read32(SS, sp);
+    c.regs[ESP] = (sp + 4) | 0;
+    c.regs[r] = v;
+  });
+}
+const call32: Handler = (c, i) => {
+  if (!c.stack32) c.push(c.nextEip, 4);
+  else {
+    const sp = (c.regs[ESP] - 4) | 0;
+    c.write32(SS, sp, c.nextEip);
+    c.regs[ESP] = sp;
+  }
+  c.nextEip = (c.nextEip + i.imm) | 0;
+};
+const ret32: Handler = (c, i) => {
+  if (!c.stack32) { H[0xc3](c, i); return; }
+  const sp = c.regs[ESP];
+  const t = c.read32(SS, sp);
+  if (c.pmode && (t >>> 0) > c.segMax[CS]) c.gp(0);
+  c.regs[ESP] = (sp + 4) | 0;
+  c.nextEip = t;
+};
+const jb8: Handler = (c, i) => { if (c.getCF() !== 0) c.nextEip = (c.nextEip + ((i.imm << 24) >> 24)) | 0; };
+const jae8: Handler = (c, i) => { if (c.getCF() === 0) c.nextEip = (c.nextEip + ((i.imm << 24) >> 24)) | 0; };
+const jz8: Handler = (c, i) => { if (c.getZF() !== 0) c.nextEip = (c.nextEip + ((i.imm << 24) >> 24)) | 0; };
+const jnz8: Handler = (c, i) => { if (c.getZF() === 0) c.nextEip = (c.nextEip + ((i.imm << 24) >> 24)) | 0; };
+const jz32: Handler = (c, i) => { if (c.getZF() !== 0) c.nextEip = (c.nextEip + i.imm) | 0; };
+const jnz32: Handler = (c, i) => { if (c.getZF() === 0) c.nextEip = (c.nextEip + i.imm) | 0; };
+
 export function specialize(i: Insn): Handler | null {
   if (i.osz !== 4 || i.asz !== 4) return null;
   const reg = i.mod === 3;
   const op = i.op;
+  if (op >= 0x50 && op <= 0x57 && op !== 0x54) return PUSH32[op & 7];
+  if (op >= 0x58 && op <= 0x5f && op !== 0x5c) return POP32[op & 7];
   switch (op) {
+    case 0xe8: return call32;
+    case 0xc3: return ret32;
+    case 0x72: return jb8;
+    case 0x73: return jae8;
+    case 0x74: return jz8;
+    case 0x75: return jnz8;
+    case 0x184: return jz32;
+    case 0x185: return jnz32;
     case 0x89: return reg ? movRmReg32 : movMemReg32;
     case 0x8b: return reg ? movRegRm32 : movRegMem32;
     case 0x8d: return reg ? null : leaAddr32;
