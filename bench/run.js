@@ -137,7 +137,7 @@ for (const w of WORKLOADS) {
   let wrong = null;
   // vmrun and QEMU repetitions alternate, so a change in the (shared) machine's load affects both.
   for (let k = 0; k < opts.reps && wrong === null; k++) {
-    const r = timed(process.execPath, [vmrunBin, ...w.vmrun, '--stats']);
+    const r = timed(vmrunBin, [...w.vmrun, '--stats']); // as a user runs it (its #! line has the Node options)
     if (r.status !== 0 || !w.expect.test(r.stdout)) {
       wrong = `vmrun exit ${r.status}: ${r.stderr.split('\n').filter((l) => l && !l.startsWith('TIME') && !l.startsWith('vmrun: stats:')).slice(-2).join(' | ')}`;
       break;
