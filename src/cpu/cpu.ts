@@ -13,7 +13,7 @@ import { Block, decodeBlock } from './decoder.js';
 import type { PhysicalMemory } from './memory.js';
 import { cr4Allowed, defaultCpuid, leaf1Features } from './cpuid.js';
 import { X87 } from './fpu.js';
-import { compileBlock } from './jit.js';
+import { compileBlock, type Compiled } from './jit.js';
 import { TASK_INT, taskSwitch } from './task.js';
 import type { Insn } from './decoder.js';
 
@@ -136,7 +136,8 @@ export class Cpu {
   /**
    * The block that ran last (null after anything but a normal block end) and the epoch of its
    * successor cache: bumped by whatever changes how an EIP maps to a block (TLB flushes, INVLPG,
-   * CS loads, CPL changes, dropping all blocks), which then empties every block's cache.
+   * setCpl — called by updateMode after CS loads and mode changes), which then empties every
+   * block's cache. A dropped block is not valid, so no cache returns it.
    */
   private prevBlock: Block | null = null;
   private chainEpoch = 0;
@@ -380,6 +381,8 @@ export class Cpu {
   /** Set the current privilege level and the TLB permission masks that follow from it. */
   setCpl(cpl: number): void {
     this.cpl = cpl;
+    // Also reached through updateMode after every CS load and mode change: which block an EIP
+    // leads to may have changed (CS base and size, execute permission).
     this.chainEpoch++;
     const user = cpl === 3;
     this.rMask = T_VALID | T_MMIO | (user ? T_UR : 0);
@@ -496,7 +499,6 @@ export class Cpu {
   }
 
   private deriveSeg(s: number): void {
-    if (s === CS) this.chainEpoch++;
     const ar = this.segAr[s];
     const limit = this.segLimit[s];
     let rw = 0;
@@ -1136,7 +1138,6 @@ export class Cpu {
   // Blocks
 
   private flushBlocks(): void {
-    this.chainEpoch++;
     for (const b of this.blocks.values()) b.valid = false;
     this.blocks.clear();
     this.blockCache.fill(undefined);
@@ -1360,22 +1361,30 @@ export class Cpu {
         this.curBlock = block;
         this.curEntry = this.eip;
         this.brk = 0;
-        let done: boolean;
-        try {
-          done = fn(this, limit);
-        } catch (e) {
-          // As in execBlock: count the instructions before the one that faulted.
-          this.instructionCount += this.curBlock!.indexOf(this.eip, this.curEntry, this.ipMask);
-          throw e;
-        }
-        if (done) {
-          this.prevBlock = this.curBlock;
-          if (this.pendingDebugTrap !== 0) this.deliverDebugTrap(false);
-          continue;
-        }
+        if (this.runCompiled(fn, limit)) continue;
       }
       this.execBlock(block, limit);
     } while (this.brk === 0 && this.instructionCount < limit);
+  }
+
+  /**
+   * Run a compiled block (curBlock and curEntry set). False when it declined, having done nothing
+   * (a segment it assumed flat no longer is): the interpreter then runs the block.
+   */
+  private runCompiled(fn: Compiled, limit: number): boolean {
+    let done: boolean;
+    try {
+      done = fn(this, limit);
+    } catch (e) {
+      // c.eip is at the instruction that faulted (or exited) in the block the compiled code was
+      // running (curBlock, entered at curEntry): count those before it.
+      this.instructionCount += this.curBlock!.indexOf(this.eip, this.curEntry, this.ipMask);
+      throw e;
+    }
+    if (!done) return false;
+    this.prevBlock = this.curBlock;
+    if (this.pendingDebugTrap !== 0) this.deliverDebugTrap(false);
+    return true;
   }
 
   /**
@@ -1406,22 +1415,7 @@ export class Cpu {
       if (fn === undefined && ++block.execCount >= (block.selfLoop ? JIT_LOOP_THRESHOLD : JIT_THRESHOLD)) {
         fn = block.compiled = compileBlock(this, block, this.code32, JIT_REGION_MIN);
       }
-      if (fn) {
-        let done: boolean;
-        try {
-          done = fn(this, limit);
-        } catch (e) {
-          // c.eip is at the instruction that faulted (or exited) in the block the compiled code was
-          // running (curBlock, entered at curEntry): count those before it.
-          this.instructionCount += this.curBlock!.indexOf(this.eip, this.curEntry, this.ipMask);
-          throw e;
-        }
-        if (done) {
-          this.prevBlock = this.curBlock;
-          if (this.pendingDebugTrap !== 0) this.deliverDebugTrap(false);
-          return;
-        }
-      }
+      if (fn && this.runCompiled(fn, limit)) return;
     }
     if (stepping) {
       this.stepOne(insns[0], shadow);

@@ -270,6 +270,24 @@ function unary(f: X87): number {
   return k;
 }
 
+/**
+ * The prologue of FYL2X, FYL2XP1 and FPATAN (operands ST(0) and ST(1), result in ST(1), then a
+ * pop): an empty operand is a stack underflow, a NaN operand gives the NaN result. False: done.
+ */
+function popPrologue(f: X87): boolean {
+  if (f.isEmpty(0) || f.isEmpty(1)) {
+    if (f.underflow()) { f.setIndef(f.ph(1)); f.empty &= ~(1 << f.ph(1)); f.pop(); }
+    return false;
+  }
+  const a = f.top, b = f.ph(1);
+  const kx = f.kind(a), ky = f.kind(b);
+  if (kx >= K_QNAN || ky >= K_QNAN) {
+    if (f.nan2(a, kx, b, ky, T0)) { f.copy(b, T0); f.pop(); }
+    return false;
+  }
+  return true;
+}
+
 function f2xm1(f: X87): void {
   const k = unary(f);
   if (k < 0) return;
@@ -298,16 +316,9 @@ function f2xm1(f: X87): void {
 
 /** FYL2X: ST(1) = ST(1)·log2(ST(0)); FYL2XP1: ST(1) = ST(1)·log2(ST(0)+1); then pop. */
 function fyl2x(f: X87, p1: boolean): void {
-  if (f.isEmpty(0) || f.isEmpty(1)) {
-    if (f.underflow()) { f.setIndef(f.ph(1)); f.empty &= ~(1 << f.ph(1)); f.pop(); }
-    return;
-  }
+  if (!popPrologue(f)) return;
   const a = f.top, b = f.ph(1);
   const kx = f.kind(a), ky = f.kind(b);
-  if (kx >= K_QNAN || ky >= K_QNAN) {
-    if (f.nan2(a, kx, b, ky, T0)) { f.copy(b, T0); f.pop(); }
-    return;
-  }
   const sx = f.sign(a), sy = f.sign(b);
   const done = (ok: boolean) => { if (ok) { f.copy(b, T0); f.pop(); } };
   // log2 of the argument as a class: -1 → −∞ (argument 0), 1 → +∞, 0 → ±0 (sign lsign), 2 → finite.
@@ -389,16 +400,9 @@ function fyl2x(f: X87, p1: boolean): void {
 
 /** FPATAN: ST(1) = atan2(ST(1), ST(0)), pop. */
 function fpatan(f: X87): void {
-  if (f.isEmpty(0) || f.isEmpty(1)) {
-    if (f.underflow()) { f.setIndef(f.ph(1)); f.empty &= ~(1 << f.ph(1)); f.pop(); }
-    return;
-  }
+  if (!popPrologue(f)) return;
   const a = f.top, b = f.ph(1);
   const kx = f.kind(a), ky = f.kind(b);
-  if (kx >= K_QNAN || ky >= K_QNAN) {
-    if (f.nan2(a, kx, b, ky, T0)) { f.copy(b, T0); f.pop(); }
-    return;
-  }
   if (f.denormal(kx, ky)) return;
   const sx = f.sign(a), sy = f.sign(b);
   let v: BF;

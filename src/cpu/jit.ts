@@ -126,7 +126,9 @@ class Region {
   readonly deltas: number[] = [];
   readonly lens: number[] = [];
   /** Several blocks (CS must then be 4 GiB so that every branch inside the page is in the limit). */
-  multi = false;
+  get multi(): boolean {
+    return this.blocks.length > 1;
+  }
 
   find(delta: number): number {
     if (!this.multi) return delta === 0 ? 0 : -1;
@@ -264,6 +266,40 @@ function carryExpr(g: Gen): string | null {
   }
 }
 
+/**
+ * Code for shift/rotate `kind` (ModRM.reg: ROL ROR - - SHL SHR SAL SAR) of the register `x` of
+ * `bits` bits by `n` (an expression, 1 to bits - 1) and its flags, as the interpreter sets them:
+ * rotates CF and OF only; shifts CF, OF, SF, ZF, PF, with AF clear. 16-bit: SHL/SHR/SAR only.
+ */
+function shiftCode(g: Gen, kind: number, x: string, n: string, bits: number): void {
+  const a = g.tmp(), r = g.tmp();
+  const top = bits - 1, m = bits === 32 ? '' : ' & 0xffff';
+  g.emit(`const ${a} = ${x};`);
+  switch (kind) {
+    case 0: // ROL: CF = bit 0 of the result, OF = MSB ^ CF
+      g.emit(`const ${r} = (${a} << ${n}) | (${a} >>> (32 - ${n})); ${x} = ${r};`);
+      g.emitFlags(`c.setArith((${r} & 1) | ((((${r} >>> 31) ^ ${r}) & 1) << 11), 0x801);`);
+      return;
+    case 1: // ROR: CF = MSB of the result, OF = the two top bits differ
+      g.emit(`const ${r} = (${a} >>> ${n}) | (${a} << (32 - ${n})); ${x} = ${r};`);
+      g.emitFlags(`c.setArith((${r} >>> 31) | ((((${r} >>> 31) ^ (${r} >>> 30)) & 1) << 11), 0x801);`);
+      return;
+    case 4: case 6: // SHL: CF = the last bit out, OF = MSB ^ CF
+      g.emit(`const ${r} = (${a} << ${n})${m}; ${x} = ${r};`);
+      g.emitFlags(`c.setArith(((${a} >>> (${bits} - ${n})) & 1) | ((((${r} >>> ${top}) ^ (${a} >>> (${bits} - ${n}))) & 1) << 11) | c.szp(${r}, ${bits / 8}), 0x8d5);`);
+      return;
+    case 5: // SHR: OF = the operand's MSB for a count of 1
+      g.emit(`const ${r} = ${a} >>> ${n}; ${x} = ${r};`);
+      g.emitFlags(`c.setArith(((${a} >>> (${n} - 1)) & 1) | (${n} === 1 ? (((${a} >>> ${top}) & 1) << 11) : 0) | c.szp(${r}, ${bits / 8}), 0x8d5);`);
+      return;
+    default: { // SAR
+      const sx = bits === 32 ? a : `((${a} << 16) >> 16)`;
+      g.emit(`const ${r} = (${sx} >> ${n})${m}; ${x} = ${r};`);
+      g.emitFlags(`c.setArith(((${sx} >> (${n} - 1)) & 1) | c.szp(${r}, ${bits / 8}), 0x8d5);`);
+    }
+  }
+}
+
 /** A condition computed from the flag-setting instruction's locals, or null. */
 function condExpr(g: Gen, cc: number): string | null {
   const f = g.flags;
@@ -327,11 +363,9 @@ function inline(g: Gen, i: Insn, eipHere: string, next: string, nextOff: number,
   const op = i.op;
   const osz = i.osz;
   const mem = i.modrm >= 0 && i.mod !== 3;
-  // Memory accesses store EIP on their slow paths, the only code here that can fault.
+  // Memory accesses store EIP on their slow paths, the only code here that can fault (and mark
+  // the instruction as a point where every flag must be exact).
   g.eipHere = eipHere;
-  const setEip = (): void => {
-    g.sync = true;
-  };
   // ALU r/m,r / r,r/m / acc,imm
   if (op < 0x40 && (op & 7) < 6) {
     const aop = (op >> 3) & 7;
@@ -356,7 +390,6 @@ function inline(g: Gen, i: Insn, eipHere: string, next: string, nextOff: number,
       if (aop !== 7) g.emit(`${reg(dst, size)} = ${r};`);
       return true;
     }
-    setEip();
     const off = g.tmp();
     g.emit(`const ${off} = ${eaExpr(i)};`);
     const m = memRead(g, i.seg, off, size);
@@ -385,7 +418,6 @@ function inline(g: Gen, i: Insn, eipHere: string, next: string, nextOff: number,
         if (aop !== 7) g.emit(`${reg(i.rm, size)} = ${r};`);
         return true;
       }
-      setEip();
       const off = g.tmp();
       g.emit(`const ${off} = ${eaExpr(i)};`);
       const m = memRead(g, i.seg, off, size);
@@ -405,7 +437,6 @@ function inline(g: Gen, i: Insn, eipHere: string, next: string, nextOff: number,
         return true;
       }
       if (mem) {
-        setEip();
         a = memRead(g, i.seg, eaExpr(i), size);
       } else {
         a = g.tmp();
@@ -422,7 +453,6 @@ function inline(g: Gen, i: Insn, eipHere: string, next: string, nextOff: number,
         g.emit(`${reg(i.rm, size)} = ${reg(i.reg, size)};`);
         return true;
       }
-      setEip();
       memWrite(g, i.seg, eaExpr(i), size, reg(i.reg, size));
       return true;
     }
@@ -432,7 +462,6 @@ function inline(g: Gen, i: Insn, eipHere: string, next: string, nextOff: number,
         g.emit(`${reg(i.reg, size)} = ${reg(i.rm, size)};`);
         return true;
       }
-      setEip();
       const v = memRead(g, i.seg, eaExpr(i), size);
       g.emit(`${reg(i.reg, size)} = ${v};`);
       return true;
@@ -444,7 +473,6 @@ function inline(g: Gen, i: Insn, eipHere: string, next: string, nextOff: number,
         g.emit(`${reg(i.rm, size)} = ${i.imm | 0};`);
         return true;
       }
-      setEip();
       memWrite(g, i.seg, eaExpr(i), size, `${i.imm | 0}`);
       return true;
     }
@@ -456,7 +484,6 @@ function inline(g: Gen, i: Insn, eipHere: string, next: string, nextOff: number,
       const ssize = (op & 1) === 0 ? 1 : 2;
       let v: string;
       if (mem) {
-        setEip();
         v = memRead(g, i.seg, eaExpr(i), ssize);
       } else {
         v = reg(i.rm, ssize);
@@ -469,87 +496,24 @@ function inline(g: Gen, i: Insn, eipHere: string, next: string, nextOff: number,
     default:
       break;
   }
-  // Shifts and rotates of a 32-bit register by an immediate (or 1): flags set eagerly.
-  if ((op === 0xc1 || op === 0xd1) && !mem && osz === 4 && i.reg !== 2 && i.reg !== 3) {
+  // Shifts and rotates of a register by an immediate (or 1), flags set eagerly: 32-bit all but
+  // RCL/RCR, 16-bit SHL/SHR/SAR by less than 16.
+  if ((op === 0xc1 || op === 0xd1) && !mem && (osz === 4 ? i.reg !== 2 && i.reg !== 3 : i.reg >= 4)) {
     const n = (op === 0xd1 ? 1 : i.imm) & 31;
+    if (osz === 2 && n >= 16) return false;
     g.flags = null;
     if (n === 0) return true; // no operation, flags unchanged
-    const a = g.tmp(), r = g.tmp();
-    g.emit(`const ${a} = R[${i.rm}];`);
     g.writes = i.reg <= 1 ? 0x801 : ALL;
-    switch (i.reg) {
-      case 0: // ROL: CF = bit 0 of the result, OF = MSB ^ CF
-        g.emit(`const ${r} = (${a} << ${n}) | (${a} >>> ${32 - n}); R[${i.rm}] = ${r};`);
-        g.emitFlags(`c.setArith((${r} & 1) | ((((${r} >>> 31) ^ ${r}) & 1) << 11), 0x801);`);
-        return true;
-      case 1: // ROR: CF = MSB of the result, OF = the two top bits differ
-        g.emit(`const ${r} = (${a} >>> ${n}) | (${a} << ${32 - n}); R[${i.rm}] = ${r};`);
-        g.emitFlags(`c.setArith((${r} >>> 31) | ((((${r} >>> 31) ^ (${r} >>> 30)) & 1) << 11), 0x801);`);
-        return true;
-      case 4: case 6: // SHL
-        g.emit(`const ${r} = ${a} << ${n}; R[${i.rm}] = ${r};`);
-        g.emitFlags(`c.setArith(((${a} >>> ${32 - n}) & 1) | ((((${r} >>> 31) ^ (${a} >>> ${32 - n})) & 1) << 11) | c.szp(${r}, 4), 0x8d5);`);
-        return true;
-      case 5: // SHR
-        g.emit(`const ${r} = ${a} >>> ${n}; R[${i.rm}] = ${r};`);
-        g.emitFlags(`c.setArith(((${a} >>> ${n - 1}) & 1) | ${n === 1 ? `((${a} >>> 31) << 11)` : '0'} | c.szp(${r}, 4), 0x8d5);`);
-        return true;
-      default: // SAR
-        g.emit(`const ${r} = ${a} >> ${n}; R[${i.rm}] = ${r};`);
-        g.emitFlags(`c.setArith(((${a} >> ${n - 1}) & 1) | c.szp(${r}, 4), 0x8d5);`);
-        return true;
-    }
-  }
-  // SHL/SHR/SAR of a 16-bit register by an immediate (or 1) below 16.
-  if ((op === 0xc1 || op === 0xd1) && !mem && osz === 2 && (i.reg >= 4)) {
-    const n = (op === 0xd1 ? 1 : i.imm) & 31;
-    if (n >= 16) return false;
-    g.flags = null;
-    if (n === 0) return true;
-    const a = g.tmp(), r = g.tmp();
-    const x = `R16[${i.rm << 1}]`;
-    g.emit(`const ${a} = ${x};`);
-    g.writes = ALL;
-    if (i.reg === 5) {
-      g.emit(`const ${r} = ${a} >>> ${n}; ${x} = ${r};`);
-      g.emitFlags(`c.setArith(((${a} >>> ${n - 1}) & 1) | ${n === 1 ? `((${a} >>> 15) << 11)` : '0'} | c.szp(${r}, 2), 0x8d5);`);
-    } else if (i.reg === 7) {
-      g.emit(`const ${r} = ((${a} << 16) >> ${16 + n}) & 0xffff; ${x} = ${r};`);
-      g.emitFlags(`c.setArith((((${a} << 16) >> ${16 + n - 1}) & 1) | c.szp(${r}, 2), 0x8d5);`);
-    } else {
-      g.emit(`const ${r} = (${a} << ${n}) & 0xffff; ${x} = ${r};`);
-      g.emitFlags(`c.setArith(((${a} >>> ${16 - n}) & 1) | ((((${r} >>> 15) ^ (${a} >>> ${16 - n})) & 1) << 11) | c.szp(${r}, 2), 0x8d5);`);
-    }
+    shiftCode(g, i.reg, reg(i.rm, osz), `${n}`, osz * 8);
     return true;
   }
   // Shifts and rotates of a 32-bit register by CL: nothing at all (flags included) when CL & 31 is 0.
   if (op === 0xd3 && !mem && osz === 4 && i.reg !== 2 && i.reg !== 3) {
     g.flags = null; // (writes stays 0: with a zero count the flags before it live on)
-    const n = g.tmp(), a = g.tmp(), r = g.tmp();
+    const n = g.tmp();
     g.emit(`const ${n} = R8[4] & 31;`);
-    g.emit(`if (${n} !== 0) { const ${a} = R[${i.rm}];`);
-    switch (i.reg) {
-      case 0:
-        g.emit(`const ${r} = (${a} << ${n}) | (${a} >>> (32 - ${n})); R[${i.rm}] = ${r};`);
-        g.emit(`c.setArith((${r} & 1) | ((((${r} >>> 31) ^ ${r}) & 1) << 11), 0x801);`);
-        break;
-      case 1:
-        g.emit(`const ${r} = (${a} >>> ${n}) | (${a} << (32 - ${n})); R[${i.rm}] = ${r};`);
-        g.emit(`c.setArith((${r} >>> 31) | ((((${r} >>> 31) ^ (${r} >>> 30)) & 1) << 11), 0x801);`);
-        break;
-      case 4: case 6:
-        g.emit(`const ${r} = ${a} << ${n}; R[${i.rm}] = ${r};`);
-        g.emit(`c.setArith(((${a} >>> (32 - ${n})) & 1) | ((((${r} >>> 31) ^ (${a} >>> (32 - ${n}))) & 1) << 11) | c.szp(${r}, 4), 0x8d5);`);
-        break;
-      case 5:
-        g.emit(`const ${r} = ${a} >>> ${n}; R[${i.rm}] = ${r};`);
-        g.emit(`c.setArith(((${a} >>> (${n} - 1)) & 1) | (${n} === 1 ? ((${a} >>> 31) << 11) : 0) | c.szp(${r}, 4), 0x8d5);`);
-        break;
-      default:
-        g.emit(`const ${r} = ${a} >> ${n}; R[${i.rm}] = ${r};`);
-        g.emit(`c.setArith(((${a} >> (${n} - 1)) & 1) | c.szp(${r}, 4), 0x8d5);`);
-        break;
-    }
+    g.emit(`if (${n} !== 0) {`);
+    shiftCode(g, i.reg, reg(i.rm, 4), n, 32);
     g.emit('}');
     return true;
   }
@@ -600,7 +564,6 @@ function inline(g: Gen, i: Insn, eipHere: string, next: string, nextOff: number,
   // Stack operations on a flat 32-bit stack.
   const flatStack = osz === 4 && g.flat(SS);
   if (op >= 0x50 && op <= 0x57 && flatStack && (op & 7) !== 4) {
-    setEip();
     const sp = g.tmp();
     g.emit(`const ${sp} = (R[4] - 4) | 0;`);
     memWrite(g, SS, sp, 4, `R[${op & 7}]`);
@@ -608,13 +571,11 @@ function inline(g: Gen, i: Insn, eipHere: string, next: string, nextOff: number,
     return true;
   }
   if (op >= 0x58 && op <= 0x5f && flatStack && (op & 7) !== 4) {
-    setEip();
     const v = memRead(g, SS, 'R[4]', 4);
     g.emit(`R[4] = (R[4] + 4) | 0; R[${op & 7}] = ${v};`);
     return true;
   }
   if ((op === 0x68 || op === 0x6a) && flatStack) {
-    setEip();
     const sp = g.tmp();
     g.emit(`const ${sp} = (R[4] - 4) | 0;`);
     memWrite(g, SS, sp, 4, `${op === 0x6a ? (i.imm << 24) >> 24 : i.imm | 0}`);
@@ -645,7 +606,6 @@ function inline(g: Gen, i: Insn, eipHere: string, next: string, nextOff: number,
       return true;
     }
     if (op === 0xe8 && flatStack) {
-      setEip();
       const sp = g.tmp();
       g.emit(`const ${sp} = (R[4] - 4) | 0;`);
       memWrite(g, SS, sp, 4, next);
@@ -659,12 +619,12 @@ function inline(g: Gen, i: Insn, eipHere: string, next: string, nextOff: number,
   return false;
 }
 
-/** Instructions after which the block must check c.brk (anything that may end a block early). */
-function mayBreak(i: Insn, inlined: boolean): boolean {
-  if (!inlined) return true;
+/** Inlined instructions after which the block must check c.brk (anything that may end a block early). */
+function mayBreak(i: Insn): boolean {
   if (i.op === 0x8d) return false; // LEA: no memory access
-  // Inlined memory writes take the slow path for code pages and MMIO, which may set brk.
-  return i.modrm >= 0 ? i.mod !== 3 : (i.op >= 0x50 && i.op <= 0x57) || i.op === 0x68 || i.op === 0x6a;
+  // Inlined memory accesses take the slow path for code pages, MMIO and data breakpoints, which
+  // may set brk: memory operands, PUSH and POP.
+  return i.modrm >= 0 ? i.mod !== 3 : (i.op >= 0x50 && i.op <= 0x5f) || i.op === 0x68 || i.op === 0x6a;
 }
 
 /** Whether a block's last instruction may continue at its static targets (or, for dynamic, anywhere). */
@@ -749,7 +709,6 @@ function findRegion(cpu: Cpu, entry: Block, code32: boolean, minRuns: number): R
     size += found[k].insns.length;
     region.add(found[k], deltas[k]);
   }
-  region.multi = region.blocks.length > 1;
   return region;
 }
 
@@ -804,9 +763,9 @@ export function compileBlock(cpu: Cpu, entry: Block, code32: boolean, minRuns: n
         }
         if (last) {
           g.emit(`c.instructionCount += ${n};`);
-          g.emit(g.goto(next, code32 ? g.d + off : null, mayBreak(i, true)));
+          g.emit(g.goto(next, code32 ? g.d + off : null, mayBreak(i)));
           ended = true;
-        } else if (mayBreak(i, true)) {
+        } else if (mayBreak(i)) {
           g.emit(`if (c.brk !== 0) { c.eip = ${next}; c.instructionCount += ${k + 1}; return true; }`);
         }
         continue;

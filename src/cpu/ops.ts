@@ -1210,14 +1210,19 @@ const testRR32: Handler = (c, i) => { alu(c, 4, c.regs[i.rm], c.regs[i.reg], 4);
 /** A specialised handler for `i`, or null to use the general one. */
 // Stack and branch forms with a 32-bit operand size: the 32-bit stack (SS.B) inline, the generic
 // path otherwise; conditional branches on ZF or CF without the general condition switch.
+/** PUSH of a dword: on a 32-bit stack directly, else through the general path. */
+function push32(c: Cpu, v: number): void {
+  if (!c.stack32) {
+    c.push(v, 4);
+    return;
+  }
+  const sp = (c.regs[ESP] - 4) | 0;
+  c.write32(SS, sp, v);
+  c.regs[ESP] = sp;
+}
 const PUSH32: Handler[] = [], POP32: Handler[] = [];
 for (let r = 0; r < 8; r++) {
-  PUSH32.push((c) => {
-    if (!c.stack32) { c.push(c.regs[r], 4); return; }
-    const sp = (c.regs[ESP] - 4) | 0;
-    c.write32(SS, sp, c.regs[r]);
-    c.regs[ESP] = sp;
-  });
+  PUSH32.push((c) => push32(c, c.regs[r]));
   POP32.push((c) => {
     if (!c.stack32) { c.regs[r] = c.pop(4); return; }
     const sp = c.regs[ESP];
@@ -1227,12 +1232,7 @@ for (let r = 0; r < 8; r++) {
   });
 }
 const call32: Handler = (c, i) => {
-  if (!c.stack32) c.push(c.nextEip, 4);
-  else {
-    const sp = (c.regs[ESP] - 4) | 0;
-    c.write32(SS, sp, c.nextEip);
-    c.regs[ESP] = sp;
-  }
+  push32(c, c.nextEip);
   c.nextEip = (c.nextEip + i.imm) | 0;
 };
 const ret32: Handler = (c, i) => {
@@ -1243,12 +1243,15 @@ const ret32: Handler = (c, i) => {
   c.regs[ESP] = (sp + 4) | 0;
   c.nextEip = t;
 };
-const jb8: Handler = (c, i) => { if (c.getCF() !== 0) c.nextEip = (c.nextEip + ((i.imm << 24) >> 24)) | 0; };
-const jae8: Handler = (c, i) => { if (c.getCF() === 0) c.nextEip = (c.nextEip + ((i.imm << 24) >> 24)) | 0; };
-const jz8: Handler = (c, i) => { if (c.getZF() !== 0) c.nextEip = (c.nextEip + ((i.imm << 24) >> 24)) | 0; };
-const jnz8: Handler = (c, i) => { if (c.getZF() === 0) c.nextEip = (c.nextEip + ((i.imm << 24) >> 24)) | 0; };
-const jz32: Handler = (c, i) => { if (c.getZF() !== 0) c.nextEip = (c.nextEip + i.imm) | 0; };
-const jnz32: Handler = (c, i) => { if (c.getZF() === 0) c.nextEip = (c.nextEip + i.imm) | 0; };
+/** The taken branch of a 32-bit Jcc rel8 / rel32. */
+function jump8(c: Cpu, i: Insn): void { c.nextEip = (c.nextEip + ((i.imm << 24) >> 24)) | 0; }
+function jump32(c: Cpu, i: Insn): void { c.nextEip = (c.nextEip + i.imm) | 0; }
+const jb8: Handler = (c, i) => { if (c.getCF() !== 0) jump8(c, i); };
+const jae8: Handler = (c, i) => { if (c.getCF() === 0) jump8(c, i); };
+const jz8: Handler = (c, i) => { if (c.getZF() !== 0) jump8(c, i); };
+const jnz8: Handler = (c, i) => { if (c.getZF() === 0) jump8(c, i); };
+const jz32: Handler = (c, i) => { if (c.getZF() !== 0) jump32(c, i); };
+const jnz32: Handler = (c, i) => { if (c.getZF() === 0) jump32(c, i); };
 
 export function specialize(i: Insn): Handler | null {
   if (i.osz !== 4 || i.asz !== 4) return null;

@@ -12,7 +12,7 @@ import { describe, expect, it } from 'vitest';
 import { ExitReason } from '../../src/hv/exit.js';
 import type { Regs } from '../../src/hv/types.js';
 import {
-  addFlags, ARITH, decFlags, incFlags, logicFlags, NONFLAT_BASE, rd32, realModeVm, SEL_DATA, SEL_DATA_10000, segCache,
+  addFlags, ARITH, decFlags, incFlags, logicFlags, le32, NONFLAT_BASE, PT_BASE, rd32, realModeVm, SEL_DATA, SEL_DATA_10000, segCache,
   setupProtected, subFlags, wr32, ZF, type FlagResult,
 } from '../support/x86-guest.js';
 
@@ -807,5 +807,84 @@ describe('external interrupts between runs of compiled code', () => {
     }
     // Every boundary of the loop was interrupted at some point (the budgets are chosen so).
     expect(new Set(returns).size).toBeGreaterThanOrEqual(MODEL_BOUNDARIES.length - 1);
+  });
+});
+
+// =============================================================================================
+
+describe('the successor cache (the block that followed a block, found again by EIP alone)', () => {
+  it('a far jump to the same IP in another code segment runs the other code', () => {
+    // 0000:7C00  jmp far [0x6000]            FF 2E 00 60      (0800:0000, then 0900:0000)
+    // 0800:0000  mov al, 1                   B0 01
+    //            mov word [0x6002], 0x0900   C7 06 02 60 00 09
+    //            jmp 0000:7C00               EA 00 7C 00 00
+    // 0900:0000  mov al, 2                   B0 02
+    //            hlt                         F4
+    const { vm, vcpu } = realMode([0xff, 0x2e, 0x00, 0x60]);
+    vm.writePhys(0x6000, new Uint8Array([0x00, 0x00, 0x00, 0x08]));
+    vm.writePhys(0x8000, new Uint8Array([0xb0, 0x01, 0xc7, 0x06, 0x02, 0x60, 0x00, 0x09, 0xea, 0x00, 0x7c, 0x00, 0x00]));
+    vm.writePhys(0x9000, new Uint8Array([0xb0, 0x02, 0xf4]));
+    // The second far jump reaches IP 0 from the same block: found by IP alone it would be 0800:0000
+    // again, forever.
+    expect(vcpu.run(1000)).toBe(ExitReason.Hlt);
+    expect(vcpu.exit.instructions).toBe(1 + 3 + 1 + 2);
+    expect(vcpu.getRegs().eax & 0xff).toBe(2);
+    expect(vcpu.getSregs().cs.selector).toBe(0x900);
+  });
+
+  for (const [what, flush] of [
+    ['INVLPG', [0x0f, 0x01, 0x3d, 0x00, 0x30, 0x00, 0x00]], //   invlpg [0x3000]
+    ['a CR3 reload', [0x0f, 0x20, 0xdb, 0x0f, 0x22, 0xdb]], //   mov ebx, cr3 ; mov cr3, ebx
+  ] as const) {
+    it(`a page remapped and flushed with ${what}: the jump into it runs the new page's code`, () => {
+      // 1000: inc ecx                           41
+      // 1001: jmp 0x3000                        E9 FA 1F 00 00
+      // 3000 (physical 3000): add eax, 1        83 C0 01
+      //       jmp 0x2000                        E9 F8 EF FF FF
+      // 2000: mov dword [PTE of 0x3000], 0x4003 C7 05 0C 30 02 00 03 40 00 00
+      //       (the flush)
+      //       jmp 0x1000                        E9 rel32
+      // 3000 (physical 4000): add eax, 100      83 C0 64
+      //       hlt                               F4
+      const { vm, vcpu } = protMode([0x41, 0xe9, 0xfa, 0x1f, 0x00, 0x00]);
+      setupProtected(vm, vcpu, { paging: {} });
+      vm.writePhys(0x3000, new Uint8Array([0x83, 0xc0, 0x01, 0xe9, ...le32(0x2000 - 0x3008)]));
+      const back = 0x1000 - (0x2000 + 10 + flush.length + 5);
+      vm.writePhys(0x2000, new Uint8Array([0xc7, 0x05, ...le32(PT_BASE + 3 * 4), ...le32(0x4003), ...flush, 0xe9, ...le32(back)]));
+      vm.writePhys(0x4000, new Uint8Array([0x83, 0xc0, 0x64, 0xf4]));
+      setRegs(vcpu, { eax: 0, ecx: 0 });
+      // Found by EIP alone, 0x3000 would be the old page's block again, forever.
+      expect(vcpu.run(1000)).toBe(ExitReason.Hlt);
+      expect(vcpu.getRegs()).toMatchObject({ eax: 101, ecx: 2 });
+    });
+  }
+});
+
+// =============================================================================================
+
+describe('debug traps inside compiled code', () => {
+  it('a data breakpoint hit by a POP traps right after it, not later in the block', () => {
+    // 1000: mov eax, 0x7000      B8 00 70 00 00
+    // 1005: mov dr0, eax         0F 23 C0
+    // 1008: mov eax, 0x000F0001  B8 01 00 0F 00      (L0, read/write, 4 bytes)
+    // 100D: mov dr7, eax         0F 23 F8
+    // 1010: mov esp, 0x6FF0      BC F0 6F 00 00
+    // 1015: pop edx              5A                  <- the 5th reads 0x7000
+    // 1016: inc ebx              43
+    // 1017: jmp 0x1015           EB FC
+    const { vm, vcpu } = protMode([
+      0xb8, 0x00, 0x70, 0x00, 0x00, 0x0f, 0x23, 0xc0, 0xb8, 0x01, 0x00, 0x0f, 0x00, 0x0f, 0x23, 0xf8,
+      0xbc, 0xf0, 0x6f, 0x00, 0x00, 0x5a, 0x43, 0xeb, 0xfc,
+    ]);
+    setupProtected(vm, vcpu, { gates: { 1: 0x5000 } });
+    vm.writePhys(0x5000, new Uint8Array([0xf4])); // hlt
+    setRegs(vcpu, { ebx: 0 });
+    expect(vcpu.run(10_000)).toBe(ExitReason.Hlt);
+    const r = vcpu.getRegs();
+    expect(r.ebx).toBe(4);
+    // The #DB frame below ESP 0x7004: its EIP is the instruction after the POP. (Pushing that frame
+    // writes 0x7000 too, which traps again in the handler; that frame lies below this one.)
+    expect(rd32(vm, 0x7004 - 12)).toBe(0x1016);
+    expect(r.esp).toBeLessThan(0x7004 - 12);
   });
 });
