@@ -584,52 +584,81 @@ const scasOne = (c: Cpu, i: Insn): void => {
 function repFast(c: Cpu, i: Insn, one: (c: Cpu, i: Insn) => void): void {
   const movs = i.op <= 0xa5;
   const src = i.segOvr >= 0 ? i.segOvr : DS;
-  if ((i.prefix & 3) === 0 || i.asz !== 4 || (c.flags & F_DF) !== 0 || (c.flatBits & (1 << ES)) === 0 ||
+  if ((i.prefix & 3) === 0 || i.asz !== 4 || (c.flatBits & (1 << ES)) === 0 ||
       (movs && (c.flatBits & (1 << src)) === 0)) {
     rep(c, i, one, false);
     return;
   }
   const size = strSize(i);
-  const R = c.regs, tlb = c.tlb, u8 = c.u8;
+  const down = (c.flags & F_DF) !== 0;
+  const R = c.regs;
   let n = R[ECX] >>> 0;
   let left = REP_CHUNK;
   while (n > 0 && left > 0) {
-    const d = R[EDI];
-    const de = tlb[d >>> 12];
-    if ((de & c.wMask) !== c.wWant) break;
-    let cnt = Math.min(n, left, ((4096 - (d & 4095)) / size) | 0);
-    if (cnt === 0) break;
-    const dh = (de & -4096) | (d & 4095);
-    if (movs) {
-      const s = R[ESI];
-      const se = tlb[s >>> 12];
-      if ((se & c.rMask) !== c.rWant) break;
-      cnt = Math.min(cnt, ((4096 - (s & 4095)) / size) | 0);
-      if (cnt === 0) break;
-      const sh = (se & -4096) | (s & 4095);
-      const bytes = cnt * size;
-      if (dh > sh && dh < sh + bytes) break;
-      u8.copyWithin(dh, sh, sh + bytes);
-      R[ESI] = (s + bytes) | 0;
+    const cnt = stringRun(c, movs, size, down, Math.min(n, left));
+    if (cnt === 0) {
+      // Not a run the fast path can take (a page not yet in the TLB with the rights needed, an
+      // element straddling pages, an overlap x86 defines element by element, MMIO, a watched
+      // page): one element the normal way, which also fills the TLB for the next run.
+      one(c, i);
+      n--;
+      left--;
+      R[ECX] = n;
+      if (c.brk !== 0) break;
     } else {
-      const v = c.getReg(EAX, size);
-      if (size === 1) u8.fill(v, dh, dh + cnt);
-      else if (size === 4 && (dh & 3) === 0) c.i32.fill(v, dh >> 2, (dh >> 2) + cnt);
-      else if (size === 2 && (dh & 1) === 0) c.u16.fill(v, dh >> 1, (dh >> 1) + cnt);
-      else break;
+      n -= cnt;
+      left -= cnt;
+      R[ECX] = n;
     }
-    R[EDI] = (d + cnt * size) | 0;
-    n -= cnt;
-    left -= cnt;
-    R[ECX] = n;
   }
   if (n === 0) return;
-  if (left > 0) {
-    rep(c, i, one, false);
-    return;
-  }
   c.nextEip = c.eip; // more to do: run this instruction again (an interrupt may come first)
   c.brk = 1;
+}
+
+/**
+ * REP MOVS/STOS on flat segments: up to `max` elements that lie within one page at both ends
+ * (going down with EFLAGS.DF, the run is the elements below the first one), when the TLB grants
+ * the fast path there, copied or filled with one typed-array operation. ESI/EDI are advanced;
+ * ECX is the caller's. Returns the elements done (0: none, the caller takes one the normal way).
+ */
+function stringRun(c: Cpu, movs: boolean, size: number, down: boolean, max: number): number {
+  const R = c.regs, tlb = c.tlb, u8 = c.u8;
+  const d = R[EDI];
+  const de = tlb[d >>> 12];
+  if ((de & c.wMask) !== c.wWant || (d & 4095) + size > 4096) return 0;
+  let cnt = Math.min(max, down ? (((d & 4095) / size) | 0) + 1 : ((4096 - (d & 4095)) / size) | 0);
+  const dh = (de & -4096) | (d & 4095);
+  const step = down ? -size : size;
+  if (movs) {
+    const s = R[ESI];
+    const se = tlb[s >>> 12];
+    if ((se & c.rMask) !== c.rWant || (s & 4095) + size > 4096) return 0;
+    cnt = Math.min(cnt, down ? (((s & 4095) / size) | 0) + 1 : ((4096 - (s & 4095)) / size) | 0);
+    const sh = (se & -4096) | (s & 4095);
+    // Element by element, a destination ahead of the source in the copy's direction and closer
+    // than the run's length reads elements the run itself wrote (x86 then replicates the first
+    // ones along): a run no longer than that distance reads only what was there before it, so it
+    // is one memmove. A destination behind the source is a memmove at any length.
+    const ahead = down ? sh - dh : dh - sh;
+    if (ahead > 0 && ahead < cnt * size) {
+      cnt = (ahead / size) | 0;
+      if (cnt === 0) return 0;
+    }
+    const bytes = cnt * size;
+    const lowD = down ? dh + size - bytes : dh, lowS = down ? sh + size - bytes : sh;
+    u8.copyWithin(lowD, lowS, lowS + bytes);
+    R[ESI] = (s + cnt * step) | 0;
+  } else {
+    const v = c.getReg(EAX, size);
+    const lo = down ? dh + size - cnt * size : dh;
+    if (size === 1) u8.fill(v, lo, lo + cnt);
+    else if (size === 4 && (lo & 3) === 0) c.i32.fill(v, lo >> 2, (lo >> 2) + cnt);
+    else if (size === 2 && (lo & 1) === 0) c.u16.fill(v, lo >> 1, (lo >> 1) + cnt);
+    else return 0;
+  }
+  R[EDI] = (d + cnt * step) | 0;
+  return cnt;
 }
 
 // ------------------------------------------------------------------------------------------------

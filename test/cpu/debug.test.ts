@@ -262,4 +262,48 @@ describe('REP STOS / REP MOVS bulk path', () => {
     expect(m.read32(D + 11996)).toBe(0xa5a5a5a5);
     expect(m.read8(D + 12000)).toBe(0);
   });
+  // Each case against an element-by-element model of the instruction (read the element, then
+  // write it, then step ESI/EDI), on pages the guest has touched first so that the bulk path runs.
+  const D = F32.DATA;
+  const AREA = 0x4000;
+  const pattern = Array.from({ length: AREA }, (_, k) => (k * 167 + (k >> 8) * 13 + 1) & 0xff);
+  const touch = [0, 1, 2, 3].flatMap((p) => [0x83, 0x05, ...le32(D + p * 0x1000), 0x00]); // add dword [page], 0
+  interface Case { name: string; op: number[]; size: number; down: boolean; esi?: number; edi: number; ecx: number; eax?: number }
+  const cases: Case[] = [
+    { name: 'std ; rep movsd across pages, apart', op: [0xa5], size: 4, down: true, esi: D + 0x1ffc, edi: D + 0x3ff8, ecx: 0x500 },
+    { name: 'std ; rep movsd, destination 16 bytes above the source (a memmove)', op: [0xa5], size: 4, down: true, esi: D + 0x2ff0, edi: D + 0x3000, ecx: 0x700 },
+    { name: 'std ; rep movsd, destination 1 byte above the source', op: [0xa5], size: 4, down: true, esi: D + 0x2000, edi: D + 0x2001, ecx: 0x300 },
+    { name: 'std ; rep movsb, destination below the source (bytes replicate)', op: [0xa4], size: 1, down: true, esi: D + 0x2801, edi: D + 0x2800, ecx: 0x1800 },
+    { name: 'std ; rep movsd, destination 6 bytes below the source (elements replicate)', op: [0xa5], size: 4, down: true, esi: D + 0x3006, edi: D + 0x3000, ecx: 0x600 },
+    { name: 'std ; rep movsw, elements straddling page boundaries', op: [0x66, 0xa5], size: 2, down: true, esi: D + 0x2fff, edi: D + 0x1fff, ecx: 0x900 },
+    { name: 'cld ; rep movsd, destination 10 bytes above the source (elements replicate)', op: [0xa5], size: 4, down: false, esi: D + 0xf00, edi: D + 0xf0a, ecx: 0x800 },
+    { name: 'cld ; rep movsd, destination 2 bytes above the source', op: [0xa5], size: 4, down: false, esi: D + 0x100, edi: D + 0x102, ecx: 0x900 },
+    { name: 'std ; rep stosd across pages', op: [0xab], size: 4, down: true, edi: D + 0x3004, ecx: 0x900, eax: 0x12345678 },
+    { name: 'std ; rep stosw, misaligned', op: [0x66, 0xab], size: 2, down: true, edi: D + 0x2ffd, ecx: 0x1000, eax: 0xbeef },
+    { name: 'std ; rep stosb', op: [0xaa], size: 1, down: true, edi: D + 0x3fff, ecx: 0x3000, eax: 0x5c },
+  ];
+  for (const k of cases) {
+    it(k.name, () => {
+      const model = new Uint8Array(AREA);
+      model.set(pattern);
+      const step = k.down ? -k.size : k.size;
+      let si = (k.esi ?? 0) - D, di = k.edi - D;
+      for (let e = 0; e < k.ecx; e++) {
+        const el = k.esi === undefined ? [0, 1, 2, 3].map((b) => ((k.eax ?? 0) >>> (8 * b)) & 0xff) : [...model.subarray(si, si + k.size)];
+        for (let b = 0; b < k.size; b++) model[di + b] = el[b];
+        si += step;
+        di += step;
+      }
+      const code = [...touch, 0xbe, ...le32(k.esi ?? 0), 0xbf, ...le32(k.edi), 0xb9, ...le32(k.ecx), ...movEax(k.eax ?? 0),
+        k.down ? 0xfd : 0xfc, 0xf3, ...k.op, 0xfc];
+      const r = m.run(code, {}, 0x2, [[D, pattern]]);
+      expect(r.vector).toBe(-1);
+      expect(r.regs.ecx).toBe(0);
+      expect(r.regs.edi).toBe((k.edi + k.ecx * step) >>> 0);
+      if (k.esi !== undefined) expect(r.regs.esi).toBe((k.esi + k.ecx * step) >>> 0);
+      const got = m.vm.readPhys(D, AREA);
+      const bad = got.findIndex((v, a) => v !== model[a]);
+      expect(bad, bad < 0 ? '' : `first difference at D+0x${bad.toString(16)}`).toBe(-1);
+    });
+  }
 });
