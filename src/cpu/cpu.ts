@@ -16,6 +16,7 @@ import { X87 } from './fpu.js';
 import { compileBlock, type Compiled } from './jit.js';
 import { TASK_INT, taskSwitch } from './task.js';
 import type { Insn } from './decoder.js';
+import { makeFieldsMutable } from './shapes.js';
 
 /** Thrown (one preallocated object) when a guest exception is raised; caught in run(). */
 export const FAULT = { kind: 'guest-fault' };
@@ -201,6 +202,8 @@ export class Cpu {
     mem.onMapChange = () => this.flushTlb(true);
     mem.onCodeWrite = (page) => this.invalidatePage(page);
     this.reset();
+    makeFieldsMutable(this);
+    makeFieldsMutable(this.x87);
   }
 
   // =============================================================================================

@@ -6,6 +6,7 @@ import { CS, DS, SS } from './constants.js';
 import { FAULT, type Cpu, type Handler } from './cpu.js';
 import { HANDLERS, lockValid, specialize, ud, unimplemented } from './ops.js';
 import type { Compiled } from './jit.js';
+import { makeFieldsMutable } from './shapes.js';
 
 export const P_REP = 1, P_REPNE = 2, P_LOCK = 4;
 
@@ -53,7 +54,20 @@ export class Block {
   succ1: Block | null = null;
   succ1Eip = 0;
   succEpoch = -1;
-  constructor(readonly key: number) {}
+  // Physical address × 2 + CS.D. Assigned after the fields above, and never declared as a field
+  // of its own: a declared field would first hold undefined, and the number stored then would
+  // change the field's representation, giving the first Blocks another hidden class than the
+  // rest (see shapes.ts).
+  declare readonly key: number;
+  /**
+   * An Insn and a Block whose fields were made mutable (see shapes.ts), kept reachable from the
+   * class: V8's collector drops hidden classes no live object has, and new objects would then get
+   * fresh ones with "const" fields again.
+   */
+  static readonly shapeTemplates: object[] = [];
+  constructor(key: number) {
+    (this as { key: number }).key = key;
+  }
 
   /** How many instructions lie before the one at `eip` in a block entered at `entry`. */
   indexOf(eip: number, entry: number, ipMask: number): number {
@@ -66,6 +80,9 @@ export class Block {
     return 0;
   }
 }
+
+// Every Insn and Block field changes after the first objects are built (see shapes.ts).
+Block.shapeTemplates.push(makeFieldsMutable(new Insn()), makeFieldsMutable(new Block(0)));
 
 const MAX_BLOCK = 64;
 

@@ -3,6 +3,7 @@
 
 import { Cpu } from '../cpu/cpu.js';
 import type { PhysicalMemory } from '../cpu/memory.js';
+import { makeFieldsMutable } from '../cpu/shapes.js';
 import { ExitRecord } from './exit.js';
 import type { CpuidEntry, FpuState, MsrEntry, Regs, Sregs } from './types.js';
 
@@ -13,6 +14,7 @@ export class Vcpu {
 
   constructor(phys: PhysicalMemory) {
     this.cpu = new Cpu(phys);
+    makeFieldsMutable(this.exit); // the core rewrites it at every exit (see src/cpu/shapes.ts)
   }
 
   /**
