@@ -18,6 +18,8 @@ import { TASK_INT, taskSwitch } from './task.js';
 import type { Insn } from './decoder.js';
 import { makeFieldsMutable } from './shapes.js';
 
+const INT_MIN = -2147483648;
+
 /** Thrown (one preallocated object) when a guest exception is raised; caught in run(). */
 export const FAULT = { kind: 'guest-fault' };
 /** Thrown when the current instruction must stop and leave run() (MMIO read, internal error). */
@@ -567,9 +569,11 @@ export class Cpu {
     if ((this.lazyFlags & F_CF) === 0) return this.flags & F_CF;
     const m = this.lazyMask;
     switch (this.lazyOp) {
-      case L_ADD: return ((this.lazyRes & m) >>> 0) < ((this.lazyA & m) >>> 0) ? 1 : 0;
+      // Unsigned order as signed order with the sign bits flipped: int32 arithmetic throughout
+      // (V8 optimises `x >>> 0` for small values and deoptimises at the first one above 2^31).
+      case L_ADD: return ((this.lazyRes & m) ^ INT_MIN) < ((this.lazyA & m) ^ INT_MIN) ? 1 : 0;
       case L_ADC: return ((this.lazyA & m) >>> 0) + ((this.lazyB & m) >>> 0) + this.lazyCin > (m >>> 0) ? 1 : 0;
-      case L_SUB: return ((this.lazyA & m) >>> 0) < ((this.lazyB & m) >>> 0) ? 1 : 0;
+      case L_SUB: return ((this.lazyA & m) ^ INT_MIN) < ((this.lazyB & m) ^ INT_MIN) ? 1 : 0;
       case L_SBB: return ((this.lazyA & m) >>> 0) < ((this.lazyB & m) >>> 0) + this.lazyCin ? 1 : 0;
       default: return 0;
     }

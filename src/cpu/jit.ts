@@ -253,14 +253,27 @@ function alu(g: Gen, op: number, a: string, b: string, size: number): string | n
   }
 }
 
+/**
+ * `a < b` (or `<=`) between the low `size` bytes of a and b taken as unsigned, in int32
+ * arithmetic: for 32 bits both sides have their sign bit flipped, which maps unsigned order onto
+ * signed order. (`(a >>> 0) < (b >>> 0)` gives numbers up to 2^32, which V8 first optimises as small
+ * integers and must deoptimise when the first address above 2 GiB comes.)
+ */
+function unsignedLess(a: string, b: string, size: number, orEqual = false): string {
+  const op = orEqual ? '<=' : '<';
+  if (size === 4) return `((${a} ^ -2147483648) ${op} (${b} ^ -2147483648))`;
+  const m = mask(size);
+  return `((${a} & ${m}) ${op} (${b} & ${m}))`;
+}
+
 /** CF computed from the flag-setting instruction's locals, or null. */
 function carryExpr(g: Gen): string | null {
   const f = g.flags;
   if (f === null) return null;
   const m = mask(f.size);
   switch (f.op) {
-    case 'add': return `(((${f.r} & ${m}) >>> 0) < ((${f.a} & ${m}) >>> 0))`;
-    case 'sub': return `(((${f.a} & ${m}) >>> 0) < ((${f.b} & ${m}) >>> 0))`;
+    case 'add': return unsignedLess(f.r, f.a, f.size);
+    case 'sub': return unsignedLess(f.a, f.b, f.size);
     case 'logic': return 'false';
     default: return null;
   }
@@ -311,15 +324,14 @@ function condExpr(g: Gen, cc: number): string | null {
   const base = (k: number): string | null => {
     switch (f.op) {
       case 'sub': {
-        const ua = `((${f.a} & ${m}) >>> 0)`, ub = `((${f.b} & ${m}) >>> 0)`;
         const sh = 32 - f.size * 8;
         const sa = sh === 0 ? `(${f.a} | 0)` : `((${f.a} << ${sh}) >> ${sh})`;
         const sb = sh === 0 ? `(${f.b} | 0)` : `((${f.b} << ${sh}) >> ${sh})`;
         switch (k) {
           case 0: return `(((${f.a} ^ ${f.b}) & (${f.a} ^ ${f.r}) & ${s}) !== 0)`;
-          case 2: return `(${ua} < ${ub})`;
+          case 2: return unsignedLess(f.a, f.b, f.size);
           case 4: return z;
-          case 6: return `(${ua} <= ${ub})`;
+          case 6: return unsignedLess(f.a, f.b, f.size, true);
           case 8: return sf;
           case 12: return `(${sa} < ${sb})`;
           case 14: return `(${sa} <= ${sb})`;
@@ -339,7 +351,7 @@ function condExpr(g: Gen, cc: number): string | null {
         }
       case 'add':
         switch (k) {
-          case 2: return `(((${f.r} & ${m}) >>> 0) < ((${f.a} & ${m}) >>> 0))`;
+          case 2: return unsignedLess(f.r, f.a, f.size);
           case 4: return z;
           case 8: return sf;
           default: return null;
