@@ -572,9 +572,16 @@ export class Cpu {
       // Unsigned order as signed order with the sign bits flipped: int32 arithmetic throughout
       // (V8 optimises `x >>> 0` for small values and deoptimises at the first one above 2^31).
       case L_ADD: return ((this.lazyRes & m) ^ INT_MIN) < ((this.lazyA & m) ^ INT_MIN) ? 1 : 0;
-      case L_ADC: return ((this.lazyA & m) >>> 0) + ((this.lazyB & m) >>> 0) + this.lazyCin > (m >>> 0) ? 1 : 0;
+      // With a carry in, the sum carries out exactly when the result is not above the first operand.
+      case L_ADC: {
+        const r = (this.lazyRes & m) ^ INT_MIN, a = (this.lazyA & m) ^ INT_MIN;
+        return (this.lazyCin !== 0 ? r <= a : r < a) ? 1 : 0;
+      }
       case L_SUB: return ((this.lazyA & m) ^ INT_MIN) < ((this.lazyB & m) ^ INT_MIN) ? 1 : 0;
-      case L_SBB: return ((this.lazyA & m) >>> 0) < ((this.lazyB & m) >>> 0) + this.lazyCin ? 1 : 0;
+      case L_SBB: {
+        const a = (this.lazyA & m) ^ INT_MIN, b = (this.lazyB & m) ^ INT_MIN;
+        return (this.lazyCin !== 0 ? a <= b : a < b) ? 1 : 0;
+      }
       default: return 0;
     }
   }
@@ -1058,6 +1065,10 @@ export class Cpu {
 
   /** Linear address of seg:off for an access of `size` bytes; checks limits and rights. */
   lin(seg: number, off: number, size: number, write: boolean): number {
+    // A flat segment (base 0, 4 GiB, readable and writable): only an access running past
+    // 0xFFFFFFFF is outside the limit. Decided in int32 arithmetic: `off >>> 0` below yields
+    // numbers above 2^31, which V8 would first optimise as small integers and then deoptimise.
+    if (((this.flatBits >> seg) & 1) !== 0 && (off >= 0 || off <= -size)) return off | 0;
     const o = off >>> 0;
     if ((this.segRW[seg] & (write ? 2 : 1)) === 0 || o < this.segMin[seg] || o + size - 1 > this.segMax[seg]) {
       this.segFault(seg);

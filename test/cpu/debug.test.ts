@@ -307,3 +307,25 @@ describe('REP STOS / REP MOVS bulk path', () => {
     });
   }
 });
+
+describe('the 4 GiB limit of a flat segment', () => {
+  // mov eax, [disp32] ; mov ax, [disp32] ; mov eax, es:[disp32]
+  for (const [name, code, regs, vector] of [
+    ['a dword at 0xFFFFFFFD runs past the limit: #GP(0)', [0xa1, ...le32(0xfffffffd)], {}, 13],
+    ['a dword at 0xFFFFFFFF: #GP(0)', [0x8b, 0x05, ...le32(0xffffffff)], {}, 13],
+    ['a word at 0xFFFFFFFF: #GP(0)', [0x66, 0x8b, 0x05, ...le32(0xffffffff)], {}, 13],
+    ['a dword at ES:0xFFFFFFFE: #GP(0)', [0x26, 0xa1, ...le32(0xfffffffe)], {}, 13],
+  ] as const) {
+    it(name, () => {
+      const r = m.run([...code], regs);
+      expect(r.vector).toBe(vector);
+      expect(r.errorCode).toBe(0);
+      expect(r.faultEip).toBe(C);
+    });
+  }
+  it('a dword ending at 0xFFFFFFFF is inside it (the read reaches the bus)', () => {
+    const r = m.run([0xa1, ...le32(0xfffffffc)]);
+    expect(r.vector).toBe(-1);
+    expect(r.exitReason).toBe(ExitReason.Mmio);
+  });
+});
