@@ -1066,9 +1066,12 @@ export class Cpu {
   /** Linear address of seg:off for an access of `size` bytes; checks limits and rights. */
   lin(seg: number, off: number, size: number, write: boolean): number {
     // A flat segment (base 0, 4 GiB, readable and writable): only an access running past
-    // 0xFFFFFFFF is outside the limit. Decided in int32 arithmetic: `off >>> 0` below yields
-    // numbers above 2^31, which V8 would first optimise as small integers and then deoptimise.
-    if (((this.flatBits >> seg) & 1) !== 0 && (off >= 0 || off <= -size)) return off | 0;
+    // 0xFFFFFFFF is outside the limit, and one of at most 16 bytes must start in the last 16 to
+    // do so. Decided in int32 arithmetic that runs on every call: `off >>> 0` below yields
+    // numbers above 2^31, and an expression evaluated only for the top half of the address space
+    // has no type feedback until then; either way V8 would deoptimise when the kernel's addresses
+    // above 2 GiB first arrive.
+    if (((this.flatBits >> seg) & 1) !== 0 && size <= 16 && (off >> 4) !== -1) return off | 0;
     const o = off >>> 0;
     if ((this.segRW[seg] & (write ? 2 : 1)) === 0 || o < this.segMin[seg] || o + size - 1 > this.segMax[seg]) {
       this.segFault(seg);
