@@ -1370,21 +1370,23 @@ export class Cpu {
    * shadow, TF, breakpoints) can only change through an instruction that sets `brk`.
    */
   private runBlock(limit: number): void {
+    // What the common case must not have — an interrupt shadow, TF, RF, instruction breakpoints —
+    // changes only through an instruction that sets brk, which ends this loop: it is looked at
+    // once, and again after each block the interpreter ran (execBlock clears RF).
+    let plain = !this.interruptShadow && (this.flags & (F_TF | F_RF)) === 0 && this.debugExec === 0;
+    this.brk = 0;
     do {
       const block = this.getBlock();
-      // The common case first: a compiled block with nothing special to look at (no interrupt
-      // shadow, TF, RF or instruction breakpoints) and room in the budget — what execBlock does
-      // for it, without the rest.
+      // The common case first: a compiled block and room in the budget for all of it — what
+      // execBlock does for it, without the rest.
       const fn = block.compiled;
-      if (typeof fn === 'function' && !this.interruptShadow && (this.flags & (F_TF | F_RF)) === 0 &&
-          this.debugExec === 0 && limit - this.instructionCount >= block.insns.length) {
-        this.prevBlock = null;
+      if (plain && typeof fn === 'function' && limit - this.instructionCount >= block.insns.length) {
         this.curBlock = block;
         this.curEntry = this.eip;
-        this.brk = 0;
         if (this.runCompiled(fn, limit)) continue;
       }
       this.execBlock(block, limit);
+      plain = !this.interruptShadow && (this.flags & (F_TF | F_RF)) === 0 && this.debugExec === 0;
     } while (this.brk === 0 && this.instructionCount < limit);
   }
 
@@ -1398,8 +1400,10 @@ export class Cpu {
       done = fn(this, limit);
     } catch (e) {
       // c.eip is at the instruction that faulted (or exited) in the block the compiled code was
-      // running (curBlock, entered at curEntry): count those before it.
+      // running (curBlock, entered at curEntry): count those before it. That block did not end
+      // normally, so nothing follows it in the successor cache.
       this.instructionCount += this.curBlock!.indexOf(this.eip, this.curEntry, this.ipMask);
+      this.prevBlock = null;
       throw e;
     }
     if (!done) return false;
