@@ -13,7 +13,7 @@ import { Block, decodeBlock } from './decoder.js';
 import type { PhysicalMemory } from './memory.js';
 import { cr4Allowed, defaultCpuid, leaf1Features } from './cpuid.js';
 import { X87 } from './fpu.js';
-import { compileBlock, type Compiled } from './jit.js';
+import { compileBlock } from './jit.js';
 import { TASK_INT, taskSwitch } from './task.js';
 import type { Insn } from './decoder.js';
 import { makeFieldsMutable } from './shapes.js';
@@ -1377,39 +1377,38 @@ export class Cpu {
     this.brk = 0;
     do {
       const block = this.getBlock();
-      // The common case first: a compiled block and room in the budget for all of it — what
-      // execBlock does for it, without the rest.
-      const fn = block.compiled;
-      if (plain && typeof fn === 'function' && limit - this.instructionCount >= block.insns.length) {
-        this.curBlock = block;
-        this.curEntry = this.eip;
-        if (this.runCompiled(fn, limit)) continue;
+      // The common case: room in the budget for the whole block, and the block compiled (or
+      // hot enough to be compiled now). Anything else is execBlock's: the interpreter.
+      let fn = block.compiled;
+      if (plain && limit - this.instructionCount >= block.insns.length) {
+        if (fn === undefined && ++block.execCount >= (block.selfLoop ? JIT_LOOP_THRESHOLD : JIT_THRESHOLD)) {
+          fn = block.compiled = compileBlock(this, block, this.code32, JIT_REGION_MIN);
+        }
+        if (typeof fn === 'function') {
+          this.curBlock = block;
+          this.curEntry = this.eip;
+          let done: boolean;
+          try {
+            done = fn(this, limit);
+          } catch (e) {
+            // EIP is at the instruction that faulted (or exited) in the block the compiled code
+            // was running (curBlock, entered at curEntry): count those before it. That block did
+            // not end normally, so nothing follows it in the successor cache.
+            this.instructionCount += this.curBlock!.indexOf(this.eip, this.curEntry, this.ipMask);
+            this.prevBlock = null;
+            throw e;
+          }
+          if (done) {
+            this.prevBlock = this.curBlock;
+            if (this.pendingDebugTrap !== 0) this.deliverDebugTrap(false);
+            continue;
+          }
+          // Declined, having done nothing (a segment it assumed flat no longer is).
+        }
       }
       this.execBlock(block, limit);
       plain = !this.interruptShadow && (this.flags & (F_TF | F_RF)) === 0 && this.debugExec === 0;
     } while (this.brk === 0 && this.instructionCount < limit);
-  }
-
-  /**
-   * Run a compiled block (curBlock and curEntry set). False when it declined, having done nothing
-   * (a segment it assumed flat no longer is): the interpreter then runs the block.
-   */
-  private runCompiled(fn: Compiled, limit: number): boolean {
-    let done: boolean;
-    try {
-      done = fn(this, limit);
-    } catch (e) {
-      // c.eip is at the instruction that faulted (or exited) in the block the compiled code was
-      // running (curBlock, entered at curEntry): count those before it. That block did not end
-      // normally, so nothing follows it in the successor cache.
-      this.instructionCount += this.curBlock!.indexOf(this.eip, this.curEntry, this.ipMask);
-      this.prevBlock = null;
-      throw e;
-    }
-    if (!done) return false;
-    this.prevBlock = this.curBlock;
-    if (this.pendingDebugTrap !== 0) this.deliverDebugTrap(false);
-    return true;
   }
 
   /**
@@ -1435,13 +1434,6 @@ export class Cpu {
     this.brk = shadow ? 1 : 0;
     this.interruptShadow = false;
     if ((this.flags & F_RF) !== 0 && this.debugExec === 0) this.flags &= ~F_RF;
-    if (!shadow && !stepping && limit - this.instructionCount >= insns.length) {
-      let fn = block.compiled;
-      if (fn === undefined && ++block.execCount >= (block.selfLoop ? JIT_LOOP_THRESHOLD : JIT_THRESHOLD)) {
-        fn = block.compiled = compileBlock(this, block, this.code32, JIT_REGION_MIN);
-      }
-      if (fn && this.runCompiled(fn, limit)) return;
-    }
     if (stepping) {
       this.stepOne(insns[0], shadow);
       return;
