@@ -1,12 +1,9 @@
-#!/usr/bin/env -S -u NODE_EXTRA_CA_CERTS node --v8-pool-size=1 --min-semi-space-size=8
+#!/usr/bin/env -S -u NODE_EXTRA_CA_CERTS node --v8-pool-size=1
 // (One V8 worker thread instead of four: on a 2-core machine the background compiler and GC
 // threads otherwise take CPU from the thread that runs the guest; measured on the bundled Linux
-// boot, 0.55–0.72 s against 0.60–0.83 s. A young generation that starts at 8 MiB instead of
-// growing from 1 MiB: the decoded instruction records all survive, and fewer early scavenges copy
-// them; boot 0.396 s against 0.404 s of run time (medians of 15), XZ boot 1.34 s against 1.41 s.
-// NODE_EXTRA_CA_CERTS is dropped because Node 20 reads and parses those certificates before
-// running any JavaScript — about 40 ms for a system bundle — and vmrun makes no TLS connection
-// and starts no other program.)
+// boot, 0.55–0.72 s against 0.60–0.83 s. NODE_EXTRA_CA_CERTS is dropped because Node 20 reads and
+// parses those certificates before running any JavaScript — about 40 ms for a system bundle — and
+// vmrun makes no TLS connection and starts no other program.)
 // The vmrun command. It runs dist/vmrun-bundle.js, the whole monitor in one script (written from
 // the tsc output by tools/bundle.mjs as part of `npm run build`), compiled from the V8 code cache
 // next to it: that starts about 30 ms sooner than loading the ~40 modules tsc writes. It loads
