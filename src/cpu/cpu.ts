@@ -20,6 +20,16 @@ import { makeFieldsMutable } from './shapes.js';
 
 const INT_MIN = -2147483648;
 
+/**
+ * 1 when x < y (x <= y with orEqual) as unsigned 32-bit numbers, else 0. Compared as signed
+ * numbers with the sign bits flipped, in int32 arithmetic throughout: `(x >>> 0) < (y >>> 0)`
+ * gives numbers above 2^31, which V8 first optimises as small integers and then deoptimises.
+ */
+function unsignedBelow(x: number, y: number, orEqual: boolean): number {
+  const a = x ^ INT_MIN, b = y ^ INT_MIN;
+  return (orEqual ? a <= b : a < b) ? 1 : 0;
+}
+
 /** Thrown (one preallocated object) when a guest exception is raised; caught in run(). */
 export const FAULT = { kind: 'guest-fault' };
 /** Thrown when the current instruction must stop and leave run() (MMIO read, internal error). */
@@ -569,19 +579,11 @@ export class Cpu {
     if ((this.lazyFlags & F_CF) === 0) return this.flags & F_CF;
     const m = this.lazyMask;
     switch (this.lazyOp) {
-      // Unsigned order as signed order with the sign bits flipped: int32 arithmetic throughout
-      // (V8 optimises `x >>> 0` for small values and deoptimises at the first one above 2^31).
-      case L_ADD: return ((this.lazyRes & m) ^ INT_MIN) < ((this.lazyA & m) ^ INT_MIN) ? 1 : 0;
-      // With a carry in, the sum carries out exactly when the result is not above the first operand.
-      case L_ADC: {
-        const r = (this.lazyRes & m) ^ INT_MIN, a = (this.lazyA & m) ^ INT_MIN;
-        return (this.lazyCin !== 0 ? r <= a : r < a) ? 1 : 0;
-      }
-      case L_SUB: return ((this.lazyA & m) ^ INT_MIN) < ((this.lazyB & m) ^ INT_MIN) ? 1 : 0;
-      case L_SBB: {
-        const a = (this.lazyA & m) ^ INT_MIN, b = (this.lazyB & m) ^ INT_MIN;
-        return (this.lazyCin !== 0 ? a <= b : a < b) ? 1 : 0;
-      }
+      case L_ADD: return unsignedBelow(this.lazyRes & m, this.lazyA & m, false);
+      // With a carry in, the sum carries out when the result is not above the first operand.
+      case L_ADC: return unsignedBelow(this.lazyRes & m, this.lazyA & m, this.lazyCin !== 0);
+      case L_SUB: return unsignedBelow(this.lazyA & m, this.lazyB & m, false);
+      case L_SBB: return unsignedBelow(this.lazyA & m, this.lazyB & m, this.lazyCin !== 0);
       default: return 0;
     }
   }
@@ -1373,7 +1375,7 @@ export class Cpu {
     // What the common case must not have — an interrupt shadow, TF, RF, instruction breakpoints —
     // changes only through an instruction that sets brk, which ends this loop: it is looked at
     // once, and again after each block the interpreter ran (execBlock clears RF).
-    let plain = !this.interruptShadow && (this.flags & (F_TF | F_RF)) === 0 && this.debugExec === 0;
+    let plain = this.plainState();
     this.brk = 0;
     do {
       const block = this.getBlock();
@@ -1407,8 +1409,13 @@ export class Cpu {
         }
       }
       this.execBlock(block, limit);
-      plain = !this.interruptShadow && (this.flags & (F_TF | F_RF)) === 0 && this.debugExec === 0;
+      plain = this.plainState();
     } while (this.brk === 0 && this.instructionCount < limit);
+  }
+
+  /** No interrupt shadow, TF, RF or instruction breakpoint: blocks may run whole, compiled. */
+  private plainState(): boolean {
+    return !this.interruptShadow && (this.flags & (F_TF | F_RF)) === 0 && this.debugExec === 0;
   }
 
   /**

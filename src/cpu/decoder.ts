@@ -161,9 +161,19 @@ export function endsBlock(op: number, reg: number): boolean {
 }
 
 /**
- * Decode one instruction at CS:eip into `i`. Returns its length. Raises #GP when it is longer
- * than 15 bytes, #PF/#GP from the fetch.
+ * The displacement of a relative branch — Jcc, LOOP/JECXZ (both `conditional`), JMP, CALL — or
+ * null for any other instruction. Added to the next instruction's EIP (masked to the operand
+ * size), it gives the target.
  */
+export function relativeBranch(i: Insn): { disp: number; conditional: boolean } | null {
+  const op = i.op;
+  if ((op >= 0x70 && op <= 0x7f) || (op >= 0xe0 && op <= 0xe3)) return { disp: (i.imm << 24) >> 24, conditional: true };
+  if (op >= 0x180 && op <= 0x18f) return { disp: i.imm | 0, conditional: true };
+  if (op === 0xeb) return { disp: (i.imm << 24) >> 24, conditional: false };
+  if (op === 0xe9 || op === 0xe8) return { disp: i.imm | 0, conditional: false };
+  return null;
+}
+
 /** The decoder's byte cursor (module state, so fetching allocates nothing). */
 let dCpu: Cpu;
 let dEip = 0;
@@ -184,6 +194,10 @@ function fetch32(): number {
   return fetch() | (fetch() << 8) | (fetch() << 16) | (fetch() << 24);
 }
 
+/**
+ * Decode one instruction at CS:eip into `i`. Returns its length. Raises #GP when it is longer
+ * than 15 bytes, #PF/#GP from the fetch.
+ */
 export function decodeInsn(cpu: Cpu, eip: number, code32: boolean, i: Insn): number {
   let p = 0;
   let prefix = 0;
@@ -347,12 +361,9 @@ export function decodeBlock(cpu: Cpu, eip: number, code32: boolean, key: number)
     if (endsBlock(i.op, i.reg)) break;
     if (((cpu.segBase[CS] + off) | 0) === pageEnd) break;
   }
-  // A relative branch (Jcc, JMP, LOOP/JECXZ) whose target is the block's first instruction.
+  // A relative branch other than CALL whose target is the block's first instruction.
   const last = block.insns[block.insns.length - 1];
-  const op = last.op;
-  if ((op >= 0x70 && op <= 0x7f) || (op >= 0xe0 && op <= 0xe3) || op === 0xeb || op === 0xe9 || (op >= 0x180 && op <= 0x18f)) {
-    const disp = op === 0xe9 || op >= 0x180 ? last.imm | 0 : (last.imm << 24) >> 24;
-    block.selfLoop = ((off + disp - eip) & (code32 ? -1 : 0xffff)) === 0;
-  }
+  const branch = last.op === 0xe8 ? null : relativeBranch(last);
+  if (branch !== null) block.selfLoop = ((off + branch.disp - eip) & (code32 ? -1 : 0xffff)) === 0;
   return block;
 }

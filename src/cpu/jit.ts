@@ -10,12 +10,12 @@
 // so semantics stay in one place. A flag result that the block overwrites before anything can
 // observe it (a read, a possible fault, a handler call, the block's end) is not recorded.
 //
-// Contract with Cpu.execBlock:
+// Contract with Cpu.runBlock:
 // - The function returns false, having done nothing, when a segment it assumed flat no longer is
 //   (or, for a multi-block region, when CS is not 4 GiB).
 // - Before an instruction that can fault it stores that instruction's EIP in c.eip, so a fault (or
 //   an EXIT) leaves c.eip at the faulting instruction; c.curBlock / c.curEntry name the block being
-//   run, from which execBlock derives the retired count.
+//   run, from which runBlock derives the retired count.
 // - When an instruction sets c.brk the function stops after it, with c.eip at the next one.
 // - At the end of each block it adds the block's length to instructionCount; it goes on to the
 //   next block of the region only when c.brk is clear and the whole block fits in `limit`, as the
@@ -25,7 +25,7 @@ import { CS, F_ARITH, SS } from './constants.js';
 import type { Cpu, Handler } from './cpu.js';
 import type { Block, Insn } from './decoder.js';
 import { ud } from './ops.js';
-import { endsBlock } from './decoder.js';
+import { endsBlock, relativeBranch } from './decoder.js';
 
 export type Compiled = (c: Cpu, limit: number) => boolean;
 
@@ -270,7 +270,6 @@ function unsignedLess(a: string, b: string, size: number, orEqual = false): stri
 function carryExpr(g: Gen): string | null {
   const f = g.flags;
   if (f === null) return null;
-  const m = mask(f.size);
   switch (f.op) {
     case 'add': return unsignedLess(f.r, f.a, f.size);
     case 'sub': return unsignedLess(f.a, f.b, f.size);
@@ -642,19 +641,21 @@ function mayBreak(i: Insn): boolean {
 /** Whether a block's last instruction may continue at its static targets (or, for dynamic, anywhere). */
 function successors(i: Insn, nextDelta: number): { targets: number[]; dynamic: boolean } {
   const op = i.op;
-  const rel = (disp: number): number => nextDelta + disp;
   if (i.osz !== 4) return { targets: [], dynamic: false };
-  if ((op >= 0x70 && op <= 0x7f) || (op >= 0xe0 && op <= 0xe3)) return { targets: [rel((i.imm << 24) >> 24), nextDelta], dynamic: false };
-  if (op >= 0x180 && op <= 0x18f) return { targets: [rel(i.imm | 0), nextDelta], dynamic: false };
-  if (op === 0xeb) return { targets: [rel((i.imm << 24) >> 24)], dynamic: false };
-  if (op === 0xe9 || op === 0xe8) return { targets: [rel(i.imm | 0)], dynamic: false };
+  const branch = relativeBranch(i);
+  if (branch !== null) {
+    const taken = nextDelta + branch.disp;
+    return { targets: branch.conditional ? [taken, nextDelta] : [taken], dynamic: false };
+  }
   if (op === 0xc3 || op === 0xc2 || (op === 0xff && (i.reg === 2 || i.reg === 4))) return { targets: [], dynamic: true };
   if (!endsBlock(op, i.reg)) return { targets: [nextDelta], dynamic: false };
   return { targets: [], dynamic: false };
 }
 
-/** The locals a compiled function may use, and the Cpu fields they hold. */
-/** The masks a block loads at each call (they change with CPL and CR0.WP). */
+/**
+ * The locals a compiled function may load at each call, and the Cpu fields they hold: the TLB
+ * masks (they change with CPL and CR0.WP).
+ */
 const LOCALS: [string, string][] = [
   ['RM', 'rMask'], ['RW', 'rWant'], ['WM', 'wMask'], ['WW', 'wWant'],
 ];
@@ -835,7 +836,7 @@ export function compileBlock(cpu: Cpu, entry: Block, code32: boolean, minRuns: n
   if (region.multi) guards.push(`c.segMax[${CS}] !== 4294967295`);
   const header = [
     guards.length > 0 ? `if (${guards.join(' || ')}) return false;` : '',
-    // Only the views and masks the code uses (a short block pays for every load at each call).
+    // Only the masks the code uses (a short block pays for every load at each call).
     LOCALS.filter(([name]) => new RegExp(`\\b${name}\\b`).test(code)).map(([name, field]) => `const ${name} = c.${field};`).join(' '),
     `const E = c.eip; let pc = E, b = 0;`,
   ];

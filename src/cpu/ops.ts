@@ -575,11 +575,10 @@ const scasOne = (c: Cpu, i: Insn): void => {
 };
 
 /**
- * REP STOS and REP MOVS, forwards with 32-bit addresses on flat segments: runs of elements within
- * a page are filled or copied with typed-array operations when the TLB grants the fast path (RAM,
- * no decoded code, accessed/dirty already set). What remains — a page boundary inside an element,
- * a slow-path page, an overlapping forward copy (which x86 defines element by element) — goes
- * through the element-by-element path. At most REP_CHUNK elements per execution either way.
+ * REP STOS and REP MOVS with 32-bit addresses on flat segments, in either direction: runs of
+ * elements within a page are filled or copied with typed-array operations (stringRun) when the
+ * TLB grants the fast path (RAM, no decoded code, accessed/dirty already set); an element that
+ * cannot be part of a run goes the normal way. At most REP_CHUNK elements per execution.
  */
 function repFast(c: Cpu, i: Insn, one: (c: Cpu, i: Insn) => void): void {
   const movs = i.op <= 0xa5;
@@ -1236,7 +1235,6 @@ for (let op = 0; op < 8; op++) {
 }
 const testRR32: Handler = (c, i) => { alu(c, 4, c.regs[i.rm], c.regs[i.reg], 4); };
 
-/** A specialised handler for `i`, or null to use the general one. */
 // Stack and branch forms with a 32-bit operand size: the 32-bit stack (SS.B) inline, the generic
 // path otherwise; conditional branches on ZF or CF without the general condition switch.
 /** PUSH of a dword: on a 32-bit stack directly, else through the general path. */
@@ -1282,6 +1280,7 @@ const jnz8: Handler = (c, i) => { if (c.getZF() === 0) jump8(c, i); };
 const jz32: Handler = (c, i) => { if (c.getZF() !== 0) jump32(c, i); };
 const jnz32: Handler = (c, i) => { if (c.getZF() === 0) jump32(c, i); };
 
+/** A specialised handler for `i`, or null to use the general one. */
 export function specialize(i: Insn): Handler | null {
   if (i.osz !== 4 || i.asz !== 4) return null;
   const reg = i.mod === 3;

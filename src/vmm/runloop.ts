@@ -172,7 +172,6 @@ export class RunLoop {
   private waitUntil = 0;
   private wake: (() => void) | null = null;
   private running = false;
-  private ranGuest = false;
   private firstRunAt = NaN;
 
   instructions = 0;
@@ -335,10 +334,7 @@ export class RunLoop {
       const budget = clock.budgetUntil(deadline, this.slice);
       clock.startSlice();
       // The launch time: the process clock (not the injectable wall clock) at the first run().
-      if (!this.ranGuest) {
-        this.ranGuest = true;
-        this.firstRunAt = performance.now();
-      }
+      if (Number.isNaN(this.firstRunAt)) this.firstRunAt = performance.now();
       const reason = vcpu.run(budget);
       clock.retire(ex.instructions);
       this.instructions += ex.instructions;

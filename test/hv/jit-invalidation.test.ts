@@ -174,6 +174,17 @@ describe('self-modifying code in compiled loops', () => {
   // already run the new instructions (P6 detects a write to any instruction in flight).
   const NEW4 = 0x46464646;
 
+  /**
+   * Run one of those loops (1000 iterations, EDX = NEW4, ESI counting the new instructions) to its
+   * HLT with `regs` added: the VM, the registers and the instructions retired.
+   */
+  function runRewriteLoop(code: number[], regs: Partial<Regs>): { vm: VmT; r: Regs; count: number } {
+    const { vm, vcpu } = protMode(code);
+    setRegs(vcpu, { ecx: 1000, esi: 0, edx: NEW4, ...regs });
+    const count = runToHlt(vcpu);
+    return { vm, r: vcpu.getRegs(), count };
+  }
+
   it('a MOV that writes the instruction right after it: the new instruction runs', () => {
     // 1000: mov edi, 0x3000       BF 00 30 00 00
     // 1005: cmp ecx, 400          81 F9 90 01 00 00
@@ -188,10 +199,8 @@ describe('self-modifying code in compiled loops', () => {
       0xbf, 0x00, 0x30, 0x00, 0x00, 0x81, 0xf9, 0x90, 0x01, 0x00, 0x00, 0x0f, 0x44, 0xfd, 0x89, 0x17,
       0x83, 0xc0, 0x11, 0x90, 0x49, 0x75, 0xe9, 0xf4,
     ];
-    const { vm, vcpu } = protMode(code);
-    setRegs(vcpu, { ecx: 1000, eax: 0, esi: 0, ebp: 0x1010, edx: NEW4 });
-    expect(runToHlt(vcpu)).toBe(600 * 8 + 400 * 10 + 1);
-    const r = vcpu.getRegs();
+    const { vm, r, count } = runRewriteLoop(code, { eax: 0, ebp: 0x1010 });
+    expect(count).toBe(600 * 8 + 400 * 10 + 1);
     expect(r.eax).toBe(600 * 0x11);
     expect(r.esi).toBe(400 * 4);
     expect(rd32(vm, 0x1010)).toBe(NEW4);
@@ -211,10 +220,8 @@ describe('self-modifying code in compiled loops', () => {
       0xbc, 0xf0, 0x7f, 0x00, 0x00, 0x81, 0xf9, 0x90, 0x01, 0x00, 0x00, 0x0f, 0x44, 0xe5, 0x52, 0x83,
       0xc0, 0x11, 0x90, 0x49, 0x75, 0xea, 0xf4,
     ];
-    const { vm, vcpu } = protMode(code);
-    setRegs(vcpu, { ecx: 1000, eax: 0, esi: 0, ebp: 0x1013, edx: NEW4 });
-    expect(runToHlt(vcpu)).toBe(600 * 8 + 400 * 10 + 1);
-    const r = vcpu.getRegs();
+    const { vm, r, count } = runRewriteLoop(code, { eax: 0, ebp: 0x1013 });
+    expect(count).toBe(600 * 8 + 400 * 10 + 1);
     expect(r.eax).toBe(600 * 0x11);
     expect(r.esi).toBe(400 * 4);
     expect(r.esp).toBe(0x7fec);
@@ -236,10 +243,8 @@ describe('self-modifying code in compiled loops', () => {
       0xbf, 0x00, 0x30, 0x00, 0x00, 0x81, 0xf9, 0x90, 0x01, 0x00, 0x00, 0x0f, 0x44, 0xfd, 0x89, 0xd0,
       0xab, 0x83, 0xc3, 0x11, 0x90, 0x49, 0x75, 0xe8, 0xf4,
     ];
-    const { vm, vcpu } = protMode(code);
-    setRegs(vcpu, { ecx: 1000, ebx: 0, esi: 0, ebp: 0x1011, edx: NEW4 });
-    expect(runToHlt(vcpu)).toBe(600 * 9 + 400 * 11 + 1);
-    const r = vcpu.getRegs();
+    const { vm, r, count } = runRewriteLoop(code, { ebx: 0, ebp: 0x1011 });
+    expect(count).toBe(600 * 9 + 400 * 11 + 1);
     expect(r.ebx).toBe(600 * 0x11);
     expect(r.esi).toBe(400 * 4);
     expect(rd32(vm, 0x1011)).toBe(NEW4);
