@@ -226,4 +226,17 @@ describe('vmrun runs guests', () => {
     expect(r.stderrLines[0]).toMatch(/0000:00007c00/);
     expect(r.stderrLines[0]).toMatch(/0f 58 c1/);
   });
+
+  it("run as a command, it starts Node without NODE_EXTRA_CA_CERTS (its #! line unsets it)", () => {
+    // Node reads that file before any JavaScript runs (about 40 ms for a system bundle) and warns
+    // when it cannot: the warning shows whether Node looked at it.
+    const hello = guest('ca.bin', [...print('ok'), ...exitWith(0)]);
+    const certs = { ...env, NODE_EXTRA_CA_CERTS: join(dir, 'no-such-certs.pem') };
+    const viaNode = spawnSync(process.execPath, [bin, '--kernel', hello], { cwd: root, env: certs, encoding: 'latin1', timeout: 30_000 });
+    expect(viaNode.stderr).toMatch(/extra certs/); // the check sees Node's warning when it is there
+    const asCommand = spawnSync(bin, ['--kernel', hello], { cwd: root, env: certs, encoding: 'latin1', timeout: 30_000 });
+    expect(asCommand.status).toBe(0);
+    expect(asCommand.stdout).toBe('ok');
+    expect(asCommand.stderr).not.toMatch(/extra certs/);
+  });
 });
