@@ -19,14 +19,15 @@ import type { RunResult } from '../vmm/runloop.js';
 import type { Machine, MachineConfig } from '../vmm/machine.js';
 import { UsageError, parseCommandLine, type CliOptions } from './options.js';
 
-export const EXIT_OK = 0;
-export const EXIT_GUEST_FAILURE = 1;
-export const EXIT_USAGE = 2;
-export const EXIT_MONITOR_ERROR = 3;
-export const EXIT_CRASH = 4;
-export const EXIT_TIMEOUT = 124;
-
-const SIGNAL_STATUS: Record<string, number> = { SIGHUP: 129, SIGINT: 130, SIGTERM: 143 };
+import {
+  SIGNAL_STATUS,
+  STATUS_GUEST_FAILURE as EXIT_GUEST_FAILURE,
+  STATUS_MONITOR_ERROR as EXIT_MONITOR_ERROR,
+  STATUS_OK as EXIT_OK,
+  STATUS_TIMEOUT as EXIT_TIMEOUT,
+  STATUS_USAGE as EXIT_USAGE,
+  type StopKind,
+} from '../vmm/status.js';
 
 /** The styles vmrun's own lines on stderr use. */
 interface Styles {
@@ -137,11 +138,11 @@ async function runMachine(
   const traces = traceOn ? new LineBuffer((t) => process.stderr.write(t)) : null;
 
   let machine: Machine | null = null;
-  const stopFromOutside = (status: number, reason: string): void => {
-    if (machine !== null) machine.stop(status, reason);
+  const stopFromOutside = (status: number, kind: StopKind, reason: string): void => {
+    if (machine !== null) machine.stop(status, kind, reason);
   };
   const matcher =
-    opts.expect !== null || opts.failOn !== null ? new ConsoleMatcher(opts.expect, opts.failOn, stopFromOutside) : null;
+    opts.expect !== null || opts.failOn !== null ? new ConsoleMatcher(opts.expect, opts.failOn, (status, reason) => stopFromOutside(status, status === 0 ? 'expect' : 'fail-on', reason)) : null;
   consoleSink.tap = matcher;
 
   // Console input: stdin goes to COM1 when COM1 is the terminal's.
@@ -150,7 +151,7 @@ async function runMachine(
     input === null
       ? null
       : new StdinConsole(input, {
-          onQuit: () => stopFromOutside(EXIT_OK, 'quit from the console (Ctrl-A x)'),
+          onQuit: () => stopFromOutside(EXIT_OK, 'quit', 'quit from the console (Ctrl-A x)'),
           onHelp: () => say(ESCAPE_HELP),
         });
 
@@ -176,11 +177,12 @@ async function runMachine(
       process.exit(status);
     }
     signalled = signal;
-    stopFromOutside(status, `stopped by ${signal}`);
+    stopFromOutside(status, 'signal', `stopped by ${signal}`);
   };
   const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 
-  const started = performance.now();
+  // --timeout counts from the process start (performance.now()'s origin): loading is part of it.
+  const deadline = opts.timeoutMs > 0 ? opts.timeoutMs : Infinity;
   let resets = 0;
   let launchAt = NaN;
   let result: RunResult;
@@ -189,7 +191,6 @@ async function runMachine(
     for (const s of signals) process.on(s, onSignal);
     stdin?.attach();
     for (;;) {
-      const remaining = opts.timeoutMs > 0 ? Math.max(1, opts.timeoutMs - (performance.now() - started)) : 0;
       const config: MachineConfig = {
         memorySize: opts.memorySize,
         kernel,
@@ -205,7 +206,8 @@ async function runMachine(
         exitPort: opts.exitPort,
         cpu: opts.cpu,
         noReboot: !opts.reboot,
-        timeoutMs: remaining,
+        timeoutMs: opts.timeoutMs,
+        deadline,
         console: consoleSink,
         debugcon: debugSink,
         input,
@@ -230,10 +232,11 @@ async function runMachine(
       resets++;
       // Let signals and stdin in between two boots (a guest may reset in a few instructions).
       await new Promise<void>((resolve) => setImmediate(resolve));
-      if (opts.timeoutMs > 0 && performance.now() - started >= opts.timeoutMs) {
+      if (performance.now() >= deadline) {
         result = {
           ...result,
           status: EXIT_TIMEOUT,
+          kind: 'timeout',
           reason: `timeout: the guest was still rebooting after ${opts.timeoutMs / 1000} s`,
           reset: false,
           dump: machine.loop.dumpState(),
@@ -241,7 +244,7 @@ async function runMachine(
         break;
       }
       if (signalled !== null) {
-        result = { ...result, status: SIGNAL_STATUS[signalled] ?? 128, reason: `stopped by ${signalled}`, reset: false };
+        result = { ...result, status: SIGNAL_STATUS[signalled] ?? 128, kind: 'signal', reason: `stopped by ${signalled}`, reset: false };
         break;
       }
     }
@@ -254,13 +257,15 @@ async function runMachine(
 
   // --fail-on wins over an orderly stop: a guest that printed the failure pattern failed.
   let status = result.status;
+  let kind = result.kind;
   let reason = result.reason;
   if (status === EXIT_OK && matcher !== null && matcher.failMatched) {
     status = EXIT_GUEST_FAILURE;
+    kind = 'fail-on';
     reason = `the console output matched --fail-on ${String(opts.failOn)}`;
   }
 
-  report(opts, result, status, reason, resets, launchAt, description, c, say);
+  report(opts, result, status, kind, reason, resets, launchAt, description, c, say);
   return status;
 }
 
@@ -268,6 +273,7 @@ function report(
   opts: CliOptions,
   r: RunResult,
   status: number,
+  kind: StopKind,
   reason: string,
   resets: number,
   launchAt: number,
@@ -280,6 +286,7 @@ function report(
     say(
       JSON.stringify({
         status,
+        stop: kind,
         reason,
         kernel: description,
         instructions: r.instructions,

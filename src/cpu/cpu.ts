@@ -182,7 +182,7 @@ export class Cpu {
   private mmioReadSize = 0;
   private mmioReadData = 0;
   /** Queued MMIO writes, each leaving run() as one exit. */
-  private readonly mmioWq = new Float64Array(8 * 3);
+  private readonly mmioWq = new Float64Array(8 * 4);
   private mmioWqHead = 0;
   private mmioWqLen = 0;
 
@@ -707,22 +707,27 @@ export class Cpu {
     x.errCs = this.segSel[CS];
     x.errEip = this.eip >>> 0;
     x.errReason = reason;
-    const bytes: number[] = [];
-    for (let k = 0; k < 15; k++) {
-      try {
-        bytes.push(this.peekCode(k));
-      } catch {
-        break;
-      }
-    }
-    x.errBytes = bytes;
+    x.errBytes = this.codeBytes(this.eip);
     this.exitPending = ExitReason.InternalError;
     throw EXIT;
   }
 
-  /** A byte of the current instruction, without side effects beyond the TLB (for error reports). */
-  private peekCode(k: number): number {
-    const lin = (this.segBase[CS] + this.eip + k) | 0;
+  /** Up to 15 bytes of code at CS:eip, as far as they can be read (for error reports). */
+  codeBytes(eip: number): number[] {
+    const bytes: number[] = [];
+    for (let k = 0; k < 15; k++) {
+      try {
+        bytes.push(this.peekCode(eip, k));
+      } catch {
+        break;
+      }
+    }
+    return bytes;
+  }
+
+  /** A byte of code at CS:eip+k, without side effects beyond the TLB (for error reports). */
+  private peekCode(eip: number, k: number): number {
+    const lin = (this.segBase[CS] + eip + k) | 0;
     const e = this.tlb[lin >>> 12];
     if ((e & T_VALID) !== 0 && (e & T_MMIO) === 0) return this.u8[(e & -4096) + (lin & 4095)];
     const saved = this.excVector;
@@ -1043,6 +1048,7 @@ export class Cpu {
     }
     const x = this.exit;
     x.reason = ExitReason.Mmio;
+    x.insnEip = this.eip;
     x.mmioAddr = phys;
     x.mmioSize = size;
     x.mmioWrite = false;
@@ -1054,10 +1060,11 @@ export class Cpu {
 
   private mmioWrite(phys: number, size: number, v: number): void {
     if (this.mmioWqLen >= 8) this.internalError('more than 8 MMIO writes in one instruction');
-    const k = ((this.mmioWqHead + this.mmioWqLen) & 7) * 3;
+    const k = ((this.mmioWqHead + this.mmioWqLen) & 7) * 4;
     this.mmioWq[k] = phys;
     this.mmioWq[k + 1] = size;
     this.mmioWq[k + 2] = v >>> 0;
+    this.mmioWq[k + 3] = this.eip;
     this.mmioWqLen++;
     this.brk = 1;
   }
@@ -1322,11 +1329,12 @@ export class Cpu {
   }
 
   private nextMmioWriteExit(x: ExitRecord): void {
-    const k = this.mmioWqHead * 3;
+    const k = this.mmioWqHead * 4;
     x.reason = ExitReason.Mmio;
     x.mmioAddr = this.mmioWq[k];
     x.mmioSize = this.mmioWq[k + 1];
     x.mmioData = this.mmioWq[k + 2];
+    x.insnEip = this.mmioWq[k + 3];
     x.mmioWrite = true;
     this.mmioWqHead = (this.mmioWqHead + 1) & 7;
     this.mmioWqLen--;
@@ -1488,6 +1496,7 @@ export class Cpu {
   ioExit(port: number, size: number, isIn: boolean, value: number): void {
     if (this.debugIo !== 0) this.watchIo(port, size);
     const x = this.exit;
+    x.insnEip = this.eip;
     x.ioPort = port & 0xffff;
     x.ioSize = size;
     x.ioIn = isIn;

@@ -36,6 +36,12 @@ export class ExitRecord {
   /** EFLAGS.IF at the exit. */
   interruptsEnabled = false;
 
+  /**
+   * Io and Mmio: the EIP of the instruction that made the access (an OUT or an MMIO write has
+   * completed and EIP is past it; error reports name the instruction). Not in kvm_run.
+   */
+  insnEip = 0;
+
   // Io
   ioPort = 0;
   /** 1, 2 or 4 bytes per element. */

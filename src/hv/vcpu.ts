@@ -56,6 +56,9 @@ export class Vcpu {
   /** Ask run() to exit with IrqWindowOpen as soon as an interrupt could be injected. */
   requestInterruptWindow(enable: boolean): void { this.cpu.irqWindowRequested = enable; }
 
+  /** Up to 15 bytes of code at CS:eip, as far as they can be read (for error reports). */
+  codeBytes(eip: number): number[] { return this.cpu.codeBytes(eip); }
+
   /** Reset to the power-on state (real mode, CS:IP F000:FFF0). */
   reset(): void { this.cpu.reset(); }
 }

@@ -32,13 +32,8 @@ import { LoadError, type EntryState, type LoadResult } from '../loaders/types.js
 import { MmioBus, PortBus, hexPort } from './bus.js';
 import { VirtualClock, createClock, type ClockMode, type MachineClock } from './clock.js';
 import { NULL_SINK, type ConsoleInput } from './console.js';
-import {
-  RunLoop,
-  STATUS_GUEST_FAILURE,
-  STATUS_OK,
-  type RunHooks,
-  type RunResult,
-} from './runloop.js';
+import { RunLoop, type RunHooks, type RunResult } from './runloop.js';
+import { STATUS_GUEST_FAILURE, STATUS_OK, type StopKind } from './status.js';
 
 /** The time-stamp counter MSR (Intel SDM vol. 4, IA32_TIME_STAMP_COUNTER). */
 
@@ -70,8 +65,10 @@ export interface MachineConfig {
   exitPort: ExitPortMode;
   /** A guest reset ends the run (status 0) instead of asking the caller to restart. */
   noReboot: boolean;
-  /** Wall-clock limit in ms (0: none). */
+  /** Wall-clock limit in ms (0: none), as the user gave it (the stop line names it). */
   timeoutMs: number;
+  /** Where the limit ends, in performance.now() ms (default: timeoutMs after run() starts). */
+  deadline?: number;
   /** COM1 output, the console. */
   console: ByteSink;
   /** COM2 output (default: discarded). */
@@ -195,6 +192,7 @@ export class Machine {
       { vcpu: this.vcpu, ports: this.ports, mmio: this.mmio, clock: this.clock, timers: [this.pit, this.rtc], pic: this.pic },
       {
         timeoutMs: config.timeoutMs,
+        deadline: config.deadline,
         sliceInstructions: config.sliceInstructions,
         input,
         hooks: config.hooks ?? null,
@@ -223,25 +221,25 @@ export class Machine {
     return this.loop.run();
   }
 
-  /** Stop the run from outside (a signal, Ctrl-A x). */
-  stop(status: number, reason: string): void {
-    this.loop.requestStop(status, reason);
+  /** Stop the run from outside (a signal, Ctrl-A x, console matching). */
+  stop(status: number, kind: StopKind, reason: string): void {
+    this.loop.requestStop(status, kind, reason);
   }
 
   private control(source: 'keyboard' | 'port92' | 'other'): MachineControl {
     return {
       requestReset: (what: string) => {
         if (this.config.noReboot) {
-          this.loop.requestStop(STATUS_OK, `the guest asked for a reset (${what}); --no-reboot ends the run`);
+          this.loop.requestStop(STATUS_OK, 'reset', `the guest asked for a reset (${what}); --no-reboot ends the run`);
         } else {
-          this.loop.requestStop(STATUS_OK, `the guest reset the machine (${what})`, true);
+          this.loop.requestStop(STATUS_OK, 'reset', `the guest reset the machine (${what})`, true);
         }
       },
       requestExit: (status: number, _what: string) => {
         if (this.config.exitPort === 'qemu') {
-          this.loop.requestStop(status & 0xff, `the guest wrote ${(status & 0xff) >> 1} to the exit port (QEMU isa-debug-exit status ${status & 0xff})`);
+          this.loop.requestStop(status & 0xff, 'exit-port', `the guest wrote ${(status & 0xff) >> 1} to the exit port (QEMU isa-debug-exit status ${status & 0xff})`);
         } else {
-          this.loop.requestStop(status === 0 ? STATUS_OK : STATUS_GUEST_FAILURE, `the guest wrote ${status} to the exit port`);
+          this.loop.requestStop(status === 0 ? STATUS_OK : STATUS_GUEST_FAILURE, 'exit-port', `the guest wrote ${status} to the exit port`);
         }
       },
       setA20: (enabled: boolean) => {

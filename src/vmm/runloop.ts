@@ -12,6 +12,9 @@ import type { Regs, Sregs } from '../hv/types.js';
 import type { TimedDevice } from '../devices/device.js';
 import { hexPort, type MmioBus, type PortBus } from './bus.js';
 import type { MachineClock } from './clock.js';
+import {
+  STATUS_CRASH, STATUS_MONITOR_ERROR, STATUS_OK, STATUS_TIMEOUT, type StopKind,
+} from './status.js';
 
 /** The part of a vCPU the loop drives; the real src/hv Vcpu satisfies it structurally. */
 /** Guest time one port access takes on the I/O bus (virtual clock), as on a PC's LPC/ISA bus. */
@@ -25,6 +28,8 @@ export interface LoopVcpu {
   requestInterruptWindow(enable: boolean): void;
   getRegs(): Regs;
   getSregs(): Sregs;
+  /** Up to 15 bytes of code at CS:eip (for error reports); optional. */
+  codeBytes?(eip: number): number[];
 }
 
 /** The interrupt controller's CPU side (the 8259A pair's INTR pin and INTA cycle). */
@@ -63,8 +68,13 @@ export interface RunLoopParts {
 }
 
 export interface RunLoopOptions {
-  /** Wall-clock limit in ms (0 or absent: none) → status 124. */
+  /**
+   * Wall-clock limit in ms (0 or absent: none) → status 124, counted from `run()` unless
+   * `deadline` says where it ends; the stop line names this value.
+   */
   timeoutMs?: number;
+  /** Where the limit ends, on the `wallClock` scale (the CLI's is counted from process start). */
+  deadline?: number;
   /** Most instructions per vcpu.run() (default 1,000,000). */
   sliceInstructions?: number;
   /** Wall ms between yields to the event loop (default 20). */
@@ -92,8 +102,10 @@ export interface ExitStats {
 }
 
 export interface RunResult {
-  /** The process exit status (DESIGN.md's table). */
+  /** The process exit status (src/vmm/status.ts). */
   status: number;
+  /** The machine-readable reason. */
+  kind: StopKind;
   /** Why the run stopped, one sentence. */
   reason: string;
   /** The guest asked for a reset and rebooting is allowed: the caller restarts the machine. */
@@ -113,16 +125,19 @@ export interface RunResult {
   dump: string[];
 }
 
-export const STATUS_OK = 0;
-export const STATUS_GUEST_FAILURE = 1;
-export const STATUS_MONITOR_ERROR = 3;
-export const STATUS_CRASH = 4;
-export const STATUS_TIMEOUT = 124;
-
 const DEFAULT_SLICE = 1_000_000;
 const DEFAULT_YIELD_MS = 20;
-/** Exits between wall-clock checks (besides Budget and Hlt exits, which always check). */
+/**
+ * The wall time the loop may run between two looks at the clock (timeout, signals, console
+ * flushes). The loop looks after a number of exits and bounds each vcpu.run() by instructions;
+ * both numbers are fitted at every look to the speed just measured, so a guest that runs slowly
+ * (self-modifying code, slow exits) is looked at as often as a fast one.
+ */
+const CHECK_MS = 5;
+/** Exits between wall-clock checks to start with, and at most (Budget and Hlt exits also check). */
 const CHECK_EVERY = 512;
+/** The smallest slice the fitting may choose. */
+const MIN_SLICE = 64;
 const RING = 16;
 const RING_MASK = RING - 1;
 
@@ -151,6 +166,7 @@ export class RunLoop {
   private readonly slice: number;
   private readonly yieldMs: number;
   private readonly timeoutMs: number;
+  private readonly deadline: number | undefined;
   private readonly wall: () => number;
   private readonly traceExits: boolean;
   private readonly traceIrq: boolean;
@@ -160,6 +176,7 @@ export class RunLoop {
   private skippedNs = 0;
 
   private stopStatus = -1;
+  private stopKind: StopKind = 'halt';
   private stopReason = '';
   private stopReset = false;
   private halted = false;
@@ -168,6 +185,14 @@ export class RunLoop {
   private timeoutAt = Infinity;
   private nextYieldAt = 0;
   private countdown = CHECK_EVERY;
+  /** Exits between looks at the wall clock, fitted to the measured speed. */
+  private checkEvery = CHECK_EVERY;
+  /** Instructions per vcpu.run() at most, fitted to the measured speed (≤ slice). */
+  private runSlice = 0;
+  /** The wall clock and the counters at the last look. */
+  private lastCheckWall = 0;
+  private lastCheckInstr = 0;
+  private lastCheckExits = 0;
   /** Guest time the outer loop should sleep until (realtime HLT, or Infinity: input only). */
   private waitUntil = 0;
   private wake: (() => void) | null = null;
@@ -203,6 +228,7 @@ export class RunLoop {
     this.slice = Math.max(1, Math.floor(options.sliceInstructions ?? DEFAULT_SLICE));
     this.yieldMs = options.yieldMs ?? DEFAULT_YIELD_MS;
     this.timeoutMs = options.timeoutMs ?? 0;
+    this.deadline = options.deadline;
     this.wall = options.wallClock ?? (() => performance.now());
     this.traceLine = options.traceLine ?? null;
     this.onIdleSkip = options.onIdleSkip ?? null;
@@ -219,9 +245,10 @@ export class RunLoop {
    * End the run after the exit being handled. The first request wins. `reset`: the guest asked
    * for a reset and the caller should restart the machine.
    */
-  requestStop(status: number, reason: string, reset = false): void {
+  requestStop(status: number, kind: StopKind, reason: string, reset = false): void {
     if (this.stopStatus >= 0) return;
     this.stopStatus = status;
+    this.stopKind = kind;
     this.stopReason = reason;
     this.stopReset = reset;
     const w = this.wake;
@@ -232,8 +259,10 @@ export class RunLoop {
     if (this.running) throw new Error('run loop already running');
     this.running = true;
     this.startWall = this.wall();
-    this.timeoutAt = this.timeoutMs > 0 ? this.startWall + this.timeoutMs : Infinity;
+    this.timeoutAt = this.timeoutMs > 0 ? this.deadline ?? this.startWall + this.timeoutMs : Infinity;
     this.nextYieldAt = this.startWall + this.yieldMs;
+    this.runSlice = this.slice;
+    this.lastCheckWall = this.startWall;
     let dump: string[] = [];
     try {
       for (;;) {
@@ -241,7 +270,7 @@ export class RunLoop {
         try {
           action = this.step();
         } catch (e) {
-          this.requestStop(STATUS_MONITOR_ERROR, `monitor error: ${describeThrown(e)}`);
+          this.requestStop(STATUS_MONITOR_ERROR, 'monitor-error', this.monitorError(describeThrown(e)));
           if (process.env.VMRUN_DEBUG && e instanceof Error && e.stack && this.traceLine === null) process.stderr.write(e.stack + '\n');
           action = ACT_STOP;
         }
@@ -273,6 +302,7 @@ export class RunLoop {
     }
     return {
       status: this.stopStatus,
+      kind: this.stopKind,
       reason: this.stopReason,
       reset: this.stopReset,
       instructions: this.instructions,
@@ -311,7 +341,7 @@ export class RunLoop {
             this.waitUntil = Infinity;
             return ACT_WAIT;
           }
-          this.requestStop(STATUS_OK, 'the guest halted with interrupts enabled and nothing left to wake it (no timer armed, no console input)');
+          this.requestStop(STATUS_OK, 'idle', 'the guest halted with interrupts enabled and nothing left to wake it (no timer armed, no console input)');
           return ACT_STOP;
         }
         if (clock.mode === 'realtime') {
@@ -331,7 +361,10 @@ export class RunLoop {
         if (this.onIdleSkip !== null) this.onIdleSkip(this.skippedNs);
         this.skippedNs = 0;
       }
-      const budget = clock.budgetUntil(deadline, this.slice);
+      // A run ends at the next multiple of the slice at the latest, whatever runSlice is: the
+      // checkpoints there (console matching) fall at the same instruction counts every run.
+      const toMark = this.slice - (this.instructions % this.slice);
+      const budget = clock.budgetUntil(deadline, this.runSlice < toMark ? this.runSlice : toMark);
       clock.startSlice();
       // The launch time: the process clock (not the injectable wall clock) at the first run().
       if (Number.isNaN(this.firstRunAt)) this.firstRunAt = performance.now();
@@ -342,7 +375,7 @@ export class RunLoop {
       this.reasonCounts[reason & 15]++;
       if (reason === ExitReason.Budget || reason === ExitReason.Hlt) {
         // Points fixed by the instruction count: console matching stays deterministic.
-        if (this.hooks !== null) this.hooks.checkpoint();
+        if (this.hooks !== null && (reason === ExitReason.Hlt || this.instructions % this.slice === 0)) this.hooks.checkpoint();
         this.countdown = 1;
       }
 
@@ -389,20 +422,20 @@ export class RunLoop {
           break;
         case ExitReason.Hlt:
           if (ex.interruptsEnabled) this.halted = true;
-          else this.requestStop(STATUS_OK, 'the guest halted with interrupts disabled (halted for good)');
+          else this.requestStop(STATUS_OK, 'halt', 'the guest halted with interrupts disabled (halted for good)');
           break;
         case ExitReason.Shutdown:
-          this.requestStop(STATUS_CRASH, 'the guest crashed: triple fault (shutdown)');
+          this.requestStop(STATUS_CRASH, 'triple-fault', 'the guest crashed: triple fault (shutdown)');
           break;
         case ExitReason.InternalError:
-          this.requestStop(STATUS_MONITOR_ERROR, this.describeInternalError(ex));
+          this.requestStop(STATUS_MONITOR_ERROR, 'monitor-error', this.describeInternalError(ex));
           break;
         case ExitReason.IrqWindowOpen:
         case ExitReason.Budget:
         case ExitReason.Debug:
           break;
         default:
-          this.requestStop(STATUS_MONITOR_ERROR, `monitor error: unknown exit reason ${reason}`);
+          this.requestStop(STATUS_MONITOR_ERROR, 'monitor-error', this.monitorError(`unknown exit reason ${reason}`));
       }
 
       const r = this.ringPos;
@@ -425,16 +458,61 @@ export class RunLoop {
 
   /** Timeout and yield checks; returns an action or -1 to keep running. */
   private wallCheck(): number {
-    this.countdown = CHECK_EVERY;
     const w = this.wall();
+    this.fitChecks(w);
+    this.countdown = this.checkEvery;
     if (w >= this.timeoutAt) return this.timeoutStop();
     if (w >= this.nextYieldAt) return ACT_YIELD;
     return -1;
   }
 
+  /**
+   * Fit the exits between looks and the instructions per run() to what the last interval
+   * measured, so that the next interval takes about CHECK_MS of wall time whatever the guest
+   * does. Shrinking follows a slow interval at once; growing is at most fourfold per look.
+   */
+  private fitChecks(w: number): void {
+    const dt = w - this.lastCheckWall;
+    const di = this.instructions - this.lastCheckInstr;
+    const de = this.totalExits - this.lastCheckExits;
+    this.lastCheckWall = w;
+    this.lastCheckInstr = this.instructions;
+    this.lastCheckExits = this.totalExits;
+    if (!(dt > 0)) {
+      this.checkEvery = Math.min(CHECK_EVERY, this.checkEvery * 4);
+      this.runSlice = Math.min(this.slice, this.runSlice * 4);
+      return;
+    }
+    const scale = CHECK_MS / dt;
+    const exits = Math.floor(de * scale);
+    this.checkEvery = Math.max(1, Math.min(CHECK_EVERY, this.checkEvery * 4, exits));
+    if (di > 0) {
+      const insns = Math.floor(di * scale);
+      this.runSlice = Math.max(Math.min(MIN_SLICE, this.slice), Math.min(this.slice, this.runSlice * 4, insns));
+    }
+  }
+
   private timeoutStop(): number {
-    this.requestStop(STATUS_TIMEOUT, `timeout: the guest was still running after ${fmtSeconds(this.timeoutMs)}`);
+    this.requestStop(STATUS_TIMEOUT, 'timeout', `timeout: the guest was still running after ${fmtSeconds(this.timeoutMs)}`);
     return ACT_STOP;
+  }
+
+  /**
+   * A monitor error's stop line, as a core error has it: CS:EIP and the bytes of the instruction
+   * whose exit was being handled (a device error), or of the next one, then the reason.
+   */
+  private monitorError(reason: string): string {
+    let at = '';
+    try {
+      const ex = this.vcpu.exit;
+      const access = ex.reason === ExitReason.Io || ex.reason === ExitReason.Mmio;
+      const eip = access ? ex.insnEip : this.vcpu.getRegs().eip;
+      const bytes = this.vcpu.codeBytes?.(eip) ?? [];
+      at = ` at ${hex4(this.vcpu.getSregs().cs.selector)}:${hex8(eip)}${formatBytes(bytes)}`;
+    } catch {
+      // the state is unreadable: the reason alone
+    }
+    return `monitor error${at}: ${reason}`;
   }
 
   private nextDeadline(): number {
@@ -503,8 +581,7 @@ export class RunLoop {
   }
 
   private describeInternalError(ex: ExitRecord): string {
-    const bytes = ex.errBytes.map((b) => (b & 0xff).toString(16).padStart(2, '0')).join(' ');
-    return `monitor error at ${hex4(ex.errCs)}:${hex8(ex.errEip)}${bytes ? ` (bytes ${bytes})` : ''}: ${ex.errReason || 'internal error'}`;
+    return `monitor error at ${hex4(ex.errCs)}:${hex8(ex.errEip)}${formatBytes(ex.errBytes)}: ${ex.errReason || 'internal error'}`;
   }
 
   private describeExit(r: number): string {
@@ -572,6 +649,11 @@ export function describeThrown(e: unknown): string {
     text = String(e);
   }
   return `non-Error value thrown: ${text.length > 200 ? text.slice(0, 200) + '…' : text}`;
+}
+
+/** " (bytes 0f 0b)", or nothing for no bytes. */
+function formatBytes(bytes: readonly number[]): string {
+  return bytes.length === 0 ? '' : ` (bytes ${bytes.map((b) => (b & 0xff).toString(16).padStart(2, '0')).join(' ')})`;
 }
 
 function fmtSeconds(ms: number): string {
