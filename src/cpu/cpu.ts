@@ -1275,12 +1275,22 @@ export class Cpu {
     this.exit = exit;
     this.prevBlock = null;
     const start = this.instructionCount;
+    // The budget is spent by retired instructions and by exception deliveries, each one step:
+    // a fault whose handler faults again (or a fault loop through the IVT) retires nothing,
+    // and must still leave run() when the budget is used. A delivery also takes a cycle of
+    // guest time, so the TSC moves on with it (the monitor's clock does the same with
+    // exit.deliveries).
+    let limit = start + budget;
+    let deliveries = 0;
     this.exitPending = 0;
     try {
       this.completePending(exit);
     } catch (e) {
-      if (e === FAULT) this.deliverFault();
-      else if (e !== EXIT) throw e;
+      if (e === FAULT) {
+        this.deliverFault();
+        deliveries++;
+        limit--;
+      } else if (e !== EXIT) throw e;
     }
     if (this.exitPending === 0 && this.mmioWqLen > 0) this.nextMmioWriteExit(exit);
     if (this.exitPending === 0 && this.pendingVector >= 0) {
@@ -1290,11 +1300,13 @@ export class Cpu {
       try {
         this.deliverInterrupt(v, INT_EXT, -1);
       } catch (e) {
-        if (e === FAULT) this.deliverFault();
-        else if (e !== EXIT) throw e;
+        if (e === FAULT) {
+          this.deliverFault();
+          deliveries++;
+          limit--;
+        } else if (e !== EXIT) throw e;
       }
     }
-    const limit = start + budget;
     while (this.exitPending === 0) {
       if (this.irqWindowRequested && (this.flags & F_IF) !== 0 && !this.interruptShadow) {
         this.exitPending = ExitReason.IrqWindowOpen;
@@ -1309,6 +1321,8 @@ export class Cpu {
       } catch (e) {
         if (e === FAULT) {
           this.deliverFault();
+          deliveries++;
+          limit--;
         } else if (e !== EXIT) {
           const msg = e instanceof Error ? e.message : String(e);
           try {
@@ -1324,6 +1338,8 @@ export class Cpu {
     this.curBlock = null;
     exit.reason = this.exitPending;
     exit.instructions = this.instructionCount - start;
+    exit.deliveries = deliveries;
+    this.tscOffset += deliveries;
     exit.interruptsEnabled = (this.flags & F_IF) !== 0;
     exit.readyForInterruptInjection = this.canInjectInterrupt();
   }

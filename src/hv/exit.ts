@@ -31,6 +31,11 @@ export class ExitRecord {
   reason: ExitReason = ExitReason.Budget;
   /** Guest instructions retired by the run() that produced this exit. */
   instructions = 0;
+  /**
+   * Exceptions delivered by that run(). Each spent one step of the budget and one instruction's
+   * worth of guest time (the TSC counts it), though it retired nothing. Not in kvm_run.
+   */
+  deliveries = 0;
   /** True when an interrupt could be injected right now (IF=1, no interrupt shadow). */
   readyForInterruptInjection = false;
   /** EFLAGS.IF at the exit. */

@@ -200,6 +200,8 @@ export class RunLoop {
   private firstRunAt = NaN;
 
   instructions = 0;
+  /** Instructions and exception deliveries: what budgets are counted in. */
+  private steps = 0;
   interruptsInjected = 0;
   private totalExits = 0;
   private readonly reasonCounts = new Float64Array(16);
@@ -363,19 +365,22 @@ export class RunLoop {
       }
       // A run ends at the next multiple of the slice at the latest, whatever runSlice is: the
       // checkpoints there (console matching) fall at the same instruction counts every run.
-      const toMark = this.slice - (this.instructions % this.slice);
+      const toMark = this.slice - (this.steps % this.slice);
       const budget = clock.budgetUntil(deadline, this.runSlice < toMark ? this.runSlice : toMark);
       clock.startSlice();
       // The launch time: the process clock (not the injectable wall clock) at the first run().
       if (Number.isNaN(this.firstRunAt)) this.firstRunAt = performance.now();
       const reason = vcpu.run(budget);
-      clock.retire(ex.instructions);
+      // An exception delivery spends a step of the budget and an instruction's time.
+      const steps = ex.instructions + ex.deliveries;
+      clock.retire(steps);
+      this.steps += steps;
       this.instructions += ex.instructions;
       this.totalExits++;
       this.reasonCounts[reason & 15]++;
       if (reason === ExitReason.Budget || reason === ExitReason.Hlt) {
         // Points fixed by the instruction count: console matching stays deterministic.
-        if (this.hooks !== null && (reason === ExitReason.Hlt || this.instructions % this.slice === 0)) this.hooks.checkpoint();
+        if (this.hooks !== null && (reason === ExitReason.Hlt || this.steps % this.slice === 0)) this.hooks.checkpoint();
         this.countdown = 1;
       }
 
