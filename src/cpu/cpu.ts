@@ -9,11 +9,11 @@ import {
   CS, DB, DF, DS, EFER_NXE, ES, ESP, F_AC, F_AF, F_ARITH, F_CF, F_FIXED, F_IF, F_NT, F_OF, F_PF, F_RF,
   F_SF, F_TF, F_VM, F_ZF, FS, GP, GS, LDTR, NP, PF, SS, SSF, TR, TS,
 } from './constants.js';
-import { Block, decodeBlock } from './decoder.js';
+import { Block, decodeBlock, decodeSingle } from './decoder.js';
 import type { PhysicalMemory } from './memory.js';
 import { cr4Allowed, defaultCpuid, leaf1Features } from './cpuid.js';
 import { X87 } from './fpu.js';
-import { compileBlock } from './jit.js';
+import { compileBlock, REGIONS } from './jit.js';
 import { TASK_INT, taskSwitch } from './task.js';
 import type { Insn } from './decoder.js';
 import { makeFieldsMutable } from './shapes.js';
@@ -41,6 +41,12 @@ export const L_NONE = 0, L_ADD = 1, L_ADC = 2, L_SUB = 3, L_SBB = 4, L_LOGIC = 5
 // TLB entry bits (the low 12 bits of an entry; the high 20 are the host page offset).
 const T_VALID = 0x1, T_SW = 0x2, T_UR = 0x4, T_UW = 0x8, T_GLOBAL = 0x10, T_MMIO = 0x20;
 const T_CODE = 0x80, T_NX = 0x100;
+/**
+ * With T_CODE: the write permissions (T_SW, T_UW) the entry had before its page's decoded code
+ * took them away, so a write that overlaps no decoded instruction goes to memory on the slow
+ * path without a page walk.
+ */
+const T_CSW = 0x40, T_CUW = 0x200;
 /** Never set in an entry: wanted by the masks while every data access must take the slow path. */
 const T_WATCH = 0x400;
 
@@ -57,6 +63,19 @@ export const INT_EXT = 0, INT_SOFT = 1, INT_EXC = 2, INT_ICEBP = 3;
 const BR8 = [0, 4, 8, 12, 1, 5, 9, 13];
 
 const TLB_LIST_MAX = 4096;
+/**
+ * Decoded instructions kept in the block cache at most; beyond, every block is dropped (as QEMU
+ * flushes a full translation buffer), so decoded code takes bounded memory (about 100 MiB).
+ */
+const MAX_CACHED_INSNS = 1 << 19;
+/** Writes that hit a code page's decoded instructions before the page runs uncached for a while. */
+const VOLATILE_AFTER = 64;
+/**
+ * Instructions a volatile page runs uncached (decoded one at a time) before it is cached again:
+ * the first time, and at most after doubling each time it turns volatile again.
+ */
+const VOLATILE_RUNS = 4096;
+const VOLATILE_RUNS_MAX = 1 << 22;
 /** Entries of the direct-mapped block cache (a power of two). */
 const BLOCK_CACHE_SIZE = 4096;
 
@@ -204,7 +223,16 @@ export class Cpu {
   // --- decoded blocks
   readonly blocks = new Map<number, Block>();
   private readonly blockCache: Array<Block | undefined> = new Array<Block | undefined>(BLOCK_CACHE_SIZE).fill(undefined);
-  private readonly pageBlocks: Array<Block[] | undefined> = [];
+  /** Code pages (by guest-physical page): their blocks and which bytes those cover. */
+  private readonly codePages: Array<CodePage | undefined> = [];
+  /** Instructions in cached blocks (bounded by maxCachedInsns). */
+  cachedInsns = 0;
+  /** The bound of cachedInsns: beyond it every block is dropped (tests set it lower). */
+  maxCachedInsns = MAX_CACHED_INSNS;
+  /** Counters of the decoded-code cache, for --stats and tests. */
+  readonly codeStats = { blocksDecoded: 0, singleDecodes: 0, flushes: 0, volatilePages: 0 };
+  /** The one block a volatile page's instructions are decoded into, one at a time. */
+  private readonly scratch = new Block(-1);
 
   constructor(mem: PhysicalMemory) {
     this.mem = mem;
@@ -212,7 +240,7 @@ export class Cpu {
     this.u16 = mem.u16;
     this.i32 = mem.i32;
     mem.onMapChange = () => this.flushTlb(true);
-    mem.onCodeWrite = (page) => this.invalidatePage(page);
+    mem.onCodeWrite = (page, offset, length) => this.codeWritten(page, offset, length);
     this.reset();
     makeFieldsMutable(this);
     makeFieldsMutable(this.x87);
@@ -788,7 +816,7 @@ export class Cpu {
   private physWrite32(p: number, v: number): void {
     const host = this.mem.pageHost[p >>> 12];
     const page = p >>> 12;
-    if (this.mem.codePage[page] !== 0) this.mem.invalidateCode(page);
+    if (this.mem.codePage[page] !== 0) this.codeWritten(page, p & 4095, 4);
     this.i32[(host + (p & 4095)) >> 2] = v;
   }
 
@@ -883,7 +911,7 @@ export class Cpu {
     if (host < 0) {
       flags = (flags | T_MMIO) & ~(T_SW | T_UW);
     } else {
-      if (this.mem.codePage[physPage] !== 0) flags = (flags | T_CODE) & ~(T_SW | T_UW);
+      if (this.mem.codePage[physPage] !== 0) flags = protectCode(flags);
       if (this.mem.pageReadonly[physPage] !== 0) flags &= ~(T_SW | T_UW);
     }
     if (this.tlb[vpn] === 0) this.tlbRecord(vpn);
@@ -978,7 +1006,7 @@ export class Cpu {
     const e = this.tlb[vpn];
     if (e !== 0) {
       const ok = access === 1
-        ? (e & (user ? T_UW : T_SW)) !== 0
+        ? (e & (user ? T_UW | T_CUW : T_SW | T_CSW)) !== 0
         : (e & T_VALID) !== 0 && (!user || (e & T_UR) !== 0) && (access !== 2 || (e & T_NX) === 0);
       if (ok) return ((this.tlbPhys[vpn] << 12) | (lin & 4095)) >>> 0;
     }
@@ -1031,7 +1059,7 @@ export class Cpu {
       return;
     }
     if (this.mem.pageReadonly[page] !== 0) return; // ROM: writes are dropped
-    if (this.mem.codePage[page] !== 0) this.mem.invalidateCode(page);
+    if (this.mem.codePage[page] !== 0) this.codeWritten(page, phys & 4095, size);
     const a = host + (phys & 4095);
     const u8 = this.u8;
     u8[a] = v;
@@ -1168,48 +1196,99 @@ export class Cpu {
   // Blocks
 
   private flushBlocks(): void {
-    for (const b of this.blocks.values()) b.valid = false;
+    for (const b of this.blocks.values()) dropBlock(b);
     this.blocks.clear();
     this.blockCache.fill(undefined);
-    this.pageBlocks.length = 0;
+    this.codePages.length = 0;
+    this.cachedInsns = 0;
     this.mem.codePage.fill(0);
   }
 
-  private invalidatePage(page: number): void {
-    const list = this.pageBlocks[page];
-    if (list !== undefined) {
-      for (const b of list) {
-        b.valid = false;
-        if (this.blocks.get(b.key) === b) this.blocks.delete(b.key);
-      }
-      this.pageBlocks[page] = undefined;
+  /**
+   * Bytes `offset .. offset + length` of code page `page` were written (by the guest, a
+   * page-table update or the monitor). Only the blocks whose bytes the write overlaps are
+   * dropped, so data that shares a page with code (a stack below the code, variables after it)
+   * costs a slow-path write, not the page's decoded code. A page whose code keeps being
+   * rewritten runs uncached for a while (see lookupBlock). Sets `brk` when a block was dropped:
+   * the one running may be among them.
+   */
+  private codeWritten(page: number, offset: number, length: number): void {
+    const cp = this.codePages[page];
+    if (cp === undefined) {
+      this.mem.codePage[page] = 0;
+      return;
     }
+    const end = offset + length;
+    if (!REGIONS && !cp.covers(offset, end)) return;
+    const blocks = cp.blocks;
+    let kept = 0;
+    cp.bits.fill(0);
+    for (let k = 0; k < blocks.length; k++) {
+      const b = blocks[k];
+      // A compiled region spans blocks of the page: any write to the page drops them all.
+      if (REGIONS || (b.lo < end && offset < b.hi)) {
+        this.forgetBlock(b);
+      } else {
+        blocks[kept++] = b;
+        cp.cover(b.lo, b.hi);
+      }
+    }
+    blocks.length = kept;
     this.brk = 1;
+    if (++cp.hits >= VOLATILE_AFTER) {
+      // Self-modifying code: stop caching this page for a while.
+      for (const b of blocks) this.forgetBlock(b);
+      blocks.length = 0;
+      cp.hits = 0;
+      // Each time again the page stays uncached twice as long.
+      cp.volatile = cp.nextVolatile;
+      if (cp.nextVolatile < VOLATILE_RUNS_MAX) cp.nextVolatile *= 2;
+      this.codeStats.volatilePages++;
+    }
+    if (blocks.length === 0) this.unprotectPage(page);
+  }
+
+  /** Drop a cached block (its page's list is the caller's). */
+  private forgetBlock(b: Block): void {
+    if (this.blocks.get(b.key) === b) this.blocks.delete(b.key);
+    this.cachedInsns -= b.insns.length;
+    dropBlock(b);
   }
 
   private registerBlock(b: Block, page: number): void {
-    let list = this.pageBlocks[page];
-    if (list === undefined) {
-      list = [];
-      this.pageBlocks[page] = list;
+    let cp = this.codePages[page];
+    if (cp === undefined) {
+      cp = new CodePage();
+      this.codePages[page] = cp;
     }
-    list.push(b);
+    cp.blocks.push(b);
+    cp.cover(b.lo, b.hi);
+    this.cachedInsns += b.insns.length;
     if (this.mem.codePage[page] === 0) {
       this.mem.codePage[page] = 1;
       // Writes to this page must now take the slow path: drop write permission from the TLB.
-      const host = this.mem.pageHost[page];
-      const tlb = this.tlb;
-      if (this.tlbListOverflow) {
-        for (let v = 0; v < tlb.length; v++) {
-          if (tlb[v] !== 0 && this.tlbPhys[v] === page) tlb[v] = (tlb[v] | T_CODE) & ~(T_SW | T_UW);
-        }
-      } else {
-        for (let k = 0; k < this.tlbListLen; k++) {
-          const v = this.tlbList[k];
-          if (tlb[v] !== 0 && (tlb[v] & -4096) === host && this.tlbPhys[v] === page) {
-            tlb[v] = (tlb[v] | T_CODE) & ~(T_SW | T_UW);
-          }
-        }
+      this.forEachTlbEntryOf(page, protectCode);
+    }
+  }
+
+  /** The page holds no cached code any more: writes may take the fast path again. */
+  private unprotectPage(page: number): void {
+    this.mem.codePage[page] = 0;
+    this.forEachTlbEntryOf(page, unprotectCode);
+  }
+
+  /** Rewrite the flags of every TLB entry that maps guest-physical page `page`. */
+  private forEachTlbEntryOf(page: number, change: (flags: number) => number): void {
+    const host = this.mem.pageHost[page];
+    const tlb = this.tlb;
+    if (this.tlbListOverflow) {
+      for (let v = 0; v < tlb.length; v++) {
+        if (tlb[v] !== 0 && this.tlbPhys[v] === page) tlb[v] = change(tlb[v]);
+      }
+    } else {
+      for (let k = 0; k < this.tlbListLen; k++) {
+        const v = this.tlbList[k];
+        if (tlb[v] !== 0 && (tlb[v] & -4096) === host && this.tlbPhys[v] === page) tlb[v] = change(tlb[v]);
       }
     }
   }
@@ -1259,11 +1338,26 @@ export class Cpu {
       this.blockCache[slot] = cached;
       return cached;
     }
+    const page = phys >>> 12;
+    const cp = this.codePages[page];
+    if (cp !== undefined && cp.volatile > 0) {
+      // A page whose code keeps changing: one instruction at a time, decoded afresh, not cached
+      // (so its writes need no tracking), until VOLATILE_RUNS have run.
+      cp.volatile--;
+      this.codeStats.singleDecodes++;
+      return decodeSingle(this, this.eip, this.code32, this.scratch);
+    }
+    if (this.cachedInsns > this.maxCachedInsns) {
+      this.codeStats.flushes++;
+      this.flushBlocks();
+      this.flushTlb(true);
+    }
+    this.codeStats.blocksDecoded++;
     const b = decodeBlock(this, this.eip, this.code32, key);
     if (b.cacheable) {
       this.blocks.set(key, b);
       this.blockCache[slot] = b;
-      this.registerBlock(b, phys >>> 12);
+      this.registerBlock(b, page);
     }
     return b;
   }
@@ -1751,3 +1845,45 @@ export class Cpu {
 }
 
 export type Handler = (cpu: Cpu, i: import('./decoder.js').Insn) => void;
+
+/** A page's decoded blocks, the 16-byte granules of the page their instructions occupy, and how
+ * often writes have hit them. */
+class CodePage {
+  readonly blocks: Block[] = [];
+  readonly bits = new Int32Array(8);
+  /** Writes that dropped blocks here since the page was last cached afresh. */
+  hits = 0;
+  /** > 0: the page is volatile and runs this many more instructions uncached. */
+  volatile = 0;
+  /** How long it stays uncached the next time it turns volatile. */
+  nextVolatile = VOLATILE_RUNS;
+
+  cover(lo: number, hi: number): void {
+    for (let g = lo >> 4; g <= (hi - 1) >> 4; g++) this.bits[g >> 5] |= 1 << (g & 31);
+  }
+
+  covers(lo: number, hi: number): boolean {
+    for (let g = lo >> 4; g <= (hi - 1) >> 4; g++) if ((this.bits[g >> 5] & (1 << (g & 31))) !== 0) return true;
+    return false;
+  }
+}
+
+/** Mark a dropped block: no cache returns it, and it holds on to nothing. */
+function dropBlock(b: Block): void {
+  b.valid = false;
+  b.succ0 = null;
+  b.succ1 = null;
+  b.compiled = null;
+}
+
+/** TLB flags of a page with decoded code: no fast-path writes, the permissions kept aside. */
+function protectCode(flags: number): number {
+  if ((flags & T_CODE) !== 0) return flags;
+  return (flags | T_CODE | ((flags & T_SW) !== 0 ? T_CSW : 0) | ((flags & T_UW) !== 0 ? T_CUW : 0)) & ~(T_SW | T_UW);
+}
+
+/** TLB flags of a page whose decoded code is gone: the write permissions back. */
+function unprotectCode(flags: number): number {
+  if ((flags & T_CODE) === 0) return flags;
+  return (flags | ((flags & T_CSW) !== 0 ? T_SW : 0) | ((flags & T_CUW) !== 0 ? T_UW : 0)) & ~(T_CODE | T_CSW | T_CUW);
+}

@@ -46,6 +46,9 @@ export class Block {
   execCount = 0;
   /** Its last instruction branches back to its first (a tight loop: worth compiling early). */
   selfLoop = false;
+  /** The bytes it was decoded from: offsets lo .. hi (exclusive) in its page. */
+  lo = 0;
+  hi = 0;
   /** The compiled form: undefined until tried, null when the compiler declined. */
   compiled: Compiled | null | undefined = undefined;
   /** Successor cache (see Cpu.getBlock): the last two blocks that followed this one. */
@@ -330,6 +333,7 @@ export function decodeBlock(cpu: Cpu, eip: number, code32: boolean, key: number)
   const pageEnd = (startLin & ~4095) + 4096;
   let off = eip;
   const savedCr2 = cpu.cr2;
+  let hi = startLin & 4095;
   for (let n = 0; n < MAX_BLOCK; n++) {
     const i = new Insn();
     let len: number;
@@ -347,6 +351,8 @@ export function decodeBlock(cpu: Cpu, eip: number, code32: boolean, key: number)
     }
     const lin = (cpu.segBase[CS] + off) | 0;
     const crosses = ((lin - startLin) | 0) + len > ((pageEnd - startLin) | 0);
+    // 16-bit IP wrapping to the segment's start leaves the page: the block ends before that.
+    if (n > 0 && (lin ^ startLin) >>> 12 !== 0) break;
     if (crosses) {
       if (n === 0) {
         // An instruction that straddles two pages is never cached: its second page may be remapped.
@@ -356,14 +362,37 @@ export function decodeBlock(cpu: Cpu, eip: number, code32: boolean, key: number)
       break;
     }
     block.insns.push(i);
+    hi = (lin & 4095) + len;
     off = (off + len) | 0;
     if (!code32) off &= 0xffff;
     if (endsBlock(i.op, i.reg)) break;
     if (((cpu.segBase[CS] + off) | 0) === pageEnd) break;
   }
+  block.lo = startLin & 4095;
+  block.hi = hi;
   // A relative branch other than CALL whose target is the block's first instruction.
   const last = block.insns[block.insns.length - 1];
   const branch = last.op === 0xe8 ? null : relativeBranch(last);
   if (branch !== null) block.selfLoop = ((off + branch.disp - eip) & (code32 ? -1 : 0xffff)) === 0;
+  return block;
+}
+
+/**
+ * Decode the one instruction at CS:eip into `block` (reused: nothing is allocated), for code that
+ * is not cached. The block is not cacheable and is never compiled.
+ */
+export function decodeSingle(cpu: Cpu, eip: number, code32: boolean, block: Block): Block {
+  let i = block.insns[0];
+  if (i === undefined) {
+    i = new Insn();
+    block.insns.push(i);
+  }
+  decodeInsn(cpu, eip, code32, i);
+  block.valid = true;
+  block.cacheable = false;
+  block.compiled = null;
+  block.succ0 = null;
+  block.succ1 = null;
+  block.succEpoch = -1;
   return block;
 }

@@ -675,6 +675,8 @@ const VIEWS = ['R', 'R16', 'R8', 'TLB', 'U8', 'U16', 'I32'] as const;
  */
 const REGION_MAX = 16;
 const REGION_MAX_INSNS = Number(process.env.VMRUN_JIT_REGION ?? 0);
+/** Regions are compiled: a compiled block depends on the other blocks of its page. */
+export const REGIONS = REGION_MAX_INSNS > 0;
 
 /**
  * The region of `entry`: with a 32-bit, 4 GiB CS, the blocks of the same page that lie on a loop

@@ -21,8 +21,8 @@ export class PhysicalMemory {
   a20Mask = -1;
   /** Called when the translation of physical pages changes (slot map, A20): the TLB must be flushed. */
   onMapChange: (() => void) | null = null;
-  /** Called when a page holding decoded code is written. */
-  onCodeWrite: ((page: number) => void) | null = null;
+  /** Called when bytes `offset .. offset + length` of a page holding decoded code are written. */
+  onCodeWrite: ((page: number, offset: number, length: number) => void) | null = null;
 
   constructor(buffer: ArrayBuffer) {
     this.buffer = buffer;
@@ -59,19 +59,16 @@ export class PhysicalMemory {
     const first = guestPhys >>> PAGE_SHIFT;
     const count = size >>> PAGE_SHIFT;
     for (let k = 0; k < count; k++) {
-      this.invalidateCode(first + k);
+      this.codeWritten(first + k, 0, PAGE_SIZE);
       this.pageHost[first + k] = -1;
       this.pageReadonly[first + k] = 0;
     }
     this.onMapChange?.();
   }
 
-  /** Drop decoded code of a page (no-op when it holds none). */
-  invalidateCode(page: number): void {
-    if (this.codePage[page] !== 0) {
-      this.codePage[page] = 0;
-      this.onCodeWrite?.(page);
-    }
+  /** Bytes of a page were changed behind the core: decoded code over them is dropped. */
+  codeWritten(page: number, offset: number, length: number): void {
+    if (this.codePage[page] !== 0) this.onCodeWrite?.(page, offset, length);
   }
 
   /** Monitor-side write (a loader): bypasses A20 and read-only slots, invalidates cached code. */
@@ -87,7 +84,7 @@ export class PhysicalMemory {
       const off = addr % PAGE_SIZE;
       const n = Math.min(PAGE_SIZE - off, data.length - done);
       this.u8.set(data.subarray(done, done + n), host + off);
-      this.invalidateCode(page);
+      this.codeWritten(page, off, n);
       done += n;
     }
   }

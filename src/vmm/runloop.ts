@@ -138,6 +138,9 @@ const CHECK_MS = 5;
 const CHECK_EVERY = 512;
 /** The smallest slice the fitting may choose. */
 const MIN_SLICE = 64;
+/** Where the fitting starts (it grows fourfold per look while the guest is fast). */
+const FIRST_SLICE = 4096;
+const FIRST_CHECK_EVERY = 4;
 const RING = 16;
 const RING_MASK = RING - 1;
 
@@ -263,7 +266,9 @@ export class RunLoop {
     this.startWall = this.wall();
     this.timeoutAt = this.timeoutMs > 0 ? this.deadline ?? this.startWall + this.timeoutMs : Infinity;
     this.nextYieldAt = this.startWall + this.yieldMs;
-    this.runSlice = this.slice;
+    this.runSlice = Math.min(this.slice, FIRST_SLICE);
+    this.checkEvery = FIRST_CHECK_EVERY;
+    this.countdown = FIRST_CHECK_EVERY;
     this.lastCheckWall = this.startWall;
     let dump: string[] = [];
     try {

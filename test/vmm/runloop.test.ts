@@ -22,7 +22,7 @@ class FakeVcpu implements LoopVcpu {
   readonly budgets: number[] = [];
   /** Vectors injected before each run(), by run index. */
   readonly log: string[] = [];
-  constructor(private readonly script: Step[]) {}
+  constructor(readonly script: Step[]) {}
   run(budget: number): number {
     this.budgets.push(budget);
     const ex = this.exit;
@@ -187,12 +187,12 @@ describe('RunLoop', () => {
         halt(true, 1),
         observe(() => (clockAtWake = r.clock.now())),
       ],
-      { timers: (pic) => [new OneShot(5000, pic, 0x20)], onIdleSkip: (ns) => skipped.push(ns) },
+      { timers: (pic) => [new OneShot(3000, pic, 0x20)], onIdleSkip: (ns) => skipped.push(ns) },
     );
     const res = await r.loop.run();
-    expect(skipped).toEqual([4899]); // reported once, before the run after the wake-up
-    expect(r.cpu.budgets[0]).toBe(5000); // the first slice ends at the deadline
-    expect(clockAtWake).toBe(5000);
+    expect(skipped).toEqual([2899]); // reported once, before the run after the wake-up
+    expect(r.cpu.budgets[0]).toBe(3000); // the first slice ends at the deadline
+    expect(clockAtWake).toBe(3000);
     expect(r.cpu.injected).toEqual([0x20]);
     expect(res.interruptsInjected).toBe(1);
     expect(res.status).toBe(0);
@@ -386,5 +386,53 @@ describe('RunLoop', () => {
     expect(values).toEqual([0x14]);
     expect(dev.writes).toEqual([[0xb0, 4, 0]]);
     expect(res.exits.byReason.mmio).toBe(2);
+  });
+});
+
+describe('RunLoop: the wall clock is looked at every few milliseconds, whatever the guest speed', () => {
+  // A simulated host: the fake vCPU advances the loop's wall clock by what its work would take.
+  async function overshoot(cost: (budget: number) => { ms: number; step: Step }): Promise<{ status: number; late: number; looks: number[] }> {
+    let now = 0;
+    const looks: number[] = [];
+    const forever: Step = (ex, budget, cpu) => {
+      const { ms, step } = cost(budget);
+      now += ms;
+      step(ex, budget, cpu);
+      cpu.script.push(forever);
+    };
+    const r = rig([forever], { timeoutMs: 100, wallClock: () => {
+      looks.push(now);
+      return now;
+    } });
+    const res = await r.loop.run();
+    return { status: res.status, late: now - 100, looks };
+  }
+
+  it('a guest retiring 0.1 MIPS (the first slice used to be a million instructions: 10 s)', async () => {
+    const r = await overshoot((budget) => ({ ms: budget * 0.01, step: plain(ExitReason.Budget, budget) }));
+    expect(r.status).toBe(124);
+    expect(r.late).toBeLessThan(25);
+  });
+
+  it('exits that each take a millisecond (512 of them used to pass between looks)', async () => {
+    const r = await overshoot(() => ({ ms: 1, step: out(0x80, 1, 0) }));
+    expect(r.status).toBe(124);
+    expect(r.late).toBeLessThan(25);
+    // Once fitted, consecutive looks are at most a few exits apart.
+    const gaps = r.looks.slice(10).map((t, k) => t - r.looks[k + 9]);
+    expect(Math.max(...gaps)).toBeLessThanOrEqual(10);
+  });
+
+  it('exception deliveries that retire nothing spend the budget (a fault loop)', async () => {
+    const r = await overshoot((budget) => ({
+      ms: budget * 0.001,
+      step: (ex) => {
+        ex.reason = ExitReason.Budget;
+        ex.instructions = 0;
+        ex.deliveries = budget;
+      },
+    }));
+    expect(r.status).toBe(124);
+    expect(r.late).toBeLessThan(25);
   });
 });
