@@ -158,6 +158,11 @@ export class Cpu {
   nextEip = 0;
   /** Non-zero: stop executing the current block after this instruction. */
   brk = 0;
+  /**
+   * Non-zero: a REP string instruction must end its execution after the current element (an
+   * MMIO write to leave run() with, a data breakpoint to deliver). Cleared by the instruction.
+   */
+  stringStop = 0;
   /** An exit to produce after the current instruction (ExitReason), 0 for none. */
   exitPending = 0;
   interruptShadow = false;
@@ -482,6 +487,7 @@ export class Cpu {
       if (((lin - start) >>> 0) < len || ((start - lin) >>> 0) < size) {
         this.pendingDebugTrap |= 1 << n;
         this.brk = 1;
+        this.stringStop = 1;
       }
     }
   }
@@ -1095,6 +1101,7 @@ export class Cpu {
     this.mmioWq[k + 3] = this.eip;
     this.mmioWqLen++;
     this.brk = 1;
+    this.stringStop = 1;
   }
 
   // =============================================================================================
@@ -1372,8 +1379,8 @@ export class Cpu {
     // The budget is spent by retired instructions and by exception deliveries, each one step:
     // a fault whose handler faults again (or a fault loop through the IVT) retires nothing,
     // and must still leave run() when the budget is used. A delivery also takes a cycle of
-    // guest time, so the TSC moves on with it (the monitor's clock does the same with
-    // exit.deliveries).
+    // guest time: the TSC moves on with it at once (so what RDTSC reads does not depend on
+    // where run() ends), and the monitor's clock with exit.deliveries.
     let limit = start + budget;
     let deliveries = 0;
     this.exitPending = 0;
@@ -1384,6 +1391,7 @@ export class Cpu {
         this.deliverFault();
         deliveries++;
         limit--;
+        this.tscOffset++;
       } else if (e !== EXIT) throw e;
     }
     if (this.exitPending === 0 && this.mmioWqLen > 0) this.nextMmioWriteExit(exit);
@@ -1398,6 +1406,7 @@ export class Cpu {
           this.deliverFault();
           deliveries++;
           limit--;
+          this.tscOffset++;
         } else if (e !== EXIT) throw e;
       }
     }
@@ -1417,6 +1426,7 @@ export class Cpu {
           this.deliverFault();
           deliveries++;
           limit--;
+          this.tscOffset++;
         } else if (e !== EXIT) {
           const msg = e instanceof Error ? e.message : String(e);
           try {
@@ -1433,7 +1443,6 @@ export class Cpu {
     exit.reason = this.exitPending;
     exit.instructions = this.instructionCount - start;
     exit.deliveries = deliveries;
-    this.tscOffset += deliveries;
     exit.interruptsEnabled = (this.flags & F_IF) !== 0;
     exit.readyForInterruptInjection = this.canInjectInterrupt();
   }

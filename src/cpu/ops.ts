@@ -509,7 +509,13 @@ function strAdv(c: Cpu, i: Insn, r: number, size: number): void {
   else c.regs16[r << 1] = c.regs16[r << 1] + d;
 }
 
-/** Run `one` under REP semantics. `cmp`: REPE/REPNE termination by ZF. */
+/**
+ * Run `one` under REP semantics. `cmp`: REPE/REPNE termination by ZF. An execution does up to
+ * REP_CHUNK elements; it stops early only after an element that must leave the instruction
+ * (`stringStop`: an MMIO write, a data breakpoint), never because decoded code was dropped
+ * (`brk` alone): that depends on what the block cache holds, and the count of executions (each a
+ * retired instruction) must not.
+ */
 function rep(c: Cpu, i: Insn, one: (c: Cpu, i: Insn) => void, cmp: boolean): void {
   if ((i.prefix & 3) === 0) {
     one(c, i);
@@ -517,6 +523,7 @@ function rep(c: Cpu, i: Insn, one: (c: Cpu, i: Insn) => void, cmp: boolean): voi
   }
   let n = getCount(c, i);
   if (n === 0) return;
+  c.stringStop = 0;
   for (let k = 0; k < REP_CHUNK; k++) {
     one(c, i);
     n = (n - 1) | 0;
@@ -527,7 +534,7 @@ function rep(c: Cpu, i: Insn, one: (c: Cpu, i: Insn) => void, cmp: boolean): voi
       const zf = c.getZF() !== 0;
       if ((i.prefix & 1) !== 0 ? !zf : zf) return;
     }
-    if (c.brk !== 0) break;
+    if (c.stringStop !== 0) break;
   }
   // Not finished: execute this instruction again (an interrupt may be taken in between).
   c.nextEip = c.eip;
@@ -593,6 +600,7 @@ function repFast(c: Cpu, i: Insn, one: (c: Cpu, i: Insn) => void): void {
   const R = c.regs;
   let n = R[ECX] >>> 0;
   let left = REP_CHUNK;
+  c.stringStop = 0;
   while (n > 0 && left > 0) {
     const cnt = stringRun(c, movs, size, down, Math.min(n, left));
     if (cnt === 0) {
@@ -603,7 +611,7 @@ function repFast(c: Cpu, i: Insn, one: (c: Cpu, i: Insn) => void): void {
       n--;
       left--;
       R[ECX] = n;
-      if (c.brk !== 0) break;
+      if (c.stringStop !== 0) break;
     } else {
       n -= cnt;
       left -= cnt;
