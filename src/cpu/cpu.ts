@@ -63,6 +63,8 @@ export const INT_EXT = 0, INT_SOFT = 1, INT_EXC = 2, INT_ICEBP = 3;
 const BR8 = [0, 4, 8, 12, 1, 5, 9, 13];
 
 const TLB_LIST_MAX = 4096;
+/** MMIO reads one instruction may make (CMPS and MOVS make two). */
+const MAX_MMIO_READS = 4;
 /**
  * Decoded instructions kept in the block cache at most; beyond, every block is dropped (as QEMU
  * flushes a full translation buffer), so decoded code takes bounded memory (about 100 MiB).
@@ -199,12 +201,22 @@ export class Cpu {
   pendingInsRep = false;
   pendingInsLen = 0;
   pendingInsAsz = 4;
-  /** MMIO read data supplied by the monitor for the re-executed instruction. */
+  /**
+   * MMIO reads of the instruction being completed (as KVM's emulator keeps its fragments): an
+   * instruction's first MMIO read leaves run(); the next run() re-executes the instruction with
+   * the monitor's data, and a second read (CMPS, MOVS with both operands in MMIO) leaves again,
+   * and so on, every read reaching the device once.
+   */
   private mmioReadPending = false;
-  private mmioReadValid = false;
-  private mmioReadAddr = 0;
-  private mmioReadSize = 0;
-  private mmioReadData = 0;
+  private readonly fragAddr = new Float64Array(MAX_MMIO_READS);
+  private readonly fragSize = new Uint8Array(MAX_MMIO_READS);
+  private readonly fragData = new Int32Array(MAX_MMIO_READS);
+  /** Reads with data, and how many the re-executed instruction has consumed. */
+  private fragCount = 0;
+  private fragUsed = 0;
+  /** Budget left (run()'s limit) and exception deliveries, while run() runs. */
+  private runLimit = 0;
+  private runDeliveries = 0;
   /** Queued MMIO writes, each leaving run() as one exit. */
   private readonly mmioWq = new Float64Array(8 * 4);
   private mmioWqHead = 0;
@@ -278,7 +290,8 @@ export class Cpu {
     this.interruptShadow = false;
     this.mmioWqLen = 0;
     this.mmioReadPending = false;
-    this.mmioReadValid = false;
+    this.fragCount = 0;
+    this.fragUsed = 0;
     this.x87.reset();
     this.resetMsrs();
     this.updateMode();
@@ -1076,10 +1089,20 @@ export class Cpu {
   }
 
   private mmioRead(phys: number, size: number): number {
-    if (this.mmioReadValid && this.mmioReadAddr === phys && this.mmioReadSize === size) {
-      this.mmioReadValid = false;
-      return this.mmioReadData;
+    const k = this.fragUsed;
+    if (k < this.fragCount) {
+      if (this.fragAddr[k] === phys && this.fragSize[k] === size) {
+        this.fragUsed = k + 1;
+        // A REP string instruction ends its execution with this element: the next element's
+        // reads are new ones.
+        if (k + 1 === this.fragCount) this.stringStop = 1;
+        return this.fragData[k];
+      }
+      // The re-execution went another way (the monitor changed the state in between): the
+      // reads so far no longer apply.
+      this.fragCount = this.fragUsed = 0;
     }
+    if (this.fragCount >= MAX_MMIO_READS) this.internalError(`more than ${MAX_MMIO_READS} MMIO reads in one instruction`);
     const x = this.exit;
     x.reason = ExitReason.Mmio;
     x.insnEip = this.eip;
@@ -1381,70 +1404,71 @@ export class Cpu {
     // and must still leave run() when the budget is used. A delivery also takes a cycle of
     // guest time: the TSC moves on with it at once (so what RDTSC reads does not depend on
     // where run() ends), and the monitor's clock with exit.deliveries.
-    let limit = start + budget;
-    let deliveries = 0;
+    this.runLimit = start + budget;
+    this.runDeliveries = 0;
     this.exitPending = 0;
-    try {
-      this.completePending(exit);
-    } catch (e) {
-      if (e === FAULT) {
-        this.deliverFault();
-        deliveries++;
-        limit--;
-        this.tscOffset++;
-      } else if (e !== EXIT) throw e;
-    }
+    this.guarded(() => this.completePending(exit));
     if (this.exitPending === 0 && this.mmioWqLen > 0) this.nextMmioWriteExit(exit);
+    if (this.exitPending === 0 && this.fragCount > 0) {
+      // The instruction whose MMIO read left run() is completed first, with the data, before
+      // an interrupt the monitor injected meanwhile (as KVM completes an emulated instruction).
+      const limit = this.instructionCount + 1;
+      this.guarded(() => this.runBlock(limit));
+      if (!this.mmioReadPending) this.fragCount = this.fragUsed = 0;
+      if (this.exitPending === 0 && this.mmioWqLen > 0) this.nextMmioWriteExit(exit);
+    }
     if (this.exitPending === 0 && this.pendingVector >= 0) {
       const v = this.pendingVector;
       this.pendingVector = -1;
       this.interruptShadow = false;
-      try {
-        this.deliverInterrupt(v, INT_EXT, -1);
-      } catch (e) {
-        if (e === FAULT) {
-          this.deliverFault();
-          deliveries++;
-          limit--;
-          this.tscOffset++;
-        } else if (e !== EXIT) throw e;
-      }
+      this.guarded(() => this.deliverInterrupt(v, INT_EXT, -1));
     }
     while (this.exitPending === 0) {
       if (this.irqWindowRequested && (this.flags & F_IF) !== 0 && !this.interruptShadow) {
         this.exitPending = ExitReason.IrqWindowOpen;
         break;
       }
-      if (this.instructionCount >= limit) {
+      if (this.instructionCount >= this.runLimit) {
         this.exitPending = ExitReason.Budget;
         break;
       }
-      try {
-        this.runBlock(limit);
-      } catch (e) {
-        if (e === FAULT) {
-          this.deliverFault();
-          deliveries++;
-          limit--;
-          this.tscOffset++;
-        } else if (e !== EXIT) {
-          const msg = e instanceof Error ? e.message : String(e);
-          try {
-            this.internalError(`core error: ${msg}`);
-          } catch (e2) {
-            if (e2 !== EXIT) throw e2;
-          }
-          if (process.env.VMRUN_DEBUG && e instanceof Error) console.error(e.stack);
-        }
-      }
+      this.guarded(this.runChain);
       if (this.mmioWqLen > 0 && this.exitPending === 0) this.nextMmioWriteExit(exit);
     }
     this.curBlock = null;
     exit.reason = this.exitPending;
     exit.instructions = this.instructionCount - start;
-    exit.deliveries = deliveries;
+    exit.deliveries = this.runDeliveries;
     exit.interruptsEnabled = (this.flags & F_IF) !== 0;
     exit.readyForInterruptInjection = this.canInjectInterrupt();
+  }
+
+  /** runBlock up to run()'s limit (bound once: guarded() calls it without arguments). */
+  private readonly runChain = (): void => this.runBlock(this.runLimit);
+
+  /**
+   * Run `work`; a guest exception it raises is delivered (one step of the budget and a cycle of
+   * guest time), an exit it signals is left for run(), anything else becomes an InternalError.
+   */
+  private guarded(work: () => void): void {
+    try {
+      work();
+    } catch (e) {
+      if (e === FAULT) {
+        this.deliverFault();
+        this.runDeliveries++;
+        this.runLimit--;
+        this.tscOffset++;
+      } else if (e !== EXIT) {
+        const msg = e instanceof Error ? e.message : String(e);
+        try {
+          this.internalError(`core error: ${msg}`);
+        } catch (e2) {
+          if (e2 !== EXIT) throw e2;
+        }
+        if (process.env.VMRUN_DEBUG && e instanceof Error) console.error(e.stack);
+      }
+    }
   }
 
   private nextMmioWriteExit(x: ExitRecord): void {
@@ -1463,10 +1487,11 @@ export class Cpu {
   private completePending(x: ExitRecord): void {
     if (this.mmioReadPending) {
       this.mmioReadPending = false;
-      this.mmioReadValid = true;
-      this.mmioReadAddr = x.mmioAddr;
-      this.mmioReadSize = x.mmioSize;
-      this.mmioReadData = x.mmioData;
+      const k = this.fragCount++;
+      this.fragAddr[k] = x.mmioAddr;
+      this.fragSize[k] = x.mmioSize;
+      this.fragData[k] = x.mmioData;
+      this.fragUsed = 0;
     }
     if (this.pendingIn !== 0) {
       const size = this.pendingIn;
