@@ -12,6 +12,10 @@ import {
 import { Block, decodeBlock, decodeSingle } from './decoder.js';
 import type { PhysicalMemory } from './memory.js';
 import { cr4Allowed, defaultCpuid, leaf1Features } from './cpuid.js';
+import {
+  MSR_APIC_BASE, MSR_EFER, MSR_SYSENTER_CS, MSR_SYSENTER_EIP, MSR_SYSENTER_ESP, MSR_TSC, msrDef, msrModel,
+  resetStorage, writeAllowed,
+} from './msrs.js';
 import { X87 } from './fpu.js';
 import { compileBlock, REGIONS } from './jit.js';
 import { TASK_INT, taskSwitch } from './task.js';
@@ -148,6 +152,8 @@ export class Cpu {
   tscOffset = 0;
   readonly msrStore = new Map<number, bigint>();
   cpuid: CpuidEntry[] = defaultCpuid();
+  /** What of the CPUID table decides which MSRs exist. */
+  msrModel = msrModel(this.cpuid);
   /** CPUID leaf 1 EDX of the table: instructions of unreported features raise #UD. */
   features = leaf1Features(this.cpuid);
   /** CR4 bits of reported features (others #GP). */
@@ -293,7 +299,7 @@ export class Cpu {
     this.fragCount = 0;
     this.fragUsed = 0;
     this.x87.reset();
-    this.resetMsrs();
+    resetStorage(this.msrModel, this.msrStore);
     this.updateMode();
     this.flushTlb(true);
     this.flushBlocks();
@@ -358,59 +364,63 @@ export class Cpu {
     this.cpuid = entries.map((e) => ({ ...e }));
     this.features = leaf1Features(this.cpuid);
     this.cr4Allowed = cr4Allowed(this.cpuid);
+    this.msrModel = msrModel(this.cpuid);
+    resetStorage(this.msrModel, this.msrStore);
   }
 
+  /** KVM_GET_MSRS; an MSR the model does not have is a RangeError. */
   getMsrs(indices: number[]): MsrEntry[] {
-    return indices.map((index) => ({ index, value: this.readMsr(index) }));
+    return indices.map((index) => {
+      const value = this.readMsr(index);
+      if (value === undefined) throw new RangeError(`MSR 0x${(index >>> 0).toString(16)} does not exist on this CPU model`);
+      return { index, value };
+    });
   }
 
+  /** KVM_SET_MSRS; an MSR the model does not have, or a value it refuses, is a RangeError. */
   setMsrs(entries: MsrEntry[]): void {
-    for (const e of entries) this.writeMsr(e.index, e.value);
-  }
-
-  /**
-   * Power-on values of the MSRs kept as plain storage: PAT, the MTRRs (8 variable ranges and the
-   * fixed ones; they describe caching, which has no effect here), the P6 performance counters and
-   * event selects, platform ID, microcode signature, MISC_ENABLE.
-   */
-  private resetMsrs(): void {
-    const m = this.msrStore;
-    m.clear();
-    m.set(0x277, 0x0007040600070406n);
-    m.set(0xfe, 0x508n); // MTRRcap: WC, fixed ranges, 8 variable ranges
-    m.set(0x2ff, 0n);
-    for (let k = 0x200; k <= 0x20f; k++) m.set(k, 0n);
-    for (const k of [0x250, 0x258, 0x259, 0x268, 0x269, 0x26a, 0x26b, 0x26c, 0x26d, 0x26e, 0x26f]) m.set(k, 0n);
-    for (const k of [0xc1, 0xc2, 0x186, 0x187, 0x17, 0x8b, 0x79]) m.set(k, 0n);
-    m.set(0x1a0, 1n); // MISC_ENABLE: fast strings
-  }
-
-  readMsr(index: number): bigint {
-    switch (index >>> 0) {
-      case 0x10: return BigInt.asUintN(64, BigInt(this.retired()) + BigInt(this.tscOffset));
-      case 0x1b: return BigInt(this.apicBase >>> 0);
-      case 0x174: return BigInt(this.sysenterCs >>> 0);
-      case 0x175: return BigInt(this.sysenterEsp >>> 0);
-      case 0x176: return BigInt(this.sysenterEip >>> 0);
-      case 0xc0000080: return BigInt(this.efer >>> 0);
-      default: {
-        const v = this.msrStore.get(index >>> 0);
-        if (v === undefined) throw new RangeError(`MSR 0x${(index >>> 0).toString(16)} is not implemented`);
-        return v;
-      }
+    for (const e of entries) {
+      if (!this.writeMsr(e.index, e.value)) throw new RangeError(`MSR 0x${(e.index >>> 0).toString(16)} cannot be written with 0x${e.value.toString(16)}`);
     }
   }
 
-  writeMsr(index: number, value: bigint): void {
-    const lo = Number(BigInt.asUintN(32, value)) | 0;
-    switch (index >>> 0) {
-      case 0x10: this.tscOffset = Number(BigInt.asIntN(64, value - BigInt(this.retired()))); return;
-      case 0x1b: this.apicBase = lo; return;
-      case 0x174: this.sysenterCs = lo & 0xffff; return;
-      case 0x175: this.sysenterEsp = lo; return;
-      case 0x176: this.sysenterEip = lo; return;
-      case 0xc0000080: this.efer = lo & EFER_NXE; this.flushTlb(true); return;
-      default: this.msrStore.set(index >>> 0, BigInt.asUintN(64, value));
+  /** The MSR's value, or undefined when the model does not have it (RDMSR: #GP). */
+  readMsr(index: number): bigint | undefined {
+    const u = index >>> 0;
+    if (msrDef(u, this.msrModel) === undefined) return undefined;
+    switch (u) {
+      case MSR_TSC: return BigInt.asUintN(64, BigInt(this.retired()) + BigInt(this.tscOffset));
+      case MSR_APIC_BASE: return BigInt(this.apicBase >>> 0);
+      case MSR_SYSENTER_CS: return BigInt(this.sysenterCs >>> 0);
+      case MSR_SYSENTER_ESP: return BigInt(this.sysenterEsp >>> 0);
+      case MSR_SYSENTER_EIP: return BigInt(this.sysenterEip >>> 0);
+      case MSR_EFER: return BigInt(this.efer >>> 0);
+      default: return this.msrStore.get(u) ?? 0n;
+    }
+  }
+
+  /** Write an MSR; false when the model does not have it or refuses the value (WRMSR: #GP). */
+  writeMsr(index: number, value: bigint): boolean {
+    const u = index >>> 0;
+    const d = msrDef(u, this.msrModel);
+    if (d === undefined) return false;
+    const v = BigInt.asUintN(64, value);
+    const lo = Number(BigInt.asUintN(32, v)) | 0;
+    switch (u) {
+      case MSR_TSC: this.tscOffset = Number(BigInt.asIntN(64, v - BigInt(this.retired()))); return true;
+      case MSR_APIC_BASE: this.apicBase = lo; return true;
+      case MSR_SYSENTER_CS: this.sysenterCs = lo & 0xffff; return true;
+      case MSR_SYSENTER_ESP: this.sysenterEsp = lo; return true;
+      case MSR_SYSENTER_EIP: this.sysenterEip = lo; return true;
+      case MSR_EFER:
+        if ((v & ~BigInt(EFER_NXE)) !== 0n) return false;
+        this.efer = lo;
+        this.flushTlb(true);
+        return true;
+      default:
+        if (!writeAllowed(d, v)) return false;
+        this.msrStore.set(u, v);
+        return true;
     }
   }
 

@@ -14,10 +14,11 @@ function ascii4(s: string): number {
 export const CPUID_FPU = 1 << 0, CPUID_DE = 1 << 2, CPUID_PSE = 1 << 3, CPUID_TSC = 1 << 4, CPUID_MSR = 1 << 5;
 export const CPUID_PAE = 1 << 6, CPUID_CX8 = 1 << 8, CPUID_SEP = 1 << 11, CPUID_PGE = 1 << 13;
 export const CPUID_MTRR = 1 << 12, CPUID_CMOV = 1 << 15, CPUID_PAT = 1 << 16, CPUID_FXSR = 1 << 24;
+export const CPUID_MCE = 1 << 7, CPUID_MCA = 1 << 14;
 export const CPUID_NX = 1 << 20; // leaf 0x80000001 EDX
 
-const P6_FEATURES = CPUID_FPU | CPUID_DE | CPUID_PSE | CPUID_TSC | CPUID_MSR | CPUID_PAE | CPUID_CX8 |
-  CPUID_PGE | CPUID_MTRR | CPUID_CMOV;
+const P6_FEATURES = CPUID_FPU | CPUID_DE | CPUID_PSE | CPUID_TSC | CPUID_MSR | CPUID_PAE | CPUID_MCE | CPUID_CX8 |
+  CPUID_PGE | CPUID_MTRR | CPUID_MCA | CPUID_CMOV;
 
 function vendorLeaf(maxLeaf: number): CpuidEntry {
   return entry(0, maxLeaf, ascii4('Genu'), ascii4('ntel'), ascii4('ineI'));
@@ -30,7 +31,7 @@ function vendorLeaf(maxLeaf: number): CpuidEntry {
  */
 export const CPU_MODELS: Record<string, { description: string; cpuid: () => CpuidEntry[] }> = {
   pentium2: {
-    description: 'Pentium II class (family 6 model 3): x87, FXSR, SEP, CMOV, PAE, PSE, PGE, PAT, MTRR, NX (the default)',
+    description: 'Pentium II class (family 6 model 3): x87, FXSR, SEP, CMOV, PAE, PSE, PGE, PAT, MTRR, MCE/MCA, NX (the default)',
     cpuid: () => [
       vendorLeaf(1),
       entry(1, (6 << 8) | (3 << 4) | 3, 0, 0, P6_FEATURES | CPUID_FXSR | CPUID_SEP | CPUID_PAT),
@@ -39,7 +40,7 @@ export const CPU_MODELS: Record<string, { description: string; cpuid: () => Cpui
     ],
   },
   pentiumpro: {
-    description: 'Pentium Pro (family 6 model 1): x87, CMOV, PAE, PSE, PGE, MTRR; no SYSENTER, FXSR, PAT or NX',
+    description: 'Pentium Pro (family 6 model 1): x87, CMOV, PAE, PSE, PGE, MTRR, MCE/MCA; no SYSENTER, FXSR, PAT or NX',
     cpuid: () => [vendorLeaf(1), entry(1, (6 << 8) | (1 << 4) | 9, 0, 0, P6_FEATURES)],
   },
   i486: {
@@ -61,7 +62,7 @@ export function leaf1Features(table: CpuidEntry[]): number {
   return e ? e.edx | 0 : 0;
 }
 
-/** The CR4 bits a table allows: TSD with TSC, DE, PSE, PAE, PGE, PCE on family 6, OSFXSR with FXSR. */
+/** The CR4 bits a table allows: TSD with TSC, DE, PSE, PAE, MCE, PGE, PCE on family 6, OSFXSR with FXSR. */
 export function cr4Allowed(table: CpuidEntry[]): number {
   const f = leaf1Features(table);
   const e = table.find((x) => x.function === 1);
@@ -71,6 +72,7 @@ export function cr4Allowed(table: CpuidEntry[]): number {
   if ((f & CPUID_DE) !== 0) m |= 0x8;
   if ((f & CPUID_PSE) !== 0) m |= 0x10;
   if ((f & CPUID_PAE) !== 0) m |= 0x20;
+  if ((f & CPUID_MCE) !== 0) m |= 0x40;
   if ((f & CPUID_PGE) !== 0) m |= 0x80;
   if (family >= 6) m |= 0x100;
   if ((f & CPUID_FXSR) !== 0) m |= 0x200;

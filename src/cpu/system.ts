@@ -13,6 +13,7 @@ import { ea, readRM } from './ops.js';
 import { x87Execute, x87Pending } from './fpu.js';
 import { TASK_CALL, TASK_IRET, TASK_JMP, taskSwitch } from './task.js';
 import { CPUID_MSR, CPUID_SEP, CPUID_TSC } from './cpuid.js';
+import { MSR_PERFEVTSEL0, MSR_PERFEVTSEL1 } from './msrs.js';
 
 // ------------------------------------------------------------------------------------------------
 // Segment registers
@@ -775,33 +776,21 @@ export function requireFeature(c: Cpu, bit: number): void {
 export function rdmsr(c: Cpu): void {
   requireFeature(c, CPUID_MSR);
   requireCpl0(c);
-  let v: bigint;
-  try {
-    v = c.readMsr(c.regs[ECX]);
-  } catch {
-    return c.gp(0);
-  }
+  const v = c.readMsr(c.regs[ECX]);
+  if (v === undefined) c.gp(0);
   c.regs[EAX] = Number(v & 0xffffffffn) | 0;
   c.regs[EDX] = Number((v >> 32n) & 0xffffffffn) | 0;
-}
-
-const KNOWN_MSRS = new Set([0x10, 0x1b, 0x174, 0x175, 0x176, 0x277, 0xc0000080, 0x8b, 0x79, 0x2ff, 0x17, 0xfe, 0x1a0,
-  0xc1, 0xc2, 0x186, 0x187]);
-function knownMsr(index: number): boolean {
-  const u = index >>> 0;
-  return KNOWN_MSRS.has(u) || (u >= 0x200 && u <= 0x20f) || (u >= 0x250 && u <= 0x26f);
 }
 
 export function wrmsr(c: Cpu): void {
   requireFeature(c, CPUID_MSR);
   requireCpl0(c);
   const index = c.regs[ECX] >>> 0;
-  if (!knownMsr(index)) c.gp(0);
   const v = (BigInt(c.regs[EDX] >>> 0) << 32n) | BigInt(c.regs[EAX] >>> 0);
-  if ((index === 0x186 || index === 0x187) && (c.regs[EAX] & 0x400000) !== 0) {
+  if ((index === MSR_PERFEVTSEL0 || index === MSR_PERFEVTSEL1) && (c.regs[EAX] & 0x400000) !== 0 && c.readMsr(index) !== undefined) {
     c.internalError('P6 performance counters that count events (PerfEvtSel EN) are not implemented');
   }
-  c.writeMsr(index, v);
+  if (!c.writeMsr(index, v)) c.gp(0);
   c.brk = 1;
 }
 
@@ -811,6 +800,7 @@ export function rdpmc(c: Cpu): void {
   const n = c.regs[ECX] >>> 0;
   if (n > 1) c.gp(0);
   const v = c.readMsr(0xc1 + n);
+  if (v === undefined) return c.raise(UD, -1); // no performance counters on this model (before the P6)
   c.regs[EAX] = Number(v & 0xffffffffn) | 0;
   c.regs[EDX] = Number((v >> 32n) & 0xffn) | 0;
 }
