@@ -355,32 +355,6 @@ export class StderrChannel {
   }
 }
 
-/** A writer to a stream such as process.stdout; write errors (EPIPE) disable it. */
-export function streamWriter(stream: NodeJS.WritableStream): ChunkWriter {
-  let broken = false;
-  stream.on('error', () => {
-    broken = true;
-  });
-  return (chunk) => {
-    if (!broken) stream.write(chunk);
-  };
-}
-
-/** A writer to a file (truncated at open); `close()` closes it. */
-export function fileWriter(path: string): { writer: ChunkWriter; close(): void } {
-  const fd = fs.openSync(path, 'w');
-  let open = true;
-  return {
-    writer: (chunk) => {
-      if (open) fs.writeSync(fd, chunk);
-    },
-    close: () => {
-      if (open) fs.closeSync(fd);
-      open = false;
-    },
-  };
-}
-
 /** Characters of recent output kept for matching; a match must fit in this window. */
 export const MATCH_WINDOW = 16 * 1024;
 
