@@ -592,3 +592,37 @@ describe('messages', () => {
     expect(code).toBe('0');
   });
 });
+
+describe('loaders, end to end', () => {
+  it('a multiboot kernel linked at 0x8000, over where the information used to go, boots and reads it', () => {
+    // a.out kludge: load_addr 0x8000, bss to 0x9100, entry 0x8020. The code checks EAX, prints
+    // the command line EBX's structure points to, and writes 0 to the exit port (1 on a bad EAX).
+    const header = [0x1badb002, 0x00010000, -(0x1badb002 + 0x00010000), 0x8000, 0x8000, 0, 0x9100, 0x8020];
+    const bytes = header.flatMap((w) => [w & 0xff, (w >>> 8) & 0xff, (w >>> 16) & 0xff, (w >>> 24) & 0xff]);
+    bytes.push(
+      0x3d, 0x02, 0xb0, 0xad, 0x2b, // cmp eax, 0x2badb002
+      0x75, 0x15, // jne fail
+      0x8b, 0x73, 0x10, // mov esi, [ebx + 16]
+      0x66, 0xba, 0xf8, 0x03, // mov dx, 0x3f8
+      0xac, 0x84, 0xc0, 0x74, 0x03, 0xee, 0xeb, 0xf8, // lodsb; test al, al; jz done; out dx, al; jmp
+      ...exitWith(0), // done
+      ...exitWith(1), // fail
+    );
+    const k = guest('mb-low.bin', bytes);
+    const r = vmrun(['--kernel', k, '--append', 'hello mb', '--stats']);
+    expect(r.stderrLines[0]).toBe('vmrun: the guest wrote 0 to the exit port (exit status 0)');
+    expect(r.stdout).toBe(`${k} hello mb`);
+    expect(r.stderr).toMatch(/multiboot .*: \[0x8000, 0x9100\), entry 0x8020, info at 0x1000/);
+  });
+
+  it('a bzImage whose "HdrS" is damaged is refused, not run from 0000:7C00', () => {
+    const bytes = readFileSync(join(root, 'images/linux/bzImage'));
+    bytes[0x203] ^= 0x20;
+    const k = join(dir, 'bzImage-damaged');
+    writeFileSync(k, bytes);
+    const r = vmrun(['--kernel', k]);
+    expect(r.status).toBe(2);
+    expect(r.stderrLines).toHaveLength(1);
+    expect(r.stderrLines[0]).toMatch(/^vmrun: .*bzImage-damaged: not loadable: a Linux kernel image .* whose "HdrS" magic at 0x202 is damaged/);
+  });
+});
