@@ -372,7 +372,8 @@ async function runMachine(
   let kind = result.kind;
   let reason = result.reason;
   if (kind === 'timeout') {
-    reason = `timeout: the guest was still ${resets > 0 ? 'rebooting' : 'running'} after ${seconds(opts.timeoutSec)}`;
+    const rebooted = resets === 0 ? '' : ` (it had reset the machine ${resets} time${resets === 1 ? '' : 's'})`;
+    reason = `timeout: the guest was still running after ${seconds(opts.timeoutSec)}${rebooted}`;
   }
   // --fail-on wins over an orderly stop: a guest that printed the failure pattern failed.
   if (status === STATUS_OK && matcher !== null && matcher.failMatched) {

@@ -507,7 +507,7 @@ describe('--timeout, --expect and --success', () => {
   it('--reboot --timeout reports the user\'s seconds', () => {
     const r = vmrun(['--kernel', guest('reset2.bin', [0xb0, 0xfe, 0xe6, 0x64, 0xfa, 0xf4]), '--reboot', '--timeout', '0.4']);
     expect(r.status).toBe(124);
-    expect(r.stderrLines[0]).toMatch(/^vmrun: timeout: the guest was still (rebooting|running) after 0\.4 s \(exit status 124\)$/);
+    expect(r.stderrLines[0]).toMatch(/^vmrun: timeout: the guest was still running after 0\.4 s \(it had reset the machine \d+ times\) \(exit status 124\)$/);
   });
 
   it('--expect that never matched fails an orderly stop with status 5', () => {
