@@ -205,15 +205,21 @@ const HEX = '0123456789abcdef';
  * looks like vmrun's: each of its lines starts with DEBUGCON_PREFIX, a partial line of it is
  * ended before vmrun writes, and every byte that some reader takes for a line break or a
  * terminal control (C0 controls but tab and LF, DEL, C1 controls, U+2028, U+2029) is shown as
- * an escape (\x0d, \u0085). CR LF counts as one line end.
+ * an escape (\x0d, \u0085), as is every byte that is not valid UTF-8 (\x85 alone). CR LF counts
+ * as one line end.
  */
 export class StderrChannel {
   private buf = new Uint8Array(4096);
   private len = 0;
   /** A guest line is open: its prefix has been written, its newline not yet. */
   private guestLineOpen = false;
-  /** Guest bytes held back because the next byte decides how they are shown (CR, C2, E2 80). */
+  /** A CR held back: CR LF is one line end, a CR alone is shown as an escape. */
+  private heldCR = false;
+  /** The bytes of a UTF-8 sequence not yet complete, its code point so far, and what it needs. */
   private held: number[] = [];
+  private codePoint = 0;
+  private continuations = 0;
+  private minCodePoint = 0;
   private readonly encoder = new TextEncoder();
 
   constructor(private readonly out: FdOutput) {}
@@ -249,66 +255,89 @@ export class StderrChannel {
   }
 
   private endGuestLine(): void {
-    if (this.held.length > 0) {
-      const held = this.held;
-      this.held = [];
-      for (const b of held) this.escapeByte(b);
+    if (this.heldCR) {
+      this.heldCR = false;
+      this.escapeByte(0x0d);
     }
+    this.invalidSequence();
     if (this.guestLineOpen) {
       this.pushByte(10);
       this.guestLineOpen = false;
     }
   }
 
+  /**
+   * One byte of the guest's. UTF-8 is decoded as it comes: a complete character goes out as it
+   * is, or as \uXXXX when it is a C1 control or a line or paragraph separator; bytes that are
+   * not valid UTF-8 are shown as \xNN (so that a reader decoding Latin-1 sees no C1 control).
+   */
   private guestByte(b: number): void {
-    const held = this.held;
-    if (held.length > 0) {
-      const first = held[0];
-      if (first === 0x0d) {
-        held.length = 0;
-        if (b === 10) {
-          this.guestNewline();
-          return;
-        }
-        this.escapeByte(0x0d);
-      } else if (first === 0xc2) {
-        held.length = 0;
-        if (b >= 0x80 && b <= 0x9f) {
-          this.escapeCodePoint(b); // U+0080..U+009F, the C1 controls (U+0085 is NEL)
-          return;
-        }
-        this.openLine();
-        this.pushByte(0xc2);
-      } else if (held.length === 1) {
-        // E2: a line or paragraph separator is E2 80 A8 / E2 80 A9.
-        if (b === 0x80) {
-          held.push(b);
-          return;
-        }
-        held.length = 0;
-        this.openLine();
-        this.pushByte(0xe2);
-      } else {
-        held.length = 0;
-        if (b === 0xa8 || b === 0xa9) {
-          this.escapeCodePoint(0x2000 | b - 0x80);
-          return;
-        }
-        this.openLine();
-        this.pushByte(0xe2);
-        this.pushByte(0x80);
+    if (this.heldCR) {
+      this.heldCR = false;
+      if (b === 10) {
+        this.guestNewline();
+        return;
       }
+      this.escapeByte(0x0d);
     }
-    if (b === 10) {
-      this.guestNewline();
-    } else if (b === 0x0d || b === 0xc2 || b === 0xe2) {
-      held.push(b);
-    } else if ((b < 0x20 && b !== 9) || b === 0x7f) {
-      this.escapeByte(b);
+    if (this.continuations > 0) {
+      if ((b & 0xc0) === 0x80) {
+        this.held.push(b);
+        this.codePoint = (this.codePoint << 6) | (b & 0x3f);
+        if (--this.continuations === 0) this.completeSequence();
+        return;
+      }
+      this.invalidSequence();
+    }
+    if (b < 0x80) {
+      if (b === 10) this.guestNewline();
+      else if (b === 0x0d) this.heldCR = true;
+      else if ((b < 0x20 && b !== 9) || b === 0x7f) this.escapeByte(b);
+      else {
+        this.openLine();
+        this.pushByte(b);
+      }
+    } else if (b >= 0xc2 && b <= 0xdf) {
+      this.startSequence(b, 1, b & 0x1f, 0x80);
+    } else if (b >= 0xe0 && b <= 0xef) {
+      this.startSequence(b, 2, b & 0x0f, 0x800);
+    } else if (b >= 0xf0 && b <= 0xf4) {
+      this.startSequence(b, 3, b & 0x07, 0x10000);
     } else {
-      this.openLine();
-      this.pushByte(b);
+      this.escapeByte(b); // a continuation byte alone, C0, C1, F5..FF: never valid here
     }
+  }
+
+  private startSequence(lead: number, continuations: number, bits: number, min: number): void {
+    this.held.push(lead);
+    this.continuations = continuations;
+    this.codePoint = bits;
+    this.minCodePoint = min;
+  }
+
+  private completeSequence(): void {
+    const cp = this.codePoint;
+    if (cp < this.minCodePoint || (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff) {
+      this.invalidSequence(); // overlong, a surrogate, or beyond Unicode
+      return;
+    }
+    const held = this.held;
+    this.held = [];
+    if (cp <= 0x9f || cp === 0x2028 || cp === 0x2029) {
+      this.escapeCodePoint(cp);
+      return;
+    }
+    this.openLine();
+    for (const x of held) this.pushByte(x);
+  }
+
+  /** Show the bytes of an incomplete or invalid sequence as \xNN. */
+  private invalidSequence(): void {
+    this.continuations = 0;
+    if (this.held.length === 0) return;
+    const held = this.held;
+    this.held = [];
+    for (const x of held) this.escapeByte(x);
   }
 
   private guestNewline(): void {

@@ -197,6 +197,24 @@ describe('StderrChannel (vmrun and the debug console on one stderr)', () => {
     for (const l of text().split(/\r\n|[\n\r\v\f\x1c-\x1e\x85\u2028\u2029]/)) expect(l).not.toMatch(/^(vmrun:|\{)/);
   });
 
+  it('shows bytes that are not valid UTF-8 as \\xNN (no C1 control for a Latin-1 reader)', () => {
+    const { ch, guest, text } = channel();
+    guest([0x85, 0x76, 0x0a]); // NEL alone: a line break to a Latin-1 reader
+    guest([0xc3, 0x61, 0xc0, 0xaf, 0xed, 0xa0, 0x80, 0xf5, 0x80, 0x0a]); // cut, overlong, surrogate, F5
+    guest([0xf0, 0x9f, 0x98, 0x80, 0x0a]); // U+1F600 passes
+    guest([0xe2, 0x82]); // cut by vmrun's line
+    ch.line('vmrun: x');
+    expect(text()).toBe(
+      `${DEBUGCON_PREFIX}\\x85v\n` +
+        `${DEBUGCON_PREFIX}\\xc3a\\xc0\\xaf\\xed\\xa0\\x80\\xf5\\x80\n` +
+        `${DEBUGCON_PREFIX}\u{1f600}\n` +
+        `${DEBUGCON_PREFIX}\\xe2\\x82\nvmrun: x\n`,
+    );
+    for (const l of new TextDecoder('latin1').decode(bytes(text())).split(/[\n\r\v\f\x1c-\x1e\x85]/)) {
+      expect(l).not.toMatch(/^(vmrun: [^x]|\{)/);
+    }
+  });
+
   it('holds a CR at a flush until the next byte says whether it ends the line', () => {
     const { ch, guest, text } = channel();
     guest('x\r');
