@@ -135,7 +135,7 @@ describe('vmrun runs guests', () => {
     const r = vmrun(['--kernel', guest('spin.bin', SPIN), '--timeout', '0.3']);
     expect(r.status).toBe(124);
     expect(r.stderrLines[0]).toMatch(/^vmrun: timeout/);
-    expect(r.stderr).toMatch(/EIP=00007c01/);
+    expect(r.stderr).toMatch(/EIP=00007c0[01]/); // 7c00: a loaded machine passed the deadline before the guest ran
   });
 
   it('--expect stops with 0 and --fail-on with 1 when the console matches', () => {
