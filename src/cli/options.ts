@@ -44,6 +44,13 @@ export const DEFAULT_MEMORY = '128M';
 export const DEFAULT_RTC_MS = Date.UTC(2000, 0, 1, 0, 0, 0);
 
 export type SerialBackend = { kind: 'stdio' } | { kind: 'file'; path: string } | { kind: 'none' };
+/** Where port 0xE9 goes: stderr (each line marked), a file (raw bytes), or nowhere. */
+export type DebugconBackend = { kind: 'stderr' } | { kind: 'file'; path: string } | { kind: 'none' };
+/**
+ * What counts as success for a guest that stops in order (--success): any orderly stop (the
+ * default), only the exit port written with 0, or a last POST code of `code` on port 0x80.
+ */
+export type SuccessRule = { kind: 'any' } | { kind: 'exit-port' } | { kind: 'post'; code: number };
 export type TraceKind = 'exits' | 'io' | 'irq';
 
 export interface CliOptions {
@@ -52,13 +59,19 @@ export interface CliOptions {
   append?: string;
   memorySize: number;
   serial: SerialBackend;
+  debugcon: DebugconBackend;
   /** 0: no timeout. */
   timeoutMs: number;
+  /** The same limit in seconds, as the user wrote it (for the stop line). */
+  timeoutSec: number;
   expect: RegExp | null;
   failOn: RegExp | null;
   trace: Record<TraceKind, boolean>;
   stats: boolean;
   json: boolean;
+  /** --json-file: where the JSON object also goes (null: nowhere). */
+  jsonFile: string | null;
+  success: SuccessRule;
   clock: 'virtual' | 'realtime';
   rtcStartMs: number;
   reboot: boolean;
@@ -119,15 +132,53 @@ export function parseSerial(text: string): SerialBackend {
   throw new InvalidArgumentError('expected stdio, file:PATH or none');
 }
 
+export function parseDebugcon(text: string): DebugconBackend {
+  if (text === 'stderr') return { kind: 'stderr' };
+  if (text === 'none') return { kind: 'none' };
+  if (text.startsWith('file:') && text.length > 5) return { kind: 'file', path: text.slice(5) };
+  throw new InvalidArgumentError('expected stderr, file:PATH or none');
+}
+
+/** Seconds of wall time, fractions allowed; 0 is none. A positive value stays positive in ms. */
 export function parseTimeout(text: string): number {
   const v = Number(text);
   if (text.trim() === '' || !Number.isFinite(v) || v < 0) throw new InvalidArgumentError('expected a number of seconds (0: none)');
-  return Math.round(v * 1000);
+  return v;
 }
 
-/** A JavaScript regular expression: "text" or "/text/flags" (flags i, m, s, u). */
+export function parseSuccess(text: string): SuccessRule {
+  if (text === 'exit-port') return { kind: 'exit-port' };
+  const m = /^post:(0x[0-9a-f]{1,2}|\d{1,3})$/i.exec(text);
+  if (m !== null) {
+    const code = m[1].toLowerCase().startsWith('0x') ? parseInt(m[1].slice(2), 16) : Number(m[1]);
+    if (code <= 0xff) return { kind: 'post', code };
+  }
+  throw new InvalidArgumentError('expected exit-port or post:CODE (a byte, e.g. post:0x00)');
+}
+
+/**
+ * A JavaScript regular expression: "text", or "/text/flags" with JavaScript's flags. The flags g
+ * and y are refused: they make RegExp.test() stateful (it resumes at lastIndex), so a match
+ * could be missed. Any other letter after the last slash is an error, not part of a literal.
+ */
 export function parseRegex(text: string): RegExp {
-  const m = /^\/(.*)\/([imsu]*)$/s.exec(text);
+  const m = /^\/(.*)\/([A-Za-z]*)$/s.exec(text);
+  if (m !== null) {
+    const unknown = [...new Set(m[2].replace(/[dgimsuvy]/g, ''))];
+    if (unknown.length > 0) {
+      throw new InvalidArgumentError(
+        `unknown flag${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')} in ${text} (JavaScript's flags are d, i, m, s, u, v; ` +
+          'to match the text literally, escape its slashes: \\/)',
+      );
+    }
+    const stateful = [...new Set(m[2].replace(/[^gy]/g, ''))];
+    if (stateful.length > 0) {
+      throw new InvalidArgumentError(
+        `flag${stateful.length > 1 ? 's' : ''} ${stateful.join(' and ')} not allowed in /${m[1]}/${m[2]}: ` +
+          'they make matching stateful (use d, i, m, s, u or v)',
+      );
+    }
+  }
   try {
     return m ? new RegExp(m[1], m[2]) : new RegExp(text);
   } catch (e) {
@@ -181,13 +232,16 @@ function optionSpecs(): OptionSpec[] {
     { flags: '--initrd <file>', description: 'initramfs (Linux) or module (multiboot)' },
     { flags: '--append <cmdline>', description: 'kernel command line (default for a Linux kernel: console=ttyS0)' },
     { flags: '-m, --memory <size>', description: 'guest RAM: K, M or G suffix, bare number = MiB (2M..3G)', default: DEFAULT_MEMORY },
-    { flags: '--serial <backend>', description: 'COM1 output: stdio, file:PATH or none', default: 'stdio' },
-    { flags: '--timeout <seconds>', description: 'stop with status 124 after this much wall time (0: none)', default: '0' },
-    { flags: '--expect <regex>', description: 'stop with status 0 when the console output matches ("re" or "/re/flags")' },
+    { flags: '--serial <backend>', description: 'COM1 output: stdio, file:PATH (truncated) or none', default: 'stdio' },
+    { flags: '--debugcon <backend>', description: 'port 0xE9 output: stderr (each line marked "debugcon: "), file:PATH (raw, truncated) or none', default: 'stderr' },
+    { flags: '--timeout <seconds>', description: 'stop with status 124 after this much wall time from process start (0: none)', default: '0' },
+    { flags: '--expect <regex>', description: 'stop with status 0 when the console output matches ("re" or "/re/flags"); an orderly stop without a match is status 5' },
     { flags: '--fail-on <regex>', description: 'stop with status 1 when the console output matches' },
+    { flags: '--success <rule>', description: 'what an orderly stop must also show: exit-port (the guest wrote 0 to port 0xF4) or post:CODE (the last byte written to port 0x80); else status 1' },
     { flags: '--trace <kinds>', description: 'trace exits, io, irq or all to stderr (repeatable or comma list)', parse: collectTrace },
     { flags: '--stats', description: 'print instructions, wall time, guest MIPS, the launch time and exit counts on stderr' },
     { flags: '--json', description: 'print the stop reason, status and statistics as one JSON object on stderr' },
+    { flags: '--json-file <path>', description: 'write that JSON object to PATH (a file, truncated, or e.g. /dev/fd/3)' },
     { flags: '--clock <mode>', description: 'virtual: time from the instruction count (deterministic); realtime: host time (default when stdin is a terminal)', choices: ['virtual', 'realtime'] },
     { flags: '--rtc <time>', description: 'RTC time at power-on, ISO-8601 or "now" (default 2000-01-01T00:00:00Z with the virtual clock, host time with realtime)' },
     { flags: '--reboot', description: 'restart the machine when the guest resets it' },
@@ -295,9 +349,12 @@ export interface RawOptions {
   append?: string;
   memory: string;
   serial: string;
+  debugcon: string;
   timeout: string;
   expect?: string;
   failOn?: string;
+  success?: string;
+  jsonFile?: string;
   trace?: TraceKind[];
   stats?: boolean;
   json?: boolean;
@@ -332,18 +389,24 @@ export function resolveOptions(raw: RawOptions, env: Environment): CliOptions {
   const rtc = raw.rtc === undefined ? undefined : value('--rtc', raw.rtc, parseRtc);
   const trace = { exits: false, io: false, irq: false };
   for (const k of raw.trace ?? []) trace[k] = true;
+  const timeoutSec = value('--timeout', raw.timeout, parseTimeout);
+  if (raw.jsonFile === '') throw new UsageError('option --json-file: expected a path');
   return {
     kernel: raw.kernel,
     initrd: raw.initrd,
     append: raw.append,
     memorySize: value('-m/--memory', raw.memory, parseSize),
     serial,
-    timeoutMs: value('--timeout', raw.timeout, parseTimeout),
+    debugcon: value('--debugcon', raw.debugcon, parseDebugcon),
+    timeoutMs: timeoutSec * 1000,
+    timeoutSec,
     expect: raw.expect === undefined ? null : value('--expect', raw.expect, parseRegex),
     failOn: raw.failOn === undefined ? null : value('--fail-on', raw.failOn, parseRegex),
     trace,
     stats: raw.stats === true,
     json: raw.json === true,
+    jsonFile: raw.jsonFile ?? null,
+    success: raw.success === undefined ? { kind: 'any' } : value('--success', raw.success, parseSuccess),
     clock,
     rtcStartMs: rtc === undefined ? (clock === 'virtual' ? DEFAULT_RTC_MS : env.nowMs) : rtc === 'now' ? env.nowMs : rtc,
     reboot: raw.reboot === true,
@@ -355,6 +418,92 @@ export function resolveOptions(raw: RawOptions, env: Environment): CliOptions {
   };
 }
 
+/** The long options and their short forms, from the option table, with help and version. */
+function knownOptions(): { long: Map<string, boolean>; short: Map<string, boolean> } {
+  const long = new Map<string, boolean>([['--help', false], ['--version', false]]);
+  const short = new Map<string, boolean>([['-h', false], ['-V', false]]);
+  for (const spec of optionSpecs()) {
+    const m = /^(?:(-\w), )?(--[\w-]+)(?: <\w+>)?$/.exec(spec.flags);
+    if (m === null) continue;
+    const takesValue = spec.flags.endsWith('>');
+    long.set(m[2], takesValue);
+    if (m[1] !== undefined) short.set(m[1], takesValue);
+  }
+  return { long, short };
+}
+
+/** Edit distance with transpositions (optimal string alignment). */
+function editDistance(a: string, b: string): number {
+  const d: number[][] = [];
+  for (let i = 0; i <= a.length; i++) d.push([i, ...new Array<number>(b.length).fill(0)]);
+  for (let j = 0; j <= b.length; j++) d[0][j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+    }
+  }
+  return d[a.length][b.length];
+}
+
+/**
+ * The known long option an unknown one most likely means: the same name with one dash
+ * (`-kernel`), a close spelling (`--kernal`), or the one option it is a prefix of (`--mem`).
+ */
+export function suggestOption(word: string, longOptions: Iterable<string>): string | null {
+  const name = word.replace(/^-+/, '').replace(/=.*$/s, '').toLowerCase();
+  if (name === '') return null;
+  const names = [...longOptions].map((l) => l.slice(2));
+  if (names.includes(name)) return `--${name}`;
+  let best: string | null = null;
+  let bestDistance = Infinity;
+  for (const n of names) {
+    const dist = editDistance(name, n);
+    if (dist < bestDistance) {
+      bestDistance = dist;
+      best = n;
+    }
+  }
+  if (best !== null && bestDistance <= Math.max(1, Math.floor(name.length / 3))) return `--${best}`;
+  const prefixed = names.filter((n) => name.length >= 3 && n.startsWith(name));
+  return prefixed.length === 1 ? `--${prefixed[0]}` : null;
+}
+
+/**
+ * Throw a UsageError for the first word of the command line that is not a known option (with
+ * the one it likely means) or that is an operand; help and version are left to commander.
+ */
+function checkWords(args: readonly string[]): void {
+  const { long, short } = knownOptions();
+  const words = args.indexOf('--') < 0 ? args : args.slice(0, args.indexOf('--'));
+  if (words.some((w) => w === '--help' || w === '-h' || w === '--version' || w === '-V')) return;
+  let kernelGiven = false;
+  for (let i = 0; i < words.length; i++) {
+    const w = words[i];
+    if (w.startsWith('--')) {
+      const name = w.includes('=') ? w.slice(0, w.indexOf('=')) : w;
+      const takesValue = long.get(name);
+      if (takesValue === undefined) {
+        const hint = suggestOption(w, long.keys());
+        throw new UsageError(`unknown option '${w}'${hint !== null ? ` (did you mean ${hint}?)` : ''}`);
+      }
+      if (name === '--kernel') kernelGiven = true;
+      if (takesValue && !w.includes('=')) i++;
+    } else if (w.startsWith('-') && w.length > 1) {
+      const takesValue = short.get(w.slice(0, 2));
+      if (takesValue === undefined || (!takesValue && w.length > 2)) {
+        const hint = suggestOption(w, long.keys());
+        throw new UsageError(`unknown option '${w}'${hint !== null ? ` (did you mean ${hint}?)` : ''}`);
+      }
+      if (takesValue && w.length === 2) i++;
+    } else {
+      const hint = kernelGiven ? '' : ` (did you mean --kernel ${w}?)`;
+      throw new UsageError(`unexpected argument '${w}'${hint}`);
+    }
+  }
+}
+
 /** What parsing decided: run with options, or exit now (help, version) with a code. */
 export type ParseOutcome = { kind: 'run'; options: CliOptions } | { kind: 'exit'; code: number };
 
@@ -363,7 +512,14 @@ export type ParseOutcome = { kind: 'run'; options: CliOptions } | { kind: 'exit'
  * Throws UsageError for any bad usage, commander's own errors included.
  */
 export function parseCommandLine(argv: string[], env: Environment, out: (s: string) => void): ParseOutcome {
-  const raw = parseSimple(argv.slice(2)) ?? parseWithCommander(argv, out);
+  const args = argv.slice(2);
+  let raw = parseSimple(args);
+  if (raw === null) {
+    // An unknown option or a stray word is named before anything else (commander would first
+    // say that --kernel is missing when `-kernel` or `--kernal` was meant).
+    checkWords(args);
+    raw = parseWithCommander(argv, out);
+  }
   return raw === null ? { kind: 'exit', code: 0 } : { kind: 'run', options: resolveOptions(raw, env) };
 }
 
@@ -387,7 +543,9 @@ export function parseWithCommander(argv: string[], out: (s: string) => void): Ra
       if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') {
         return null;
       }
-      throw new UsageError(e.message.replace(/^error: /, '').split('\n')[0]);
+      // commander puts a suggestion on a second line: keep it, on the same line.
+      const [first, ...more] = e.message.replace(/^error: /, '').split('\n').filter((l) => l.trim() !== '');
+      throw new UsageError(more.length > 0 ? `${first} (${more.join(' ').replace(/^\((.*)\)$/, '$1')})` : first);
     }
     throw e;
   }

@@ -38,8 +38,11 @@ export const HDR_KERNEL_ALIGNMENT = 0x230; // u32 (2.05+)
 export const HDR_RELOCATABLE_KERNEL = 0x234; // u8 (2.05+)
 export const HDR_XLOADFLAGS = 0x236; // u16 (2.12+)
 export const HDR_CMDLINE_SIZE = 0x238; // u32 (2.06+)
+export const HDR_PAYLOAD_OFFSET = 0x248; // u32 (2.08+), from the start of the protected-mode code
+export const HDR_PAYLOAD_LENGTH = 0x24c; // u32 (2.08+)
 export const HDR_PREF_ADDRESS = 0x258; // u64 (2.10+)
 export const HDR_INIT_SIZE = 0x260; // u32 (2.10+)
+export const HDR_KERNEL_INFO_OFFSET = 0x268; // u32 (2.15+), from the start of the protected-mode code
 
 // ---- Other boot_params fields -----------------------------------------------------------------
 
@@ -58,6 +61,39 @@ export const E820_RESERVED = 2;
 /** "HdrS", read as a little-endian u32. */
 export const HDRS_MAGIC = 0x53726448;
 export const BOOT_FLAG_MAGIC = 0xaa55;
+/** The first byte of the setup header: a short jump (EB xx) over the header to the setup code. */
+const JMP_SHORT = 0xeb;
+/** kernel_info's magic, "LToP" (2.15+). */
+const KERNEL_INFO_MAGIC = 0x506f544c;
+
+/**
+ * Where the setup header ends at the least for each protocol version (boot.rst's field table):
+ * a header shorter than its version says would leave that version's fields unread.
+ */
+const HEADER_END_BY_VERSION: readonly [number, number][] = [
+  [0x020f, 0x26c], // kernel_info_offset
+  [0x020b, 0x268], // handover_offset
+  [0x020a, 0x264], // pref_address, init_size
+  [0x0209, 0x258], // setup_data
+  [0x0208, 0x250], // payload_offset, payload_length
+  [0x0207, 0x248], // hardware_subarch, hardware_subarch_data
+  [0x0206, 0x23c], // cmdline_size
+  [0x0205, 0x235], // kernel_alignment, relocatable_kernel
+  [0x0203, 0x230], // initrd_addr_max
+  [0x0202, 0x22c], // cmd_line_ptr
+];
+
+/** What the payload (the compressed kernel) starts with: each compressor's magic, or ELF. */
+const PAYLOAD_MAGICS: readonly (readonly number[])[] = [
+  [0x1f, 0x8b], // gzip
+  [0x42, 0x5a, 0x68], // bzip2 "BZh"
+  [0x5d, 0x00, 0x00], // LZMA
+  [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00], // XZ
+  [0x89, 0x4c, 0x5a, 0x4f], // LZO
+  [0x02, 0x21, 0x4c, 0x18], // LZ4 (legacy frame)
+  [0x28, 0xb5, 0x2f, 0xfd], // zstd
+  [0x7f, 0x45, 0x4c, 0x46], // an uncompressed ELF
+];
 
 // loadflags bits
 export const LOADED_HIGH = 1 << 0;
@@ -153,14 +189,23 @@ export function parseSetupHeader(kernel: Uint8Array, name: string): SetupHeader 
   if (dv.getUint32(HDR_HEADER, true) !== HDRS_MAGIC) {
     throw new LoadError(`${name}: not a Linux bzImage: no "HdrS" setup header magic at offset 0x202`);
   }
-  const headerEnd = Math.min(HDR_HEADER + kernel[HDR_JUMP + 1], HDR_END_LIMIT);
   const version = kernel.length >= HDR_VERSION + 2 ? dv.getUint16(HDR_VERSION, true) : 0;
   const versionText = `${version >> 8}.${(version & 0xff).toString().padStart(2, '0')}`;
+  const bad = (why: string): LoadError => new LoadError(`${name}: Linux setup header ("HdrS", protocol ${versionText}): ${why}`);
   if (version < 0x0202) {
     throw new LoadError(`${name}: Linux boot protocol too old: version ${versionText}, vmrun needs 2.02 or later`);
   }
-  // The fields through cmd_line_ptr (2.02) must be inside the header and the file.
-  if (headerEnd < HDR_CMD_LINE_PTR + 4 || kernel.length < headerEnd) {
+  if (version > 0x02ff) throw bad(`version 0x${version.toString(16)} is not a 2.xx boot protocol`);
+  if (kernel[HDR_JUMP] !== JMP_SHORT) {
+    throw bad(`the jump at 0x200 is 0x${kernel[HDR_JUMP].toString(16)}, not a short jump (0xeb) over the header`);
+  }
+  const declaredEnd = HDR_HEADER + kernel[HDR_JUMP + 1];
+  const headerEnd = Math.min(declaredEnd, HDR_END_LIMIT);
+  const needed = HEADER_END_BY_VERSION.find(([v]) => version >= v)![1];
+  if (declaredEnd < needed) {
+    throw bad(`the header ends at 0x${declaredEnd.toString(16)} (jump length 0x${kernel[HDR_JUMP + 1].toString(16)}), before the fields of its version, which end at 0x${needed.toString(16)}`);
+  }
+  if (kernel.length < headerEnd) {
     throw new LoadError(`${name}: Linux setup header is truncated (ends at ${hex(headerEnd)})`);
   }
   const has = (offset: number, size: number, minVersion: number): boolean =>
@@ -189,6 +234,7 @@ export function parseSetupHeader(kernel: Uint8Array, name: string): SetupHeader 
     );
   }
   const syssizeBytes = version >= 0x0204 ? dv.getUint32(HDR_SYSSIZE, true) * 16 : null;
+  if (syssizeBytes === 0) throw bad('syssize is 0: the header gives the protected-mode kernel no size');
   if (syssizeBytes !== null && syssizeBytes > kernel.length - kernelOffset) {
     throw new LoadError(
       `${name}: file is truncated: the header says the protected-mode kernel has ${syssizeBytes} bytes, the file holds ${kernel.length - kernelOffset}`,
@@ -197,7 +243,11 @@ export function parseSetupHeader(kernel: Uint8Array, name: string): SetupHeader 
 
   let kernelAlignment = has(HDR_KERNEL_ALIGNMENT, 4, 0x0205) ? dv.getUint32(HDR_KERNEL_ALIGNMENT, true) : 0;
   const relocatable = has(HDR_RELOCATABLE_KERNEL, 1, 0x0205) && kernel[HDR_RELOCATABLE_KERNEL] !== 0;
-  if (kernelAlignment === 0 || (kernelAlignment & (kernelAlignment - 1)) !== 0) kernelAlignment = MiB;
+  if (kernelAlignment === 0 || (kernelAlignment & (kernelAlignment - 1)) !== 0) {
+    // Only a relocatable kernel's placement depends on it.
+    if (relocatable) throw bad(`kernel_alignment 0x${kernelAlignment.toString(16)} of a relocatable kernel is not a power of two`);
+    kernelAlignment = MiB;
+  }
 
   let prefAddress = KERNEL_LOAD_ADDR;
   if (has(HDR_PREF_ADDRESS, 8, 0x020a)) {
@@ -206,7 +256,33 @@ export function parseSetupHeader(kernel: Uint8Array, name: string): SetupHeader 
     if (hi !== 0) {
       throw new LoadError(`${name}: the kernel wants to run above 4 GiB (pref_address ${hex(hi * 2 ** 32 + lo)})`);
     }
+    if (lo !== 0 && lo < MiB) throw bad(`pref_address ${hex(lo)} is below 1 MiB, where a bzImage cannot run`);
     if (lo !== 0) prefAddress = lo;
+  }
+  const initSize = has(HDR_INIT_SIZE, 4, 0x020a) ? dv.getUint32(HDR_INIT_SIZE, true) : 0;
+  if (version >= 0x020a && initSize === 0) throw bad('init_size is 0: the kernel would not say how much memory it decompresses into');
+
+  // Where the setup sectors end, the protected-mode code begins: the offsets the header gives
+  // into it must find what they name there (a wrong setup_sects would make vmrun run setup code).
+  const pmSize = kernel.length - kernelOffset;
+  if (has(HDR_PAYLOAD_OFFSET, 8, 0x0208)) {
+    const offset = dv.getUint32(HDR_PAYLOAD_OFFSET, true);
+    const length = dv.getUint32(HDR_PAYLOAD_LENGTH, true);
+    if (offset !== 0 || length !== 0) {
+      if (offset + length > pmSize) {
+        throw bad(`the payload [${hex(offset)}, ${hex(offset + length)}) runs past the end of the protected-mode code (${hex(pmSize)} bytes after ${setupSects} setup sectors)`);
+      }
+      const at = kernelOffset + offset;
+      if (!PAYLOAD_MAGICS.some((m) => m.every((b, i) => kernel[at + i] === b))) {
+        throw bad(`payload_offset ${hex(offset)} (after ${setupSects} setup sectors) does not point at a compressed kernel (no gzip, bzip2, LZMA, XZ, LZO, LZ4, zstd or ELF magic there)`);
+      }
+    }
+  }
+  if (has(HDR_KERNEL_INFO_OFFSET, 4, 0x020f)) {
+    const offset = dv.getUint32(HDR_KERNEL_INFO_OFFSET, true);
+    if (offset + 4 > pmSize || dv.getUint32(kernelOffset + offset, true) !== KERNEL_INFO_MAGIC) {
+      throw bad(`kernel_info_offset ${hex(offset)} (after ${setupSects} setup sectors) does not point at the "LToP" kernel_info`);
+    }
   }
 
   return {
@@ -225,8 +301,31 @@ export function parseSetupHeader(kernel: Uint8Array, name: string): SetupHeader 
     xloadflags,
     cmdlineSize: has(HDR_CMDLINE_SIZE, 4, 0x0206) ? dv.getUint32(HDR_CMDLINE_SIZE, true) : DEFAULT_CMDLINE_SIZE,
     prefAddress,
-    initSize: has(HDR_INIT_SIZE, 4, 0x020a) ? dv.getUint32(HDR_INIT_SIZE, true) : 0,
+    initSize,
   };
+}
+
+/**
+ * The marks of a Linux boot image other than "HdrS": the boot flag 0xAA55 at 0x1FE, a short jump
+ * at 0x200 over a header of plausible length, a 2.xx protocol version at 0x206, setup sectors that
+ * end inside the file, and (2.04+) a syssize that fits in the rest of it. A file that has them all
+ * but no "HdrS" is a Linux kernel whose header was damaged, not a boot sector.
+ */
+export function hasLinuxMarks(kernel: Uint8Array): boolean {
+  if (kernel.length < 0x210) return false;
+  const dv = view(kernel);
+  if (dv.getUint16(HDR_BOOT_FLAG, true) !== BOOT_FLAG_MAGIC || kernel[HDR_JUMP] !== JMP_SHORT) return false;
+  const end = HDR_HEADER + kernel[HDR_JUMP + 1];
+  if (end < HDR_CMD_LINE_PTR + 4 || end > HDR_END_LIMIT) return false;
+  const version = dv.getUint16(HDR_VERSION, true);
+  if (version < 0x0200 || version > 0x02ff) return false;
+  const kernelOffset = ((kernel[HDR_SETUP_SECTS] || 4) + 1) * 512;
+  if (kernelOffset >= kernel.length) return false;
+  if (version >= 0x0204) {
+    const sys = dv.getUint32(HDR_SYSSIZE, true) * 16;
+    if (sys === 0 || sys > kernel.length - kernelOffset) return false;
+  }
+  return true;
 }
 
 /** One e820 entry. */

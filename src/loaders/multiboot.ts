@@ -47,9 +47,12 @@ const MBI_SIZE = 116;
 export const MULTIBOOT_MEMORY_AVAILABLE = 1;
 export const MULTIBOOT_MEMORY_RESERVED = 2;
 
-/** Guest-physical address of the information structure; mmap, module list and strings follow. */
+/**
+ * Where the information structure goes when that is free (as QEMU puts it); mmap, module list and
+ * strings follow it.
+ */
 export const MULTIBOOT_INFO_ADDR = 0x9000;
-/** The information area must end below the extended BIOS data area. */
+/** Conventional memory ends below the extended BIOS data area. */
 const INFO_AREA_LIMIT = 0x9fc00;
 
 export const BOOT_LOADER_NAME = 'vmrun';
@@ -90,6 +93,25 @@ function scanHeader(kernel: Uint8Array): HeaderScan | null {
 /** True when the file carries a multiboot magic where a header may be (valid or not). */
 export function hasMultibootMagic(kernel: Uint8Array): boolean {
   return scanHeader(kernel) !== null;
+}
+
+/**
+ * A multiboot header whose magic was damaged: where a header may be, a flags and a checksum
+ * field that add up with the true magic to 0 mod 2^32, as only a multiboot header's do (for
+ * random words the chance is 2^-32 per offset; zero fill does not qualify). Returns the offset
+ * and the magic as found, or null.
+ */
+export function damagedMultibootMagic(kernel: Uint8Array): { offset: number; found: number } | null {
+  const dv = view(kernel);
+  const end = Math.min(kernel.length, MULTIBOOT_SEARCH_LIMIT);
+  for (let off = 0; off + 12 <= end; off += 4) {
+    const found = dv.getUint32(off, true);
+    if (found === MULTIBOOT_HEADER_MAGIC) continue;
+    if (((MULTIBOOT_HEADER_MAGIC + dv.getUint32(off + 4, true) + dv.getUint32(off + 8, true)) >>> 0) === 0) {
+      return { offset: off, found };
+    }
+  }
+  return null;
 }
 
 function view(bytes: Uint8Array): DataView {
@@ -277,49 +299,91 @@ function loadElf(name: string, kernel: Uint8Array, memorySize: number): KernelIm
   return { chunks, start, end, entry, kind };
 }
 
-/** Builds the information area: structure first, then the pieces it points to. */
+/**
+ * Builds the information area: structure first, then the pieces it points to. It is built at
+ * offset 0 and placed afterwards (place()), when its size is known: the fields that hold an
+ * address inside the area are recorded and moved with it.
+ */
 class InfoArea {
-  private readonly bytes = new Uint8Array(INFO_AREA_LIMIT - MULTIBOOT_INFO_ADDR);
-  private readonly dv = view(this.bytes);
+  private bytes = new Uint8Array(1024);
+  private dv = view(this.bytes);
   private used = 0;
+  private readonly pointers: number[] = [];
 
-  /** Reserve `size` bytes aligned to `align`; returns the guest-physical address. */
+  /** Reserve `size` bytes aligned to `align` (at most 16); returns the offset in the area. */
   alloc(size: number, align: number): number {
     const at = alignUp(this.used, align);
     if (at + size > this.bytes.length) {
-      throw new LoadError(
-        `multiboot information (command line, module name) does not fit in ${range(MULTIBOOT_INFO_ADDR, INFO_AREA_LIMIT)}`,
-      );
+      const bigger = new Uint8Array(Math.max(this.bytes.length * 2, alignUp(at + size, 1024)));
+      bigger.set(this.bytes);
+      this.bytes = bigger;
+      this.dv = view(bigger);
     }
     this.used = at + size;
-    return MULTIBOOT_INFO_ADDR + at;
+    return at;
   }
 
-  u32(addr: number, value: number): void {
-    this.dv.setUint32(addr - MULTIBOOT_INFO_ADDR, value >>> 0, true);
+  u32(at: number, value: number): void {
+    this.dv.setUint32(at, value >>> 0, true);
   }
 
   /** 64-bit little-endian field from a non-negative safe integer. */
-  u64(addr: number, value: number): void {
-    this.u32(addr, value % 0x1_0000_0000);
-    this.u32(addr + 4, Math.floor(value / 0x1_0000_0000));
+  u64(at: number, value: number): void {
+    this.u32(at, value % 0x1_0000_0000);
+    this.u32(at + 4, Math.floor(value / 0x1_0000_0000));
   }
 
-  /** A NUL-terminated string (UTF-8); returns its address. */
+  /** A field holding the guest-physical address of `target`, an offset in this area. */
+  pointer(at: number, target: number): void {
+    this.u32(at, target);
+    this.pointers.push(at);
+  }
+
+  /** A NUL-terminated string (UTF-8); returns its offset. */
   string(s: string): number {
     const encoded = new TextEncoder().encode(s);
-    const addr = this.alloc(encoded.length + 1, 1);
-    this.bytes.set(encoded, addr - MULTIBOOT_INFO_ADDR);
-    return addr;
+    const at = this.alloc(encoded.length + 1, 1);
+    this.bytes.set(encoded, at);
+    return at;
   }
 
-  get end(): number {
-    return MULTIBOOT_INFO_ADDR + this.used;
+  get size(): number {
+    return this.used;
   }
 
-  chunk(): LoadChunk {
-    return { addr: MULTIBOOT_INFO_ADDR, data: this.bytes.subarray(0, this.used) };
+  /** The area at guest-physical `base` (16-byte aligned): its pointers are moved there. */
+  place(base: number): LoadChunk {
+    for (const at of this.pointers) this.u32(at, base + this.dv.getUint32(at, true));
+    return { addr: base, data: this.bytes.subarray(0, this.used) };
   }
+}
+
+/** Where conventional memory the information area may use starts (page 0: IVT and BDA). */
+const LOW_START = 0x1000;
+
+/**
+ * Where the information area goes: at MULTIBOOT_INFO_ADDR (0x9000, QEMU's choice, so the same
+ * kernel sees the same layout under both) when that is free; else at the lowest free place in
+ * conventional memory; else at the highest free place below the top of RAM. Free means clear of
+ * `taken` (the kernel image and the module) and inside RAM the memory map reports available
+ * (never the EBDA, video memory or the BIOS area between 0x9FC00 and 1 MiB).
+ */
+export function placeInfoArea(size: number, taken: readonly { start: number; end: number }[], memorySize: number): number | null {
+  const clear = (at: number): boolean => taken.every((t) => at + size <= t.start || at >= t.end);
+  const align = 16;
+  if (MULTIBOOT_INFO_ADDR + size <= INFO_AREA_LIMIT && clear(MULTIBOOT_INFO_ADDR)) return MULTIBOOT_INFO_ADDR;
+  // Candidates: the start of each free stretch (the low start and every end of something taken)
+  // going up in low memory, and the top of each free stretch going down in high memory.
+  const ends = [LOW_START, ...taken.map((t) => alignUp(t.end, align))].sort((a, b) => a - b);
+  for (const at of ends) {
+    if (at >= LOW_START && at + size <= INFO_AREA_LIMIT && clear(at)) return at;
+  }
+  const tops = [memorySize, ...taken.map((t) => t.start)].sort((a, b) => b - a);
+  for (const top of tops) {
+    const at = Math.floor((top - size) / align) * align;
+    if (at >= MiB && top <= memorySize && clear(at)) return at;
+  }
+  return null;
 }
 
 /** The physical memory map handed to the kernel, as a PC with `memorySize` bytes of RAM has it. */
@@ -339,8 +403,9 @@ export function multibootMemoryMap(memorySize: number): { base: number; length: 
  * - the kernel image where its ELF segments or a.out kludge fields put it;
  * - the module (--initrd), if any, at the first page boundary at or above both the end of the
  *   kernel image (bss included) and 1 MiB; its string is the --initrd path;
- * - the information structure at MULTIBOOT_INFO_ADDR (0x9000), followed by the memory map, the
- *   module list and the strings, all below 0x9FC00. A kernel that overlaps this area is refused.
+ * - the information structure, followed by the memory map, the module list and the strings, in
+ *   one area placed where neither the kernel nor the module is (placeInfoArea): at 0x9000 when
+ *   that is free, else in conventional memory, else below the top of RAM.
  *
  * The command line the kernel receives is the kernel path, a space and --append (when not empty),
  * the way GRUB and QEMU pass it: kernels skip the first word.
@@ -393,7 +458,7 @@ export function loadMultiboot(opts: LoadOptions): LoadResult {
     mod = { start, end, path };
   }
 
-  // The information structure and what it points to.
+  // The information structure and what it points to, built first and then placed.
   const area = new InfoArea();
   const info = area.alloc(MBI_SIZE, 8);
   let infoFlags = MULTIBOOT_INFO_MEMORY | MULTIBOOT_INFO_CMDLINE | MULTIBOOT_INFO_MEM_MAP | MULTIBOOT_INFO_BOOT_LOADER_NAME;
@@ -409,44 +474,47 @@ export function loadMultiboot(opts: LoadOptions): LoadResult {
     area.u64(at + 12, e.length);
     area.u32(at + 20, e.type);
   });
-  area.u32(info + MBI_MMAP_ADDR, mmap);
+  area.pointer(info + MBI_MMAP_ADDR, mmap);
   area.u32(info + MBI_MMAP_LENGTH, map.length * 24);
 
   if (mod !== null) {
     const list = area.alloc(16, 4);
     area.u32(list, mod.start);
     area.u32(list + 4, mod.end);
-    area.u32(list + 8, area.string(mod.path));
+    area.pointer(list + 8, area.string(mod.path));
     area.u32(list + 12, 0);
     area.u32(info + MBI_MODS_COUNT, 1);
-    area.u32(info + MBI_MODS_ADDR, list);
+    area.pointer(info + MBI_MODS_ADDR, list);
     infoFlags |= MULTIBOOT_INFO_MODS;
   }
-  area.u32(info + MBI_BOOT_LOADER_NAME, area.string(BOOT_LOADER_NAME));
-  area.u32(info + MBI_CMDLINE, area.string(!opts.cmdline ? name : `${name} ${opts.cmdline}`));
+  area.pointer(info + MBI_BOOT_LOADER_NAME, area.string(BOOT_LOADER_NAME));
+  area.pointer(info + MBI_CMDLINE, area.string(!opts.cmdline ? name : `${name} ${opts.cmdline}`));
   area.u32(info + MBI_FLAGS, infoFlags);
 
-  for (const c of image.chunks) {
-    if (c.addr < area.end && c.addr + c.data.length > MULTIBOOT_INFO_ADDR) {
-      throw new LoadError(
-        `${name}: kernel ${range(c.addr, c.addr + c.data.length)} overlaps the multiboot information area ${range(MULTIBOOT_INFO_ADDR, area.end)}`,
-      );
-    }
+  const taken = image.chunks.map((c) => ({ start: c.addr, end: c.addr + c.data.length }));
+  if (mod !== null) taken.push({ start: mod.start, end: mod.end });
+  const base = placeInfoArea(area.size, taken, memorySize);
+  if (base === null) {
+    throw new LoadError(
+      `${name}: the multiboot information (${area.size} bytes with the command line and module name) does not fit in guest RAM beside the kernel${mod !== null ? ' and the module' : ''}`,
+    );
   }
+  const infoChunk = area.place(base);
+  const infoAddr = base + info;
 
-  const chunks: LoadChunk[] = [...image.chunks, area.chunk()];
+  const chunks: LoadChunk[] = [...image.chunks, infoChunk];
   if (mod !== null && opts.initrd !== undefined) chunks.push({ addr: mod.start, data: opts.initrd });
 
   let description =
     `multiboot ${name} (${image.kind}): ${range(image.start, image.end)}, entry ${hex(image.entry)}, ` +
-    `info at ${hex(info)}`;
+    `info at ${hex(infoAddr)}`;
   if (mod !== null) description += `, module ${mod.path} at ${range(mod.start, mod.end)}`;
 
   return {
     format: 'multiboot',
     chunks,
     entry: { kind: 'flat32', eip: image.entry },
-    regs: { eax: MULTIBOOT_BOOTLOADER_MAGIC, ebx: info },
+    regs: { eax: MULTIBOOT_BOOTLOADER_MAGIC, ebx: infoAddr },
     description,
   };
 }

@@ -1,8 +1,13 @@
 // The host side of the serial console: buffered output (stdout, a file, or nowhere), matching of
 // the output against --expect / --fail-on, and host input (stdin) queued for the guest's UART.
+// Also the host side of vmrun's stderr, which the debug console (port 0xE9) may share.
 //
 // Output is buffered and written in chunks (when the buffer fills, every ~20 ms from the run
-// loop, and at the end), never one write per byte.
+// loop, and at the end), never one write per byte. Every file descriptor is written with
+// fs.writeSync, so that a write error (EPIPE, ENOSPC, EIO) is seen at once and reported: output
+// that cannot be written is never dropped without a word. A descriptor that is non-blocking (a
+// pipe a parent process made so) may refuse with EAGAIN: the bytes are then kept in order and
+// written later, and the caller can wait for them (FdOutput.drain) without spinning.
 //
 // Interactive input (stdin is a terminal) goes through QEMU's escape character Ctrl-A:
 //   Ctrl-A x        quit (vmrun exits with status 0)
@@ -17,7 +22,7 @@ import type { ConsoleInputSource } from './runloop.js';
 
 const OUT_BUFFER = 64 * 1024;
 
-/** Where flushed output goes; null discards it. */
+/** Where flushed output goes; null discards it. A writer may throw: the sink reports it. */
 export type ChunkWriter = ((chunk: Uint8Array) => void) | null;
 
 /** A byte sink that buffers and hands whole chunks to a writer. */
@@ -29,6 +34,10 @@ export class BufferedSink implements ByteSink {
   bytes = 0;
   /** Sees every byte (console matching); optional. */
   tap: ConsoleMatcher | null = null;
+  /** The error the writer threw, if it did; output after it is not written. */
+  error: unknown = null;
+  /** Called once, with the error, when the writer throws. */
+  onError: ((e: unknown) => void) | null = null;
 
   constructor(writer: ChunkWriter) {
     this.writer = writer;
@@ -50,9 +59,11 @@ export class BufferedSink implements ByteSink {
     this.len = 0;
     try {
       this.writer(chunk);
-    } catch {
-      // The reader went away (EPIPE) or the disk is full: keep running, drop the output.
+    } catch (e) {
+      // The output is lost from here on: say so once, and stop trying.
       this.writer = null;
+      this.error = e;
+      if (this.onError !== null) this.onError(e);
     }
   }
 }
@@ -60,30 +71,317 @@ export class BufferedSink implements ByteSink {
 /** A sink that discards everything (COM2 when not configured). */
 export const NULL_SINK: ByteSink = { writeByte(): void {} };
 
-/** A writer to a stream such as process.stdout; write errors (EPIPE) disable it. */
-export function streamWriter(stream: NodeJS.WritableStream): ChunkWriter {
-  let broken = false;
-  stream.on('error', () => {
-    broken = true;
-  });
-  return (chunk) => {
-    if (!broken) stream.write(chunk);
-  };
+/** What a failed write's error code means, in a few words. */
+export function describeWriteError(e: unknown): string {
+  const code = (e as NodeJS.ErrnoException | null)?.code;
+  switch (code) {
+    case 'EPIPE':
+      return 'the reader closed the pipe (EPIPE)';
+    case 'ENOSPC':
+      return 'no space left on the device (ENOSPC)';
+    case 'EDQUOT':
+      return 'disk quota exceeded (EDQUOT)';
+    case 'EFBIG':
+      return 'the file is too large (EFBIG)';
+    case 'EIO':
+      return 'input/output error (EIO)';
+    case 'EBADF':
+      return 'the descriptor is not open for writing (EBADF)';
+    default:
+      return e instanceof Error ? e.message : String(e);
+  }
 }
 
-/** A writer to a file (truncated at open); `close()` closes it. */
-export function fileWriter(path: string): { writer: ChunkWriter; close(): void } {
-  const fd = fs.openSync(path, 'w');
-  let open = true;
-  return {
-    writer: (chunk) => {
-      if (open) fs.writeSync(fd, chunk);
-    },
-    close: () => {
-      if (open) fs.closeSync(fd);
-      open = false;
-    },
+/** Resolves after `ms` milliseconds (timers do not keep a finished process alive longer). */
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Bytes for one file descriptor, written with fs.writeSync in the order given. A write error
+ * other than EAGAIN ends the output (`error`, `onError`; the bytes still queued are `lost`).
+ * EAGAIN (a non-blocking pipe that is full) keeps the bytes queued; `tryWrite()` and `drain()`
+ * write them later.
+ */
+export class FdOutput {
+  private readonly chunks: Uint8Array[] = [];
+  /** Bytes of chunks[0] already written. */
+  private head = 0;
+  private queued = 0;
+  /** The write error that ended this output, if any. */
+  error: NodeJS.ErrnoException | null = null;
+  /** Bytes given to write() that were never written (after an error). */
+  lost = 0;
+  /** Called once, with the error, when a write fails. */
+  onError: ((e: NodeJS.ErrnoException) => void) | null = null;
+
+  constructor(
+    readonly fd: number,
+    /** For messages: "stdout", "/tmp/console.txt". */
+    readonly name: string,
+    private readonly writeSync: (fd: number, b: Uint8Array, off: number, len: number) => number = fs.writeSync,
+  ) {}
+
+  /** Bytes waiting to be written (the descriptor said EAGAIN). */
+  get pending(): number {
+    return this.queued;
+  }
+
+  /** Queue bytes and write as many as the descriptor takes now. The chunk is not copied. */
+  write(chunk: Uint8Array): void {
+    if (this.error !== null) {
+      this.lost += chunk.length;
+      return;
+    }
+    if (chunk.length === 0) return;
+    this.chunks.push(chunk);
+    this.queued += chunk.length;
+    this.tryWrite();
+  }
+
+  /** Write what is queued as far as the descriptor takes it now; true when nothing is left. */
+  tryWrite(): boolean {
+    while (this.chunks.length > 0) {
+      const c = this.chunks[0];
+      let n: number;
+      try {
+        n = this.writeSync(this.fd, c, this.head, c.length - this.head);
+      } catch (e) {
+        const err = e as NodeJS.ErrnoException;
+        if (err.code === 'EAGAIN' || err.code === 'EWOULDBLOCK') return false;
+        if (err.code === 'EINTR') continue;
+        this.fail(err);
+        return false;
+      }
+      if (n <= 0) return false; // nothing taken: as EAGAIN
+      this.head += n;
+      this.queued -= n;
+      if (this.head >= c.length) {
+        this.chunks.shift();
+        this.head = 0;
+      }
+    }
+    return true;
+  }
+
+  /**
+   * Wait until at most `below` bytes are queued, sleeping between tries (1 ms, doubling up to
+   * 50 ms), or until `giveUp()` says to stop waiting. True when the queue got that short.
+   */
+  async drain(giveUp: () => boolean, below = 0): Promise<boolean> {
+    let ms = 1;
+    for (;;) {
+      this.tryWrite();
+      if (this.error !== null) return false;
+      if (this.queued <= below) return true;
+      if (giveUp()) return false;
+      await sleep(ms);
+      ms = Math.min(ms * 2, 50);
+    }
+  }
+
+  private fail(e: NodeJS.ErrnoException): void {
+    this.error = e;
+    this.lost += this.queued;
+    this.chunks.length = 0;
+    this.head = 0;
+    this.queued = 0;
+    if (this.onError !== null) this.onError(e);
+  }
+}
+
+/** A writer for a BufferedSink that queues on an FdOutput (which reports its own errors). */
+export function fdWriter(out: FdOutput): ChunkWriter {
+  return (chunk) => out.write(chunk);
+}
+
+/** What the debug console's lines start with when they share stderr with vmrun's own lines. */
+export const DEBUGCON_PREFIX = 'debugcon: ';
+
+const PREFIX_BYTES = new TextEncoder().encode(DEBUGCON_PREFIX);
+const HEX = '0123456789abcdef';
+
+/**
+ * vmrun's stderr, shared by vmrun's own lines (stop line, JSON, stats, traces, messages) and,
+ * with `--debugcon stderr`, the guest's port 0xE9 output. The guest cannot make a line that
+ * looks like vmrun's: each of its lines starts with DEBUGCON_PREFIX, a partial line of it is
+ * ended before vmrun writes, and every byte that some reader takes for a line break or a
+ * terminal control (C0 controls but tab and LF, DEL, C1 controls, U+2028, U+2029) is shown as
+ * an escape (\x0d, \u0085), as is every byte that is not valid UTF-8 (\x85 alone). CR LF counts
+ * as one line end.
+ */
+export class StderrChannel {
+  private buf = new Uint8Array(4096);
+  private len = 0;
+  /** A guest line is open: its prefix has been written, its newline not yet. */
+  private guestLineOpen = false;
+  /** A CR held back: CR LF is one line end, a CR alone is shown as an escape. */
+  private heldCR = false;
+  /** The bytes of a UTF-8 sequence not yet complete, its code point so far, and what it needs. */
+  private held: number[] = [];
+  private codePoint = 0;
+  private continuations = 0;
+  private minCodePoint = 0;
+  private readonly encoder = new TextEncoder();
+
+  constructor(private readonly out: FdOutput) {}
+
+  /** The sink for port 0xE9. */
+  readonly debugcon: ByteSink = {
+    writeByte: (byte: number): void => this.guestByte(byte & 0xff),
   };
+
+  /** vmrun's own text, whole lines; a guest line still open is ended first. */
+  write(text: string): void {
+    this.endGuestLine();
+    this.push(this.encoder.encode(text));
+  }
+
+  /** One line of vmrun's own. */
+  line(text: string): void {
+    this.write(text + '\n');
+  }
+
+  /** Hand what is buffered to the descriptor (guest bytes held for the next byte stay held). */
+  flush(): void {
+    if (this.len === 0) return;
+    const chunk = this.buf.slice(0, this.len);
+    this.len = 0;
+    this.out.write(chunk);
+  }
+
+  /** At the end: show held bytes, end an open guest line, and flush. */
+  close(): void {
+    this.endGuestLine();
+    this.flush();
+  }
+
+  private endGuestLine(): void {
+    if (this.heldCR) {
+      this.heldCR = false;
+      this.escapeByte(0x0d);
+    }
+    this.invalidSequence();
+    if (this.guestLineOpen) {
+      this.pushByte(10);
+      this.guestLineOpen = false;
+    }
+  }
+
+  /**
+   * One byte of the guest's. UTF-8 is decoded as it comes: a complete character goes out as it
+   * is, or as \uXXXX when it is a C1 control or a line or paragraph separator; bytes that are
+   * not valid UTF-8 are shown as \xNN (so that a reader decoding Latin-1 sees no C1 control).
+   */
+  private guestByte(b: number): void {
+    if (this.heldCR) {
+      this.heldCR = false;
+      if (b === 10) {
+        this.guestNewline();
+        return;
+      }
+      this.escapeByte(0x0d);
+    }
+    if (this.continuations > 0) {
+      if ((b & 0xc0) === 0x80) {
+        this.held.push(b);
+        this.codePoint = (this.codePoint << 6) | (b & 0x3f);
+        if (--this.continuations === 0) this.completeSequence();
+        return;
+      }
+      this.invalidSequence();
+    }
+    if (b < 0x80) {
+      if (b === 10) this.guestNewline();
+      else if (b === 0x0d) this.heldCR = true;
+      else if ((b < 0x20 && b !== 9) || b === 0x7f) this.escapeByte(b);
+      else {
+        this.openLine();
+        this.pushByte(b);
+      }
+    } else if (b >= 0xc2 && b <= 0xdf) {
+      this.startSequence(b, 1, b & 0x1f, 0x80);
+    } else if (b >= 0xe0 && b <= 0xef) {
+      this.startSequence(b, 2, b & 0x0f, 0x800);
+    } else if (b >= 0xf0 && b <= 0xf4) {
+      this.startSequence(b, 3, b & 0x07, 0x10000);
+    } else {
+      this.escapeByte(b); // a continuation byte alone, C0, C1, F5..FF: never valid here
+    }
+  }
+
+  private startSequence(lead: number, continuations: number, bits: number, min: number): void {
+    this.held.push(lead);
+    this.continuations = continuations;
+    this.codePoint = bits;
+    this.minCodePoint = min;
+  }
+
+  private completeSequence(): void {
+    const cp = this.codePoint;
+    if (cp < this.minCodePoint || (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff) {
+      this.invalidSequence(); // overlong, a surrogate, or beyond Unicode
+      return;
+    }
+    const held = this.held;
+    this.held = [];
+    if (cp <= 0x9f || cp === 0x2028 || cp === 0x2029) {
+      this.escapeCodePoint(cp);
+      return;
+    }
+    this.openLine();
+    for (const x of held) this.pushByte(x);
+  }
+
+  /** Show the bytes of an incomplete or invalid sequence as \xNN. */
+  private invalidSequence(): void {
+    this.continuations = 0;
+    if (this.held.length === 0) return;
+    const held = this.held;
+    this.held = [];
+    for (const x of held) this.escapeByte(x);
+  }
+
+  private guestNewline(): void {
+    this.openLine();
+    this.pushByte(10);
+    this.guestLineOpen = false;
+  }
+
+  private openLine(): void {
+    if (this.guestLineOpen) return;
+    this.guestLineOpen = true;
+    for (let i = 0; i < PREFIX_BYTES.length; i++) this.pushByte(PREFIX_BYTES[i]);
+  }
+
+  private escapeByte(b: number): void {
+    this.openLine();
+    this.pushAscii(`\\x${HEX[b >> 4]}${HEX[b & 15]}`);
+  }
+
+  private escapeCodePoint(cp: number): void {
+    this.openLine();
+    this.pushAscii(`\\u${cp.toString(16).padStart(4, '0')}`);
+  }
+
+  private pushAscii(text: string): void {
+    for (let i = 0; i < text.length; i++) this.pushByte(text.charCodeAt(i));
+  }
+
+  private pushByte(b: number): void {
+    if (this.len === this.buf.length) {
+      if (this.len >= OUT_BUFFER) {
+        this.flush();
+      } else {
+        const bigger = new Uint8Array(this.buf.length * 2);
+        bigger.set(this.buf);
+        this.buf = bigger;
+      }
+    }
+    this.buf[this.len++] = b;
+  }
+
+  private push(bytes: Uint8Array): void {
+    for (let i = 0; i < bytes.length; i++) this.pushByte(bytes[i]);
+  }
 }
 
 /** Characters of recent output kept for matching; a match must fit in this window. */
@@ -219,6 +517,11 @@ export class ConsoleInput implements ConsoleInputSource {
 const CTRL_A = 0x01;
 
 export const ESCAPE_HELP = 'vmrun console: Ctrl-A x quit, Ctrl-A Ctrl-A send Ctrl-A, Ctrl-A h this help';
+/**
+ * The help as Ctrl-A h prints it: the terminal is in raw mode (LF does not return the carriage)
+ * and the guest's line may be half written, so it starts on a line of its own and ends with CR LF.
+ */
+export const ESCAPE_HELP_RAW = `\r\n${ESCAPE_HELP}\r\n`;
 
 /** Applies the Ctrl-A escapes to terminal input. */
 export class EscapeFilter {

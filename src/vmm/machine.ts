@@ -102,6 +102,8 @@ export class Machine {
   readonly post: PostCodePort;
   readonly load: LoadResult;
   readonly loop: RunLoop;
+  /** The value whose exit-port write stopped the run, as the stop line names it (-1: none). */
+  exitValue = -1;
   /** The A20 gate is the OR of the i8042 output port bit and port 0x92 bit 1. */
   private a20Keyboard = true;
   private a20Port92 = false;
@@ -236,6 +238,7 @@ export class Machine {
         }
       },
       requestExit: (status: number, _what: string) => {
+        if (!this.loop.stopping) this.exitValue = this.config.exitPort === 'qemu' ? (status & 0xff) >> 1 : status;
         if (this.config.exitPort === 'qemu') {
           this.loop.requestStop(status & 0xff, 'exit-port', `the guest wrote ${(status & 0xff) >> 1} to the exit port (QEMU isa-debug-exit status ${status & 0xff})`);
         } else {

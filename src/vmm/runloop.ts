@@ -51,8 +51,12 @@ export interface ConsoleInputSource {
 }
 
 export interface RunHooks {
-  /** At wall-clock points (~20 ms), before sleeping and at the end: flush buffered output. */
-  flush(): void;
+  /**
+   * At wall-clock points (~20 ms), before sleeping and at the end: flush buffered output. A
+   * promise returned between two slices (output backed up behind a slow reader) is awaited
+   * before the guest runs on.
+   */
+  flush(): void | Promise<void>;
   /** At points fixed by the instruction count (Budget and Hlt exits): e.g. console matching. */
   checkpoint(): void;
 }
@@ -282,7 +286,10 @@ export class RunLoop {
           action = ACT_STOP;
         }
         if (action === ACT_STOP) break;
-        if (this.hooks !== null) this.hooks.flush();
+        if (this.hooks !== null) {
+          const backedUp = this.hooks.flush();
+          if (backedUp !== undefined) await backedUp;
+        }
         if (action === ACT_YIELD) {
           await new Promise<void>((resolve) => setImmediate(resolve));
           this.nextYieldAt = this.wall() + this.yieldMs;

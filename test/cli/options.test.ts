@@ -8,7 +8,10 @@ import {
   parseRtc,
   parseSimple,
   parseSize,
+  parseSuccess,
+  parseTimeout,
   parseWithCommander,
+  suggestOption,
 } from '../../src/cli/options.js';
 
 const env = { stdinIsTTY: false, nowMs: 1_700_000_000_000 };
@@ -44,7 +47,41 @@ describe('option values', () => {
   it('parses regular expressions, with /re/flags', () => {
     expect(parseRegex('a.c').test('abc')).toBe(true);
     expect(parseRegex('/HELLO/i').test('hello')).toBe(true);
+    expect(parseRegex('/a.b/s').test('a\nb')).toBe(true);
+    expect(parseRegex('/^x$/m').test('y\nx\nz')).toBe(true);
+    expect(parseRegex('/\\p{L}/u').test('é')).toBe(true);
+    expect(parseRegex('/a/dv').flags).toBe('dv');
+    expect(parseRegex('/usr').source).toBe('\\/usr'); // one slash: a plain pattern
     expect(() => parseRegex('(')).toThrow(/invalid regular expression/);
+  });
+
+  it('refuses the stateful flags g and y, and unknown flags, instead of taking them literally', () => {
+    expect(() => parseRegex('/a/g')).toThrow(/flag g not allowed in \/a\/g: they make matching stateful/);
+    expect(() => parseRegex('/a/iy')).toThrow(/flag y not allowed/);
+    expect(() => parseRegex('/a/gy')).toThrow(/flags g and y not allowed/);
+    expect(() => parseRegex('/a/x')).toThrow(/unknown flag x in \/a\/x/);
+    expect(() => parseRegex('/a/b/c')).toThrow(/unknown flag c/);
+    expect(() => parseRegex('/usr/bin')).toThrow(/unknown flags b, n in \/usr\/bin .*escape its slashes/);
+    expect(() => parseRegex('/a/ii')).toThrow(/invalid regular expression/);
+    expect(parseRegex('\\/a\\/g').test('/a/g')).toBe(true);
+  });
+
+  it('keeps a positive timeout positive', () => {
+    expect(parseTimeout('0.0001')).toBe(0.0001);
+    expect(parseTimeout('0')).toBe(0);
+    expect(parseTimeout('2.5')).toBe(2.5);
+    expect(() => parseTimeout('-1')).toThrow();
+    expect(options('--kernel', 'k', '--timeout', '0.0001').timeoutMs).toBeGreaterThan(0);
+    expect(options('--kernel', 'k', '--timeout', '0.0001').timeoutSec).toBe(0.0001);
+  });
+
+  it('parses --success rules', () => {
+    expect(parseSuccess('exit-port')).toEqual({ kind: 'exit-port' });
+    expect(parseSuccess('post:0x00')).toEqual({ kind: 'post', code: 0 });
+    expect(parseSuccess('post:0xAa')).toEqual({ kind: 'post', code: 0xaa });
+    expect(parseSuccess('post:255')).toEqual({ kind: 'post', code: 255 });
+    for (const bad of ['post:256', 'post:0x100', 'post:', 'post', 'exitport', 'halt']) expect(() => parseSuccess(bad), bad).toThrow(/exit-port or post:CODE/);
+    expect(options('--kernel', 'k').success).toEqual({ kind: 'any' });
   });
 
   it('parses RTC times as UTC', () => {
@@ -131,6 +168,10 @@ describe('parseCommandLine', () => {
       ['--kernel', 'k', '--bits', '64'],
       ['--kernel', 'k', '--rtc', 'noon'],
       ['--kernel', 'k', '--load-addr', 'here'],
+      ['--kernel', 'k', '--expect', '/a/g'],
+      ['--kernel', 'k', '--success', 'maybe'],
+      ['--kernel', 'k', '--debugcon', 'stdout'],
+      ['--kernel', 'k', '--json-file', ''],
     ];
     for (const args of bad) {
       let err: unknown;
@@ -142,6 +183,51 @@ describe('parseCommandLine', () => {
       expect(err, args.join(' ')).toBeInstanceOf(UsageError);
       expect((err as Error).message, args.join(' ')).not.toMatch(/\n|^error:/);
     }
+  });
+});
+
+describe('unknown options and stray words are named first', () => {
+  const message = (...args: string[]): string => {
+    try {
+      parse(...args);
+    } catch (e) {
+      if (e instanceof UsageError) return e.message;
+      throw e;
+    }
+    throw new Error('expected a UsageError');
+  };
+
+  it('names the unknown option and the one it likely means, before the missing --kernel', () => {
+    expect(message('-kernel', 'x')).toBe("unknown option '-kernel' (did you mean --kernel?)");
+    expect(message('--kernal', 'x')).toBe("unknown option '--kernal' (did you mean --kernel?)");
+    expect(message('--kernal=x')).toBe("unknown option '--kernal=x' (did you mean --kernel?)");
+    expect(message('--kernel', 'k', '--timout', '3')).toBe("unknown option '--timout' (did you mean --timeout?)");
+    expect(message('--kernel', 'k', '--mem', '64M')).toBe("unknown option '--mem' (did you mean --memory?)");
+    expect(message('--kernel', 'k', '--json-fil', 'x')).toBe("unknown option '--json-fil' (did you mean --json-file?)");
+    expect(message('--kernel', 'k', '--frobnicate')).toBe("unknown option '--frobnicate'");
+    expect(message('-x')).toBe("unknown option '-x'");
+    expect(message('-hx')).toBe("unknown option '-hx'");
+  });
+
+  it('names a stray word, suggesting --kernel when it is missing', () => {
+    expect(message('images/guests/hello.bin')).toBe("unexpected argument 'images/guests/hello.bin' (did you mean --kernel images/guests/hello.bin?)");
+    expect(message('--kernel', 'k', 'extra')).toBe("unexpected argument 'extra'");
+  });
+
+  it('leaves values alone, even when they look like options', () => {
+    expect(options('--kernel', 'k', '--append', '-kernel').append).toBe('-kernel');
+    expect(options('--kernel', 'k', '-m', '64M').memorySize).toBe(64 * 2 ** 20);
+    expect(options('--kernel', 'k', '-m64M').memorySize).toBe(64 * 2 ** 20);
+    expect(message()).toBe("required option '--kernel <file>' not specified");
+    expect(parse('--bogus', '--help')).toEqual({ kind: 'exit', code: 0 });
+  });
+
+  it('suggests nothing far-fetched', () => {
+    const longs = ['--kernel', '--initrd', '--memory', '--stats'];
+    expect(suggestOption('--kernl', longs)).toBe('--kernel');
+    expect(suggestOption('--stat', longs)).toBe('--stats');
+    expect(suggestOption('--zzz', longs)).toBeNull();
+    expect(suggestOption('--', longs)).toBeNull();
   });
 });
 
@@ -176,6 +262,8 @@ describe('the simple reader (commander is loaded only when it is needed)', () =>
       ['--kernel', 'k', '--cpu', 'i486', '--exit-port', 'qemu', '--cpu=pentiumpro'],
       ['--kernel', 'k', '--load-addr', '0x100000', '--entry', '0x100010', '--bits', '32', '--bits=16'],
       ['--kernel', 'k', '-m', '1M', '--timeout', 'soon', '--rtc', 'noon'], // values are checked later, alike
+      ['--kernel', 'k', '--debugcon', 'file:/tmp/d', '--json-file', '/dev/fd/3', '--success', 'post:0x00'],
+      ['--kernel', 'k', '--debugcon=none', '--success=exit-port'],
     ];
     for (const args of lines) {
       const simple = parseSimple(args);

@@ -82,11 +82,14 @@ function bzImage(spec: BzSpec = {}): Uint8Array {
   file[0x235] = 13; // min_alignment
   dv.setUint16(0x236, spec.xloadflags ?? 0, true);
   dv.setUint32(0x238, spec.cmdlineSize ?? 2047, true);
+  const pm = (sects + 1) * 512;
   dv.setUint32(0x248, 0x79, true); // payload_offset
   dv.setUint32(0x24c, payloadSize - 0x100, true); // payload_length
+  file.set([0x02, 0x21, 0x4c, 0x18], pm + 0x79); // an LZ4 payload starts there
   dv.setUint32(0x258, spec.prefAddress ?? 0x1000000, true);
   dv.setUint32(0x260, spec.initSize ?? 0x300000, true);
-  dv.setUint32(0x268, 0xabcd, true); // kernel_info_offset
+  dv.setUint32(0x268, payloadSize - 0x40, true); // kernel_info_offset
+  file.set([0x4c, 0x54, 0x6f, 0x50], pm + payloadSize - 0x40); // "LToP"
   return file;
 }
 
@@ -310,7 +313,7 @@ describe('bzImage: runtime address and memory size', () => {
   });
 
   it('refuses a guest too small for the image itself', () => {
-    const file = bzImage({ version: 0x0209, headerLength: 0x46, payloadSize: 0x10000 }); // no init_size
+    const file = bzImage({ version: 0x0207, headerLength: 0x46, payloadSize: 0x10000 }); // no init_size
     expect(loadError(options(file, { memorySize: MiB + 0x8000 }))).toMatch(/kernel needs 2 MiB, guest has 1\.0/);
   });
 });

@@ -67,8 +67,10 @@ describe('loadKernel: format detection', () => {
     expect(loadError(options(bzImage()))).toMatch(/^k: Linux boot protocol too old/);
   });
 
-  it('says an ELF without a multiboot header is not supported yet', () => {
-    expect(loadError(options(plainElf()))).toBe('k: not supported yet: ELF kernel without a multiboot header');
+  it('says an ELF without a multiboot header is not a kernel vmrun boots', () => {
+    expect(loadError(options(plainElf()))).toBe(
+      'k: an ELF file without a multiboot header (no magic 0x1badb002 in its first 8192 bytes): vmrun boots ELF kernels through multiboot only',
+    );
   });
 
   it('refuses an empty file', () => {

@@ -238,9 +238,15 @@ describe('multiboot: ELF kernels', () => {
     expect(mem.subarray(0x20000, 0x20040)).toEqual(pattern(0x40, 3));
   });
 
-  it('refuses a segment that overlaps the information area', () => {
+  it('loads a kernel linked at 0x8000 over 0x9000: the information goes elsewhere', () => {
     const k = buildElf({ entry: 0x8000, segments: [{ paddr: 0x8000, data: pattern(0x40, 3), memsz: 0x1100 }] });
-    expect(loadError(options(k))).toMatch(/overlaps the multiboot information area \[0x9000, /);
+    const r = loadKernel(options(k, { cmdline: 'low' }));
+    const mem = memoryOf(r); // no chunk overlaps another
+    const info = r.regs.ebx!;
+    expect(info).toBe(0x1000); // the lowest free conventional memory
+    expect(cstring(mem, u32(mem, info + 16))).toBe('kernel.elf low');
+    expect(mem.subarray(0x8000, 0x8040)).toEqual(pattern(0x40, 3));
+    expect(r.description).toContain('info at 0x1000');
   });
 
   it('refuses overlapping segments', () => {
@@ -270,9 +276,9 @@ describe('multiboot: header', () => {
 
   it('ignores a header that is not 32-bit aligned or beyond the first 8192 bytes', () => {
     const unaligned = buildElf({ entry: 0x100000, segments: [{ paddr: 0x100000, data: pattern(0x40, 3) }], mbOffset: 0x102 });
-    expect(loadError(options(unaligned))).toMatch(/not supported yet: ELF kernel without a multiboot header/);
+    expect(loadError(options(unaligned))).toMatch(/an ELF file without a multiboot header \(no magic 0x1badb002 in its first 8192 bytes\)/);
     const late = buildElf({ entry: 0x100000, segments: [{ paddr: 0x100000, data: pattern(0x40, 3) }], mbOffset: 8192 });
-    expect(loadError(options(late))).toMatch(/not supported yet/);
+    expect(loadError(options(late))).toMatch(/an ELF file without a multiboot header/);
   });
 
   it('refuses requirement flags it does not understand, accepts the video-mode request', () => {
@@ -450,7 +456,36 @@ describe('multiboot: information structure', () => {
     expect(msg).toMatch(/^big\.img: module of \d+ bytes at 0x103000 does not fit in guest RAM/);
   });
 
-  it('refuses a command line too long for the information area', () => {
-    expect(loadError(options(twoSegmentElf(), { cmdline: 'x'.repeat(0x100000) }))).toMatch(/does not fit/);
+  it('puts a command line too long for conventional memory below the top of RAM', () => {
+    const r = loadKernel(options(twoSegmentElf(), { cmdline: 'x'.repeat(0x100000), initrd: pattern(5000, 1), initrdPath: 'm' }));
+    const mem = memoryOf(r);
+    const info = r.regs.ebx!;
+    const area = r.chunks.find((c) => c.addr <= info && info < c.addr + c.data.length)!;
+    expect(area.addr + area.data.length).toBeLessThanOrEqual(MEM);
+    expect(area.addr + area.data.length).toBeGreaterThan(MEM - 0x20);
+    expect(cstring(mem, u32(mem, info + 16))).toBe(`kernel.elf ${'x'.repeat(0x100000)}`);
+    expect(cstring(mem, u32(mem, u32(mem, info + 24) + 8))).toBe('m');
+    expect(u32(mem, u32(mem, info + 48))).toBe(20); // the memory map moved with it
+  });
+
+  it('goes below the top of RAM, clear of the module, when the kernel fills conventional memory', () => {
+    // The kernel leaves 128 bytes of conventional memory; the module starts at 1 MiB.
+    const k = buildElf({ entry: 0x1000, segments: [{ paddr: 0x1000, data: pattern(0x40, 3), memsz: 0x9fb80 - 0x1000 }] });
+    const initrd = pattern(MEM - MiB - 0x1000, 9);
+    const r = loadKernel(options(k, { initrd, initrdPath: 'm' }));
+    const mem = memoryOf(r);
+    const info = r.regs.ebx!;
+    const area = r.chunks.find((c) => c.addr === info)!;
+    expect(info).toBeGreaterThanOrEqual(MEM - 0x1000);
+    expect(info % 16).toBe(0);
+    expect(area.addr + area.data.length).toBeLessThanOrEqual(MEM);
+    expect(area.addr + area.data.length).toBeGreaterThan(MEM - 16);
+    expect(cstring(mem, u32(mem, info + 16))).toBe('kernel.elf');
+  });
+
+  it('refuses what does not fit anywhere beside the kernel and the module', () => {
+    expect(loadError(options(twoSegmentElf(), { cmdline: 'x'.repeat(MEM) }))).toMatch(
+      /^kernel\.elf: the multiboot information \(\d+ bytes with the command line and module name\) does not fit in guest RAM beside the kernel$/,
+    );
   });
 });
