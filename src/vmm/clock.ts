@@ -7,7 +7,8 @@
 //
 // RealtimeClock (--clock realtime): time follows the host's monotonic clock. The run loop
 // cannot jump it, so HLT sleeps until the deadline or console input instead. Instruction
-// budgets are estimated from the guest's measured speed.
+// budgets are estimated from the guest's measured speed. The monitor's own pauses between
+// slices are held back from guest time, which catches up with host time when the guest idles.
 
 import type { Clock } from '../devices/device.js';
 
@@ -29,6 +30,15 @@ export interface MachineClock extends Clock {
   skipTo(deadline: number): void;
   /** Guest time spent outside instructions (I/O bus cycles). Virtual: the clock advances. Realtime: nothing. */
   stall(ns: number): void;
+  /**
+   * Realtime: while held (the monitor's own work between slices: flushing output, letting the
+   * event loop run), host time does not count as guest time, so the guest does not see the
+   * monitor's pauses as time jumps (Linux's TSC calibration rejects a loop iteration 10 times
+   * longer than another). Virtual: nothing.
+   */
+  hold(on: boolean): void;
+  /** Realtime: the guest is idle; its time catches up with host time. Virtual: nothing. */
+  catchUp(): void;
 }
 
 export class VirtualClock implements MachineClock {
@@ -79,6 +89,10 @@ export class VirtualClock implements MachineClock {
 
   /** Nanoseconds spent in stall(). */
   stallNs = 0;
+
+  hold(_on: boolean): void {}
+
+  catchUp(): void {}
 }
 
 /** Host time source in milliseconds (injectable for tests). */
@@ -98,13 +112,32 @@ export class RealtimeClock implements MachineClock {
   instructionsPerNs = INITIAL_INSTRUCTIONS_PER_NS;
   instructions = 0;
 
+  /** Host time held back from guest time (see hold), and where the current hold began. */
+  private heldMs = 0;
+  private holdStart = -1;
+
   constructor(source: MsSource = () => performance.now()) {
     this.source = source;
     this.originMs = source();
   }
 
   now(): number {
-    return Math.floor((this.source() - this.originMs) * 1e6);
+    const host = this.holdStart >= 0 ? this.holdStart : this.source();
+    return Math.floor((host - this.originMs - this.heldMs) * 1e6);
+  }
+
+  hold(on: boolean): void {
+    if (on) {
+      if (this.holdStart < 0) this.holdStart = this.source();
+    } else if (this.holdStart >= 0) {
+      this.heldMs += this.source() - this.holdStart;
+      this.holdStart = -1;
+    }
+  }
+
+  catchUp(): void {
+    this.hold(false);
+    this.heldMs = 0;
   }
 
   startSlice(): void {

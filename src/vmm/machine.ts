@@ -201,19 +201,20 @@ export class Machine {
         traceExits: trace.exits ?? false,
         traceIrq: trace.irq ?? false,
         traceLine,
-        onIdleSkip: this.clock instanceof VirtualClock ? (ns) => this.advanceTsc(ns) : null,
+        onTimeWithoutInstructions: (ns) => this.advanceTsc(ns),
       },
     );
   }
 
   /**
-   * The core's TSC counts retired instructions. Guest time skipped during HLT passes without
-   * instructions, so the TSC is moved on by the same amount: with the virtual clock the TSC then
-   * always equals guest time in instruction cycles, and a guest that calibrates it against the
-   * PIT sees one consistent clock.
+   * The core's TSC counts retired instructions (and exception deliveries). Guest time that
+   * passes without them — skipped during HLT, spent on the I/O bus, or with the realtime clock
+   * host time beyond the instructions' share — moves it on by the same amount: the TSC then
+   * tells guest time at 1 GHz under either clock, as the PIT and the RTC do, and a guest that
+   * calibrates one against another sees one consistent clock.
    */
   private advanceTsc(ns: number): void {
-    const cycles = Math.round(ns / (this.clock as VirtualClock).nsPerInstruction);
+    const cycles = Math.round(this.clock instanceof VirtualClock ? ns / this.clock.nsPerInstruction : ns);
     if (cycles <= 0) return;
     this.vcpu.tscOffset += cycles;
   }

@@ -92,10 +92,12 @@ export interface RunLoopOptions {
   /** Wall clock in ms (default performance.now); injectable for tests. */
   wallClock?: () => number;
   /**
-   * Called before the next run() with the guest time (ns) the virtual clock skipped while the
-   * vCPU was halted, so the machine can move time sources inside the vCPU (the TSC) along.
+   * Called before the next run() with the guest time (ns) that passed without instructions —
+   * the virtual clock's idle skips and I/O bus time; with the realtime clock, host time the
+   * instructions did not account for (the guest runs slower than 1 ns per instruction) — so
+   * the machine can move time sources inside the vCPU (the TSC) along with the clock.
    */
-  onIdleSkip?: ((ns: number) => void) | null;
+  onTimeWithoutInstructions?: ((ns: number) => void) | null;
 }
 
 export interface ExitStats {
@@ -178,9 +180,12 @@ export class RunLoop {
   private readonly traceExits: boolean;
   private readonly traceIrq: boolean;
   private readonly traceLine: ((line: string) => void) | null;
-  private readonly onIdleSkip: ((ns: number) => void) | null;
-  /** Guest ns skipped while halted, not yet reported through onIdleSkip. */
+  private readonly onTimeWithoutInstructions: ((ns: number) => void) | null;
+  /** Guest ns that passed without instructions, not yet reported. */
   private skippedNs = 0;
+  /** Realtime: the clock and the step count when time was last accounted for. */
+  private syncNs = 0;
+  private syncSteps = 0;
 
   private stopStatus = -1;
   private stopKind: StopKind = 'halt';
@@ -240,7 +245,7 @@ export class RunLoop {
     this.deadline = options.deadline;
     this.wall = options.wallClock ?? (() => performance.now());
     this.traceLine = options.traceLine ?? null;
-    this.onIdleSkip = options.onIdleSkip ?? null;
+    this.onTimeWithoutInstructions = options.onTimeWithoutInstructions ?? null;
     this.traceExits = (options.traceExits ?? false) && this.traceLine !== null;
     this.traceIrq = (options.traceIrq ?? false) && this.traceLine !== null;
   }
@@ -286,12 +291,15 @@ export class RunLoop {
           action = ACT_STOP;
         }
         if (action === ACT_STOP) break;
+        // The monitor's own work between slices is not guest time (realtime clock).
+        if (action === ACT_YIELD) this.clock.hold(true);
         if (this.hooks !== null) {
           const backedUp = this.hooks.flush();
           if (backedUp !== undefined) await backedUp;
         }
         if (action === ACT_YIELD) {
           await new Promise<void>((resolve) => setImmediate(resolve));
+          this.clock.hold(false);
           this.nextYieldAt = this.wall() + this.yieldMs;
         } else {
           await this.sleep();
@@ -302,10 +310,7 @@ export class RunLoop {
     } finally {
       this.running = false;
       // Time that passed without instructions since the last run() still reaches the TSC.
-      if (this.skippedNs > 0) {
-        if (this.onIdleSkip !== null) this.onIdleSkip(this.skippedNs);
-        this.skippedNs = 0;
-      }
+      this.reportTimeWithoutInstructions();
       if (this.hooks !== null) {
         try {
           this.hooks.checkpoint();
@@ -359,6 +364,9 @@ export class RunLoop {
           return ACT_STOP;
         }
         if (clock.mode === 'realtime') {
+          // Idle: guest time catches up with host time (a deadline it passes is due now).
+          clock.catchUp();
+          if (deadline <= clock.now()) continue;
           this.waitUntil = deadline;
           return ACT_WAIT;
         }
@@ -371,10 +379,7 @@ export class RunLoop {
         continue;
       }
 
-      if (this.skippedNs > 0) {
-        if (this.onIdleSkip !== null) this.onIdleSkip(this.skippedNs);
-        this.skippedNs = 0;
-      }
+      this.reportTimeWithoutInstructions();
       // A run ends at the next multiple of the slice at the latest, whatever runSlice is: the
       // checkpoints there (console matching) fall at the same instruction counts every run.
       const toMark = this.slice - (this.steps % this.slice);
@@ -470,6 +475,26 @@ export class RunLoop {
         const a = this.wallCheck();
         if (a >= 0) return a;
       }
+    }
+  }
+
+  /**
+   * Tell the machine how much guest time passed without instructions since the last report.
+   * Virtual clock: the idle skips and bus time counted in skippedNs. Realtime clock: the host
+   * time elapsed beyond one nanosecond per instruction and delivery, so that the TSC (one cycle
+   * per instruction at a nominal 1 GHz) tells host time as the PIT and the RTC do.
+   */
+  private reportTimeWithoutInstructions(): void {
+    if (!this.virtual) {
+      const now = this.clock.now();
+      const extra = now - this.syncNs - (this.steps - this.syncSteps);
+      this.syncNs = now;
+      this.syncSteps = this.steps;
+      if (extra > 0) this.skippedNs += extra;
+    }
+    if (this.skippedNs > 0) {
+      if (this.onTimeWithoutInstructions !== null) this.onTimeWithoutInstructions(this.skippedNs);
+      this.skippedNs = 0;
     }
   }
 

@@ -187,7 +187,7 @@ describe('RunLoop', () => {
         halt(true, 1),
         observe(() => (clockAtWake = r.clock.now())),
       ],
-      { timers: (pic) => [new OneShot(3000, pic, 0x20)], onIdleSkip: (ns) => skipped.push(ns) },
+      { timers: (pic) => [new OneShot(3000, pic, 0x20)], onTimeWithoutInstructions: (ns) => skipped.push(ns) },
     );
     const res = await r.loop.run();
     expect(skipped).toEqual([2899]); // reported once, before the run after the wake-up
