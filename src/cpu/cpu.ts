@@ -1596,9 +1596,13 @@ export class Cpu {
     const type = (hi >> 8) & 0x1f;
     const gateDpl = (hi >> 13) & 3;
     if (kind === INT_SOFT && gateDpl < this.cpl) this.gp((vector << 3) | 2);
+    // A fault (any exception but #DB, whose faults are instruction breakpoints here) saves
+    // EFLAGS with RF = 1, so that the handler's IRET does not break on the instruction again
+    // (Intel SDM vol. 3, 17.3.1.1 "Instruction-Breakpoint Exception Condition").
+    const rf = kind === INT_EXC && vector !== DB ? F_RF : 0;
     if (type === 0x05) {
       if ((hi & 0x8000) === 0) this.raise(NP, (vector << 3) | 2 | ext);
-      taskSwitch(this, lo >>> 16, TASK_INT, ret, error, ext);
+      taskSwitch(this, lo >>> 16, TASK_INT, ret, error, ext, rf);
       return;
     }
     if (type !== 0x06 && type !== 0x07 && type !== 0x0e && type !== 0x0f) this.gp((vector << 3) | 2 | ext);
@@ -1616,7 +1620,7 @@ export class Cpu {
     if ((dar & AR_P) === 0) this.raise(NP, (sel & 0xfffc) | ext);
     const conforming = (dar & 4) !== 0;
     const size = gate32 ? 4 : 2;
-    const oldFlags = this.flags;
+    const oldFlags = this.flags | rf;
     const oldCs = this.segSel[CS];
     if (!conforming && ddpl < this.cpl) {
       // Inter-privilege: switch to the inner stack from the TSS.

@@ -19,9 +19,10 @@ const T16_IP = 0x0e, T16_FLAGS = 0x10, T16_AX = 0x12, T16_ES = 0x22, T16_LDT = 0
  * Switch to the task whose TSS descriptor is `sel` (already resolved from a task gate when
  * there was one). `source` says why; `retEip` is the EIP saved in the outgoing TSS; `error` is an
  * exception error code to push on the new task's stack (-1 for none). `ext` is the EXT bit for
- * error codes of faults raised on the way.
+ * error codes of faults raised on the way. `savedFlags` is ORed into the EFLAGS image saved in the
+ * outgoing TSS (RF for a fault).
  */
-export function taskSwitch(c: Cpu, sel: number, source: number, retEip: number, error: number, ext: number): void {
+export function taskSwitch(c: Cpu, sel: number, source: number, retEip: number, error: number, ext: number, savedFlags = 0): void {
   // --- the new TSS descriptor
   if ((sel & 4) !== 0) c.raise(source === TASK_IRET ? TS : 13, (sel & 0xfffc) | ext);
   c.readDescriptor(sel, ext);
@@ -63,7 +64,7 @@ export function taskSwitch(c: Cpu, sel: number, source: number, retEip: number, 
   const oldSel = c.segSel[TR];
   const oldBase = c.segBase[TR];
   const old32 = (c.segAr[TR] & 8) !== 0;
-  let oldFlags = c.getFlags();
+  let oldFlags = c.getFlags() | savedFlags;
   if (source === TASK_IRET) oldFlags &= ~F_NT;
   if (old32) {
     c.writeSys32((oldBase + T32_EIP) | 0, retEip);
