@@ -380,13 +380,18 @@ export class Cpu {
   // =============================================================================================
   // Mode bookkeeping
 
-  /** Recompute everything derived from CR0, EFLAGS.VM, CS and SS. */
+  /**
+   * Recompute everything derived from CR0, EFLAGS.VM, CS and SS. The CPL is 0 in real mode and 3
+   * in virtual-8086 mode; in protected mode it is what the last protected-mode CS load made it
+   * (loadSegFromDesc: the RPL of the new CS, which every transfer sets to the new CPL) — not the
+   * DPL of CS, which differs in a conforming segment — and stays 0 from CR0.PE being set until
+   * then, while CS still holds a real-mode selector.
+   */
   updateMode(): void {
     this.pmode = (this.cr0 & CR0_PE) !== 0 && (this.flags & F_VM) === 0;
     this.vm86 = (this.cr0 & CR0_PE) !== 0 && (this.flags & F_VM) !== 0;
     if (this.vm86) this.cpl = 3;
     else if (!this.pmode) this.cpl = 0;
-    else this.cpl = (this.segAr[CS] >> 5) & 3;
     this.code32 = (this.segAr[CS] & AR_DB) !== 0 && (this.cr0 & CR0_PE) !== 0 && !this.vm86 ? true : (this.segAr[CS] & AR_DB) !== 0 && !this.vm86;
     this.ipMask = this.code32 ? -1 : 0xffff;
     this.stack32 = (this.segAr[SS] & AR_DB) !== 0 && !this.vm86;
@@ -1710,8 +1715,12 @@ export class Cpu {
     this.descHi = this.readSys32((this.descAddr + 4) | 0);
   }
 
-  /** Load a segment cache from a descriptor pair, setting its accessed bit in memory. */
+  /**
+   * Load a segment cache from a descriptor pair, setting its accessed bit in memory. Loading CS
+   * makes the selector's RPL the CPL (callers pass the new CPL in it).
+   */
   loadSegFromDesc(s: number, sel: number, lo: number, hi: number): void {
+    if (s === CS) this.cpl = sel & 3;
     if ((hi & 0x1000) !== 0 && (hi & 0x100) === 0) {
       hi |= 0x100;
       this.writeSys32((this.descAddr + 4) | 0, hi);

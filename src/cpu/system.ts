@@ -852,6 +852,7 @@ export function sysenter(c: Cpu): void {
   c.setSegRaw(SS, (cs + 8) & 0xfffc, 0, 0xffffffff, 0x93 | AR_DB | 0x8000);
   c.regs[ESP] = c.sysenterEsp;
   c.nextEip = c.sysenterEip;
+  c.cpl = 0;
   c.updateMode();
   c.brk = 1;
 }
@@ -865,6 +866,7 @@ export function sysexit(c: Cpu): void {
   c.setSegRaw(SS, (cs + 24) | 3, 0, 0xffffffff, 0xf3 | AR_DB | 0x8000);
   c.regs[ESP] = c.regs[ECX];
   c.nextEip = c.regs[EDX];
+  c.cpl = 3;
   c.updateMode();
   c.brk = 1;
 }
