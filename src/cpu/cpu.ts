@@ -304,6 +304,7 @@ export class Cpu {
     this.idtBase = s.idt.base | 0; this.idtLimit = s.idt.limit;
     this.cr0 = s.cr0 | 0; this.cr2 = s.cr2 | 0; this.cr3 = s.cr3 | 0; this.cr4 = s.cr4 | 0;
     this.efer = s.efer | 0; this.apicBase = s.apicBase | 0;
+    this.cpl = (this.segAr[SS] >> 5) & 3; // as KVM: the CPL of a protected-mode state is SS.DPL
     this.updateMode();
     this.flushTlb(true);
   }
