@@ -24,9 +24,14 @@ export function movToSeg(c: Cpu, i: Insn, sel: number): void {
 }
 
 export function popSeg(c: Cpu, i: Insn, s: number): void {
-  const sel = c.peek(0, i.osz) & 0xffff;
+  // Only the selector's 16 bits are read, also with a 32-bit operand size (as Bochs does; the
+  // SDM's "#SS(0) if the top of stack is not within the stack segment" names no width).
+  const sel = c.peek(0, 2);
+  // ESP steps in the width of the stack the selector was popped from (POP SS may change it).
+  const big = c.stack32;
   c.loadSeg(s, sel);
-  c.adjustSp(i.osz);
+  if (big) c.regs[ESP] = (c.regs[ESP] + i.osz) | 0;
+  else c.regs16[ESP << 1] = c.regs16[ESP << 1] + i.osz;
   if (s === SS) inhibitInterrupts(c);
 }
 
