@@ -237,6 +237,36 @@ export function farRet(c: Cpu, i: Insn, extra: number): void {
     c.adjustSp(2 * size + extra);
     return enterReal(c, sel, size === 4 ? off : off & 0xffff);
   }
+  const target = size === 4 ? off : off & 0xffff;
+  const outer = checkReturnCs(c, sel, target);
+  if (!outer) {
+    c.adjustSp(2 * size + extra);
+    commitReturnCs(c, sel);
+    c.nextEip = target;
+    c.brk = 1;
+    return;
+  }
+  // Return to an outer privilege level: SS:ESP are popped too. Everything is checked before
+  // anything changes, so that a fault leaves the caller's state as it was.
+  const newEsp = c.peek(2 * size + extra, size);
+  const newSs = c.peek(3 * size + extra, size) & 0xffff;
+  checkReturnSs(c, newSs, sel & 3, SSF);
+  commitReturnCs(c, sel);
+  commitOuterStack(c, newSs, newEsp, size, extra);
+  c.nextEip = target;
+  c.brk = 1;
+}
+
+// The code segment descriptor checked by checkReturnCs, for commitReturnCs.
+let retCsLo = 0, retCsHi = 0, retCsAddr = 0;
+// The stack segment descriptor checked by checkReturnSs, for commitOuterStack.
+let retSsLo = 0, retSsHi = 0, retSsAddr = 0;
+
+/**
+ * The checks of RETF/IRET on the code segment `sel` they return to (#GP, #NP) and on the return
+ * offset (#GP(0)). Returns whether the return goes to an outer privilege level.
+ */
+function checkReturnCs(c: Cpu, sel: number, target: number): boolean {
   if ((sel & 0xfffc) === 0) c.gp(0);
   const rpl = sel & 3;
   if (rpl < c.cpl) c.gp(sel & 0xfffc);
@@ -247,34 +277,42 @@ export function farRet(c: Cpu, i: Insn, extra: number): void {
   if ((ar & AR_S) === 0 || (ar & 8) === 0) c.gp(sel & 0xfffc);
   if ((ar & 4) !== 0 ? dpl > rpl : dpl !== rpl) c.gp(sel & 0xfffc);
   if ((ar & AR_P) === 0) c.raise(NP, sel & 0xfffc);
-  const target = size === 4 ? off : off & 0xffff;
-  if (rpl === c.cpl) {
-    if ((target >>> 0) > limitOf(hi, lo)) c.gp(0);
-    c.adjustSp(2 * size + extra);
-    c.loadSegFromDesc(CS, sel, lo, hi);
-    c.updateMode();
-    c.nextEip = target;
-    c.brk = 1;
-    return;
-  }
-  // Return to an outer privilege level: pop SS:ESP too.
-  const newEsp = c.peek(2 * size + extra, size);
-  const newSs = c.peek(3 * size + extra, size) & 0xffff;
   if ((target >>> 0) > limitOf(hi, lo)) c.gp(0);
-  c.loadSegFromDesc(CS, sel, lo, hi);
-  c.updateMode(); // CPL = RPL now
-  loadOuterStack(c, newSs, newEsp, size, extra);
-  c.nextEip = target;
-  c.brk = 1;
+  retCsLo = lo; retCsHi = hi; retCsAddr = c.descAddr;
+  return rpl > c.cpl;
 }
 
-function loadOuterStack(c: Cpu, ss: number, esp: number, size: number, extra: number): void {
+function commitReturnCs(c: Cpu, sel: number): void {
+  c.descAddr = retCsAddr;
+  c.loadSegFromDesc(CS, sel, retCsLo, retCsHi); // CPL = RPL
+  c.updateMode();
+}
+
+/**
+ * The checks on the SS popped by a return to the outer level `rpl` (#GP(0), #GP(sel), and for a
+ * not-present segment `absent`: #SS(sel) for RETF, #NP(sel) for IRET, as the SDM lists them).
+ */
+function checkReturnSs(c: Cpu, ss: number, rpl: number, absent: number): void {
   if ((ss & 0xfffc) === 0) c.gp(0);
-  c.loadSeg(SS, ss);
+  c.readDescriptor(ss, 0);
+  const ar = (c.descHi >> 8) & 0xff;
+  if ((ss & 3) !== rpl || ((ar >> 5) & 3) !== rpl || (ar & AR_S) === 0 || (ar & 8) !== 0 || (ar & 2) === 0) {
+    c.gp(ss & 0xfffc);
+  }
+  if ((ar & AR_P) === 0) c.raise(absent, ss & 0xfffc);
+  retSsLo = c.descLo; retSsHi = c.descHi; retSsAddr = c.descAddr;
+}
+
+/** Load the checked outer SS:ESP (+ `extra`, RETF imm) and null what the new CPL may not use. */
+function commitOuterStack(c: Cpu, ss: number, esp: number, size: number, extra: number): void {
+  c.descAddr = retSsAddr;
+  c.loadSegFromDesc(SS, ss, retSsLo, retSsHi);
+  c.updateMode();
   if (c.stack32) c.regs[ESP] = (size === 4 ? esp : esp & 0xffff) + extra;
   else c.regs16[ESP << 1] = esp + extra;
   // Data segments the new privilege may not use become null.
-  for (const s of [ES, DS, FS, GS]) {
+  for (let s = ES; s <= GS; s++) {
+    if (s === CS || s === SS) continue;
     const ar = c.segAr[s];
     if ((ar & AR_UNUSABLE) !== 0) continue;
     const dpl = (ar >> 5) & 3;
@@ -353,34 +391,25 @@ export function iret(c: Cpu, i: Insn): void {
     c.brk = 1;
     return;
   }
-  if ((sel & 0xfffc) === 0) c.gp(0);
-  const rpl = sel & 3;
-  if (rpl < c.cpl) c.gp(sel & 0xfffc);
-  c.readDescriptor(sel, 0);
-  const lo = c.descLo, hi = c.descHi;
-  const ar = (hi >> 8) & 0xff;
-  const dpl = (ar >> 5) & 3;
-  if ((ar & AR_S) === 0 || (ar & 8) === 0) c.gp(sel & 0xfffc);
-  if ((ar & 4) !== 0 ? dpl > rpl : dpl !== rpl) c.gp(sel & 0xfffc);
-  if ((ar & AR_P) === 0) c.raise(NP, sel & 0xfffc);
   const target = size === 4 ? ip : ip & 0xffff;
-  if ((target >>> 0) > limitOf(hi, lo)) c.gp(0);
   const oldCpl = c.cpl;
+  const outer = checkReturnCs(c, sel, target);
   let newEsp = 0, newSs = 0;
-  if (rpl > oldCpl) {
+  if (outer) {
     newEsp = c.peek(3 * size, size);
     newSs = c.peek(4 * size, size) & 0xffff;
+    checkReturnSs(c, newSs, sel & 3, NP);
   }
-  // EFLAGS: IOPL only at CPL 0; IF only when CPL <= IOPL; VM/VIF/VIP are not restored here.
+  // EFLAGS: IOPL, VIF and VIP only at CPL 0; IF only when CPL <= IOPL; VM not here (the
+  // return to virtual-8086 mode is above).
   let changeable = 0x1000000 - 1; // bits 0-23
-  changeable &= ~(F_VM | F_VIF | F_VIP | 0x2 | 0x8 | 0x20 | 0x8000);
-  if (oldCpl > 0) changeable &= ~F_IOPL;
+  changeable &= ~(F_VM | 0x2 | 0x8 | 0x20 | 0x8000);
+  if (oldCpl > 0) changeable &= ~(F_IOPL | F_VIF | F_VIP);
   if (oldCpl > ((c.flags & F_IOPL) >>> 12)) changeable &= ~F_IF;
   if (size === 2) changeable &= 0xffff;
   c.setFlagsRaw((c.flags & ~changeable) | (fl & changeable));
-  c.loadSegFromDesc(CS, sel, lo, hi);
-  c.updateMode();
-  if (rpl > oldCpl) loadOuterStack(c, newSs, newEsp, size, 0);
+  commitReturnCs(c, sel);
+  if (outer) commitOuterStack(c, newSs, newEsp, size, 0);
   else c.adjustSp(3 * size);
   c.nextEip = target;
   c.brk = 1;

@@ -16,7 +16,7 @@ import { Machine } from '../../src/vmm/machine.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const FIXTURES = path.join(root, 'test/cpu/fixtures');
-const SHOW = 12;
+const SHOW = Number(process.env.PM_SHOW ?? 12);
 
 interface Layout {
   world: number; wsize: number; gdt: number; idt: number; tssA: number; tssB: number; tssC: number;
