@@ -7,7 +7,7 @@ import {
   CR4_TSD, CS, DS, EAX, ECX, EDX, ES, ESP, F_AC, F_ID, F_IF, F_IOPL, F_NT, F_RF, F_TF, F_VIF, F_VIP,
   F_VM, FS, GS, LDTR, NM, NP, SS, SSF, TR, TS, UD,
 } from './constants.js';
-import { INT_ICEBP, INT_SOFT, type Cpu } from './cpu.js';
+import { FAULT, INT_ICEBP, INT_SOFT, descRoom, type Cpu } from './cpu.js';
 import type { Insn } from './decoder.js';
 import { ea, readRM } from './ops.js';
 import { x87Execute, x87Pending } from './fpu.js';
@@ -145,7 +145,7 @@ function callGate(c: Cpu, i: Insn, glo: number, ghi: number, isCall: boolean): v
   const params = ghi & 0x1f;
   if ((target & 0xfffc) === 0) c.gp(0);
   c.readDescriptor(target, 0);
-  const lo = c.descLo, hi = c.descHi;
+  const lo = c.descLo, hi = c.descHi, csAddr = c.descAddr;
   const ar = (hi >> 8) & 0xff;
   const dpl = (ar >> 5) & 3;
   if ((ar & AR_S) === 0 || (ar & 8) === 0 || dpl > c.cpl) c.gp(target & 0xfffc);
@@ -159,46 +159,66 @@ function callGate(c: Cpu, i: Insn, glo: number, ghi: number, isCall: boolean): v
     enterCode(c, target, lo, hi, offset);
     return;
   }
-  // A call to an inner privilege level: new stack from the TSS, parameters copied across.
+  // A call to an inner privilege level: the new stack from the TSS, the parameters copied
+  // across. Everything is checked (and the parameters read) before anything changes.
   const newCpl = dpl;
-  const { ss: newSs, esp: newEsp } = c.tssStack(newCpl, 0);
+  c.tssStack(newCpl, 0);
+  const newSs = c.tssSs, newEsp = c.tssEsp;
   if ((newSs & 0xfffc) === 0) c.raise(TS, 0);
-  c.readDescriptor(newSs, 0);
-  const slo = c.descLo, shi = c.descHi;
+  c.readDescriptor(newSs, 0, TS);
+  const slo = c.descLo, shi = c.descHi, ssAddr = c.descAddr;
   const sar = (shi >> 8) & 0xff;
   if ((newSs & 3) !== newCpl || ((sar >> 5) & 3) !== newCpl || (sar & AR_S) === 0 || (sar & 8) !== 0 || (sar & 2) === 0) {
     c.raise(TS, newSs & 0xfffc);
   }
   if ((sar & AR_P) === 0) c.raise(SSF, newSs & 0xfffc);
+  if (!descRoom(slo, shi, newEsp, (4 + params) * size)) c.raise(SSF, newSs & 0xfffc);
   const oldSs = c.segSel[SS];
-  const oldEsp = c.regs[ESP];
+  // The caller's stack pointer as the stack uses it (SP for a 16-bit stack, as Bochs pushes it).
+  const oldEsp = c.stack32 ? c.regs[ESP] : c.regs16[ESP << 1];
   const oldCs = c.segSel[CS];
   const ret = c.nextEip;
-  const copied: number[] = [];
-  for (let k = params - 1; k >= 0; k--) copied.push(c.peek(k * size, size));
-  // Switch stacks at the new privilege level, then push.
-  const saved = { ss: [c.segSel[SS], c.segBase[SS], c.segLimit[SS], c.segAr[SS]] as const, cpl: c.cpl };
-  c.loadSegFromDesc(SS, newSs, slo, shi);
-  c.updateMode();
-  c.setCpl(newCpl);
-  c.regs[ESP] = c.stack32 ? newEsp : newEsp & 0xffff;
+  // The parameters are read from the caller's stack now; a fault there (#SS(0)) is raised
+  // after SS:ESP are on the new stack, which is where the SDM's order of operations (and Bochs)
+  // takes it, with the caller's state otherwise intact.
+  let readFault = -1, readError = 0;
   try {
-    c.push(oldSs, size);
-    c.push(oldEsp, size);
-    for (const v of copied) c.push(v, size);
-    c.push(oldCs, size);
-    c.push(ret, size);
+    for (let k = 0; k < params; k++) callParams[k] = c.peek(k * size, size);
   } catch (e) {
-    c.setSegRaw(SS, saved.ss[0], saved.ss[1], saved.ss[2], saved.ss[3]);
-    c.regs[ESP] = oldEsp;
-    c.updateMode();
-    throw e;
+    if (e !== FAULT) throw e;
+    readFault = c.excVector;
+    readError = c.excError;
   }
+  const old0 = c.segSel[SS], old1 = c.segBase[SS], old2 = c.segLimit[SS], old3 = c.segAr[SS];
+  const oldFullEsp = c.regs[ESP], oldCpl = c.cpl;
+  c.descAddr = ssAddr;
+  c.loadSegFromDesc(SS, newSs, slo, shi);
+  // A 16-bit stack gets SP only; ESP's upper half stays the caller's.
+  if ((shi & 0x400000) !== 0) c.regs[ESP] = newEsp;
+  else c.regs16[ESP << 1] = newEsp;
+  c.updateMode();
+  c.setCpl(newCpl); // the pushes are made at the new privilege level
+  c.push(oldSs, size);
+  c.push(oldEsp, size);
+  if (readFault >= 0) {
+    c.setSegRaw(SS, old0, old1, old2, old3);
+    c.regs[ESP] = oldFullEsp;
+    c.updateMode();
+    c.setCpl(oldCpl);
+    c.raise(readFault, readError);
+  }
+  for (let k = params - 1; k >= 0; k--) c.push(callParams[k], size);
+  c.push(oldCs, size);
+  c.push(ret, size);
+  c.descAddr = csAddr;
   c.loadSegFromDesc(CS, (target & 0xfffc) | newCpl, lo, hi);
   c.updateMode();
   c.nextEip = offset;
   c.brk = 1;
 }
+
+/** The parameters a call gate copies (at most 31). */
+const callParams = new Int32Array(32);
 
 function limitOf(hi: number, lo: number): number {
   let limit = (lo & 0xffff) | (hi & 0xf0000);
