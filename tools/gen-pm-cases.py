@@ -209,6 +209,17 @@ class Case:
         self.w = bytearray(TEMPLATE)
         self.slot = FIRST_FREE_SLOT
         self.msr = (0, 0, 0)
+        self.override = None
+
+    def sdm(self, reason, vector=None, pushed=None, error=None, drop=(), set_=()):
+        """Where Bochs is known to differ from the Intel SDM: the expected record is Bochs's with
+        these changes (drop: world offset ranges whose changes are removed; set_: (offset, value)
+        pairs the case must end with). `reason` names the SDM section that decides."""
+        self.override = {'reason': reason, **({} if vector is None else {'vector': vector}),
+                         **({} if pushed is None else {'pushed': pushed}),
+                         **({} if error is None else {'error': error}),
+                         'drop': [list(r) for r in drop],
+                         'set': [[o, struct.unpack_from('<I', self.w, o)[0], v & 0xffffffff] for o, v in set_]}
 
     # memory
     def put(self, off, fmt, *v):
@@ -250,7 +261,7 @@ class Case:
 
     # stacks
     def stack(self, ring, kind, dpl=None, rpl=None, anchor=0x100, room_below=0x100, room_above=0x100,
-              sp=None, **kw):
+              sp=None, upper=0x5a5a, **kw):
         """A stack segment for ring `ring`'s area whose SS:ESP lands at `anchor` in it.
         kind: 'up16', 'up32', 'down16', 'down32'. Returns (selector, esp)."""
         dpl = ring if dpl is None else dpl
@@ -271,7 +282,7 @@ class Case:
         lohi = seg_desc((lin - sp) & 0xffffffff, limit, data_access(dpl, down=down, **kw), db=big,
                         g=(big and down))
         sel = self.desc(lohi) | rpl
-        esp = sp if big else (0x5a5a0000 | sp)
+        esp = sp if big else ((upper << 16) | sp)   # a 16-bit stack's ESP has junk above SP
         return sel, esp
 
     def blob(self):
@@ -297,6 +308,17 @@ def start_a(c, cpl, bits, conforming=False, cs_dpl=None, stack='up32', eflags=2,
 
 
 STACK_KINDS = ['up16', 'up32', 'down16', 'down32']
+ALL_STACKS = (W_STACK, W_STACK + 4 * STACK_AREA)
+SDM_CALL_ORDER = ('Intel SDM vol. 2A, CALL, Operation: the return offset is checked against the code segment '
+                  'limit (#GP(0)) before anything is pushed; Bochs 2.7 writes the return address first')
+SDM_CALLGATE_ROOM = ('Intel SDM vol. 2A, CALL, Operation (call gate to a more privileged level): "IF stack does '
+                     'not have room for parameters plus 16 bytes THEN #SS(NewSS)" and the offset check precede '
+                     'SS <- NewSS and the pushes; Bochs 2.7 writes what fits first')
+SDM_INT_ROOM = ('Intel SDM vol. 2A, INT n/INTO/INT3, Operation (INTER-PRIVILEGE-LEVEL-INTERRUPT): "IF new stack '
+                'does not have room ... THEN #SS(NewSS)" precedes the pushes; Bochs 2.7 writes what fits first')
+SDM_SP_WRAP = ('Intel SDM vol. 1, 6.2.3, and vol. 2A, PUSH, Operation: with a 16-bit stack (B = 0) the push '
+               'decrements SP modulo 64 KiB, so SP = 0 pushes at 0xFFFE within a 64 KiB limit; Bochs 2.7 '
+               'computes SP - n in 32 bits and raises #SS(0)')
 
 
 # ------------------------------------------------------------------------------------------------
@@ -350,6 +372,8 @@ def faulting_targets(fam, enc):
             mk('tss', lambda c: SEL_TSS_B | 0)
             mk('ldt-desc', lambda c: c.desc(seg_desc(WORLD, 0xff, 0x82, db=False)) | cpl)
             mk('offset-limit', lambda c: c.code_seg(cpl, False, bits) | cpl, off=CODE_SIZE)
+            if fam == 'farcall':
+                cases[-1].sdm(SDM_CALL_ORDER, drop=[ALL_STACKS])
             mk('offset-last', lambda c: c.code_seg(cpl, False, bits) | cpl, off=CODE_SIZE - 1)
             mk('type0', lambda c: c.desc((0, 0x8000 | (cpl << 13))) | cpl)
     return cases
@@ -370,7 +394,7 @@ def words(size, *vals):
 def inner_stacks(c, cpl, tss=W_TSS_A):
     """SS0:ESP0 .. for the rings inside `cpl` in a 32-bit TSS, each of a kind picked by name."""
     for r in range(cpl):
-        sel, esp = c.stack(r, pick(c.name + f'/ss{r}', STACK_KINDS))
+        sel, esp = c.stack(r, pick(c.name + f'/ss{r}', STACK_KINDS), upper=0x6b6b)
         c.tss32(tss, **{f'ss{r}': sel, f'esp{r}': esp})
 
 
@@ -422,6 +446,18 @@ def fam_farcall():
                 c.a(ss=ss, esp=esp)
                 t = c.code_seg(cpl, False, pick(name + 't', [16, 32])) | cpl
                 c.code(START, call_far(bits, osz, t, TARGET))
+                if kind == 'up16-64k' and room in (0, osz):
+                    # SP wraps below 0 (Bochs: #SS(0)). Whatever lands at offsets 0..room-1 is in
+                    # the area (the CS half of the return address); below 0 is 64 KiB up, unseen.
+                    sets = [(W_TSS_A + T32['eip'], TARGET + 1), (W_TSS_A + T32['esp'], 0x5a5a0000 | ((room - 2 * osz) & 0xffff)),
+                            (W_TSS_A + T32['cs'], t)]
+                    if room:
+                        a = W_STACK + STACK_AREA * cpl + 0x100 - room
+                        w = bytearray(c.w[a & ~3:(a & ~3) + 4])
+                        w[a & 3:(a & 3) + room] = imm(cs, osz)
+                        sets.append((a & ~3, struct.unpack('<I', w)[0]))
+                    c.sdm(SDM_SP_WRAP, vector=3, pushed=0, error=0, drop=[(W_TSS_A + T32['eflags'], W_TSS_A + T32['eflags'] + 4)],
+                          set_=sets)
                 cases.append(c)
     cases += faulting_targets('farcall', call_far)
     return cases
@@ -648,10 +684,15 @@ def delivery_faults(fam):
                 mk('ss0-notpresent', tweak=tss_ss(lambda c: c.stack(0, 'up32', present=False)[0]))
                 mk('ss0-beyond-gdt', tweak=tss_ss(lambda c: 0x400))
                 mk('ss0-not-accessed', tweak=tss_ss(lambda c: c.stack(0, 'up32', accessed=False)[0]))
+                frame = (5 + (1 if exc and vector in (8, 10, 11, 12, 13, 14, 17) else 0)) * (4 if gtype & 8 else 2)
                 for room in (4, 8, 12, 16, 20):
                     mk(f'ss0-room{room}', tweak=tss_ss(lambda c, room=room: c.stack(0, 'down32', sp=0xfffff000 + room, room_below=room)[0],
                                                         0xfffff000 + room))
+                    if room < frame:
+                        cases[-1].sdm(SDM_INT_ROOM, drop=[ALL_STACKS])
                     mk(f'ss0-up16-room{room}', tweak=tss_ss(lambda c, room=room: c.stack(0, 'up16', sp=room)[0], room))
+                    if room < frame:
+                        cases[-1].sdm(SDM_INT_ROOM, drop=[ALL_STACKS])
                 mk('tss-limit-small', tweak=lambda c: c.desc(tss_desc(WORLD + W_TSS_A, 0x09), SEL_TSS_A))
                 mk('tss16', tweak=lambda c: tss16_a(c))
     return cases
@@ -759,6 +800,8 @@ def callgate_faults():
                 mk('target-notpresent', op, tsel=lambda c: c.code_seg(0, False, 32, present=False))
                 mk('target-tss', op, tsel=lambda c: SEL_TSS_B)
                 mk('offset-limit', op, off=CODE_SIZE)
+                if op == 'call':
+                    cases[-1].sdm(SDM_CALL_ORDER if cpl == 0 else SDM_CALLGATE_ROOM, drop=[ALL_STACKS])
                 mk('target-dpl3-nonconf', op, tsel=lambda c: c.code_seg(3, False, 32) | 3)
             if cpl == 3:
                 for params in (0, 3):
@@ -784,6 +827,8 @@ def callgate_faults():
                     for room in (4, 8, 16, 20, 28):
                         mk2(f'ss0-room{room}', tss_ss(lambda c, room=room: c.stack(0, 'down32', sp=0xfffff000 + room, room_below=room)[0],
                                                       0xfffff000 + room))
+                        if room < (4 + params) * gsize:
+                            cases[-1].sdm(SDM_CALLGATE_ROOM, drop=[ALL_STACKS])
                     mk2('caller-stack-short', lambda c: c.a(esp=c_esp_top(c)))
     return cases
 
@@ -808,7 +853,7 @@ def task_state(c, tss, is32, cpl, bits, conforming=False, cs_dpl=None, cs_rpl=No
     cdpl = cpl if not conforming else (cpl if cs_dpl is None else cs_dpl)
     cs = c.code_seg(cdpl, conforming, bits) | (cpl if cs_rpl is None else cs_rpl)
     kind = kind or pick(c.name + '/bss', STACK_KINDS if is32 else ['up16', 'down16'])
-    ss, esp = c.stack(cpl, kind, anchor=0x80, room_above=0x80)
+    ss, esp = c.stack(cpl, kind, anchor=0x80, room_above=0x80, upper=0x7c7c)
     ds = c.data_seg(3) | cpl
     if is32:
         c.tss32(tss, eip=eip, cs=cs, ss=ss, esp=esp, ds=ds, es=0, fs=0, gs=0, eflags=eflags)
@@ -1115,7 +1160,8 @@ def build(family, cases, out):
     os.unlink(blob_path)
     with open(os.path.join(out, f'pm-{family}.cases.json'), 'w') as f:
         json.dump({'family': family, 'layout': layout(),
-                   'cases': [{'name': c.name, **({'note': c.note} if c.note else {})} for c in cases]},
+                   'cases': [{'name': c.name, **({'note': c.note} if c.note else {}),
+                              **({'sdm': c.override} if c.override else {})} for c in cases]},
                   f, indent=0)
         f.write('\n')
     print(f'pm-{family}: {len(cases)} cases, {os.path.getsize(bin_path)} bytes')

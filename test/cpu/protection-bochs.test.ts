@@ -8,7 +8,7 @@
 // switch, stacks, code) that changed. Every field of every case must match.
 import { gunzipSync } from 'node:zlib';
 import { createHash } from 'node:crypto';
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -16,7 +16,9 @@ import { Machine } from '../../src/vmm/machine.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const FIXTURES = path.join(root, 'test/cpu/fixtures');
+/** How many failing cases to describe (PM_SHOW=n); PM_DUMP=dir writes vmrun's records there. */
 const SHOW = Number(process.env.PM_SHOW ?? 12);
+const DUMP = process.env.PM_DUMP ?? '';
 
 interface Layout {
   world: number; wsize: number; gdt: number; idt: number; tssA: number; tssB: number; tssC: number;
@@ -120,11 +122,14 @@ describe('protected-mode transfers against Bochs (images/guests/pm)', () => {
       const r = await runImage(fx);
       expect({ console: r.console, status: r.status }, r.reason).toEqual({ console: `pm-${fx.family}: ${fx.cases.length} cases\r\n`, status: 0 });
       const failures: string[] = [];
+      const mine: Rec[] = [];
       fx.cases.forEach((want, k) => {
         const got = decode(fx.layout, r.data, k, want.name);
+        mine.push(got);
         const d = compare(fx.layout, got, want);
         if (d.length > 0) failures.push(`${want.name}${want.sdm ? ` (SDM: ${want.sdm})` : ''}\n      ${d.join('\n      ')}`);
       });
+      if (DUMP !== '') writeFileSync(path.join(DUMP, `pm-${fx.family}.vmrun.json`), JSON.stringify(mine, null, 0));
       const lines = [`pm-${fx.family}: ${fx.cases.length - failures.length}/${fx.cases.length} match ${fx.reference}`];
       for (const f of failures.slice(0, SHOW)) lines.push(`  FAIL ${f}`);
       if (failures.length > SHOW) lines.push(`  … and ${failures.length - SHOW} more`);
