@@ -46,6 +46,7 @@ IDT_BASE = WORLD + W_IDT
 # The driver's own areas lie above what a 16-bit stack segment based in the world can reach
 # (WORLD + WSIZE + 64 KiB), so that a stack pointer wrapping at 64 KiB cannot hit them.
 SNAP = 0x230000
+VARS = 0x231f00            # the driver's variables (not on a page with code)
 REC_TSS = 0x232000         # 32 recorder TSSs of 0x80 bytes; the boot TSS just below
 REC_TOP = 0x23f000
 RESULTS = 0x400000
@@ -1131,7 +1132,7 @@ FAMILIES = {
 
 def defines():
     d = dict(GDT_BASE=GDT_BASE, GDT_LIMIT=GDT_LIMIT, REC_SEL=REC_SEL, WORLD=WORLD, WSIZE=WSIZE,
-             IDT_BASE=IDT_BASE, SNAP=SNAP, REC_TSS=REC_TSS, REC_TOP=REC_TOP, RESULTS=RESULTS,
+             IDT_BASE=IDT_BASE, SNAP=SNAP, VARS=VARS, REC_TSS=REC_TSS, REC_TOP=REC_TOP, RESULTS=RESULTS,
              RSLOT=RSLOT, MAXE=MAXE, TSS_A=SEL_TSS_A)
     return d
 

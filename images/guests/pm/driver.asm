@@ -41,8 +41,8 @@ MB_EAX_MAGIC    equ 0x2badb002
 KCODE           equ 0x08
 KDATA           equ 0x10
 BOOT_SEL        equ 0x18
-; REC_SEL, GDT_BASE, GDT_LIMIT, IDT_BASE, WORLD, WSIZE, SNAP, REC_TSS, REC_TOP, RESULTS, RSLOT,
-; MAXE, TSS_A come from the generator (-D).
+; REC_SEL, GDT_BASE, GDT_LIMIT, IDT_BASE, WORLD, WSIZE, SNAP, VARS, REC_TSS, REC_TOP, RESULTS,
+; RSLOT, MAXE, TSS_A come from the generator (-D).
 
 mb_header:
         dd      MB_MAGIC
@@ -64,10 +64,12 @@ case_far:
         dd      0
         dw      TSS_A
 
-case_ptr:       dd 0
-case_idx:       dd 0
-result_ptr:     dd 0
-cur_vec:        dd -1
+; The driver's variables live at VARS, away from its code: a store to a page that holds code
+; makes an emulator like vmrun drop what it decoded there.
+case_ptr        equ VARS
+case_idx        equ VARS + 4
+result_ptr      equ VARS + 8
+cur_vec         equ VARS + 12
 name_str:       db NAME, ": ", 0
 tail_str:       db " cases", 13, 10, 0
 bad_str:        db NAME, ": not entered by a multiboot loader", 13, 10, 0
@@ -171,6 +173,7 @@ mb_entry:
         lidt    [idtr]
         mov     ax, BOOT_SEL
         ltr     ax
+        mov     dword [cur_vec], -1
         mov     dword [case_ptr], blob + 12 + WSIZE
         mov     dword [case_idx], 0
         mov     dword [result_ptr], RESULTS
@@ -238,24 +241,46 @@ rec_entry:
         lea     ebp, [ebx + 32]
         xor     edx, edx
         mov     esi, WORLD
-        mov     edi, SNAP
-        mov     ecx, WSIZE / 4
+.chunk:                                 ; 64 bytes at a time, without branches (one block)
+%assign k 0
+%rep 16
+        mov     eax, [esi + k]
+        xor     eax, [esi + k + SNAP - WORLD]
+  %if k == 0
+        mov     ecx, eax
+  %else
+        or      ecx, eax
+  %endif
+%assign k k + 4
+%endrep
+        test    ecx, ecx
+        jnz     .detail
+.cnext:
+        add     esi, 64
+        cmp     esi, WORLD + WSIZE
+        jb      .chunk
+        jmp     .done
+.detail:                                ; the differing dwords of this chunk
+        lea     edi, [esi + 64]
 .scan:
-        repe    cmpsd
-        je      .done
+        mov     eax, [esi]
+        cmp     eax, [esi + SNAP - WORLD]
+        je      .same
         inc     edx
         cmp     edx, MAXE
-        ja      .next
-        lea     eax, [esi - 4 - WORLD]
-        mov     [ebp], eax
-        mov     eax, [edi - 4]
-        mov     [ebp + 4], eax
-        mov     eax, [esi - 4]
+        ja      .same
+        lea     ecx, [esi - WORLD]
+        mov     [ebp], ecx
+        mov     ecx, [esi + SNAP - WORLD]
+        mov     [ebp + 4], ecx
         mov     [ebp + 8], eax
         add     ebp, 12
-.next:
-        test    ecx, ecx
-        jnz     .scan
+.same:
+        add     esi, 4
+        cmp     esi, edi
+        jb      .scan
+        sub     esi, 64
+        jmp     .cnext
 .done:
         mov     [ebx + 16], edx
         mov     esp, REC_TOP
