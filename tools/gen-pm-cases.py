@@ -200,6 +200,23 @@ def int_n(n):
     return bytes([0xcd, n])
 
 
+# What lands at a transfer's destination before the INT3, in the main cross products: it shows
+# the hidden state through instructions whose result depends on it. LAR, LSL and VERW of SS and
+# LAR, LSL, VERR of CS answer for the current CPL (a conforming CS or an RPL changes them), with
+# the operand size of the code segment; the registers and ZF end up in the saved state.
+PROBE = bytes.fromhex(
+    '8cd0'      # mov eax, ss
+    '0f02d8'    # lar ebx, eax
+    '0f03c8'    # lsl ecx, eax
+    '0f00e8'    # verw ax
+    '0f94c0'    # setz al
+    '8cca'      # mov edx, cs
+    '0f02f2'    # lar esi, edx
+    '0f03fa'    # lsl edi, edx
+    '0f00e2'    # verr dx
+    '0f94c2')   # setz dl
+
+
 # ------------------------------------------------------------------------------------------------
 # A case
 
@@ -343,6 +360,7 @@ def fam_farjmp():
                                     stack=pick(name + 's', STACK_KINDS))
                             t = c.code_seg(tdpl, tconf, tbits) | trpl
                             c.code(START, jmp_far(bits, osz, t, TARGET))
+                            c.code(TARGET, PROBE)
                             cases.append(c)
     cases += faulting_targets('farjmp', jmp_far)
     return cases
@@ -429,6 +447,7 @@ def fam_farcall():
                                     stack=pick(name + 's', STACK_KINDS))
                             t = c.code_seg(tdpl, tconf, tbits) | trpl
                             c.code(START, call_far(bits, osz, t, TARGET))
+                            c.code(TARGET, PROBE)
                             cases.append(c)
     for kind in STACK_KINDS + ['up16-64k']:
         for osz in (2, 4):
@@ -499,6 +518,7 @@ def fam_retf():
                             t = c.code_seg(tdpl, tconf, tbits) | trpl
                             return_frame(c, name, cpl, osz, t, n, trpl)
                             c.code(START, retf(bits, osz, n))
+                            c.code(RETURN, PROBE)
                             cases.append(c)
     cases += return_faults('retf', lambda bits, osz, n: retf(bits, osz, n), False)
     return cases
@@ -581,6 +601,7 @@ def fam_iret():
                             t = c.code_seg(tdpl, tconf, tbits) | trpl
                             return_frame(c, name, cpl, osz, t, None, trpl, pick(name + 'f', RETURN_FLAGS))
                             c.code(START, iret(bits, osz))
+                            c.code(RETURN, PROBE)
                             cases.append(c)
     cases += return_faults('iret', lambda bits, osz, n: iret(bits, osz), True)
     return cases
@@ -625,10 +646,14 @@ def int_case(name, cpl, gtype, gdpl, tconf, tdpl, tbits, handler, bits=None, ins
     inner_stacks(c, cpl)
     t = c.code_seg(tdpl, tconf, tbits) | (pick(name + 'r', [0, 3, tdpl]) if sel_rpl is None else sel_rpl)
     c.idt(vector, gate_desc(gtype, t, HANDLER, gdpl))
-    c.code(START, insn if insn is not None else int_n(vector))
+    insn = insn if insn is not None else int_n(vector)
+    c.code(START, insn)
     gsize = 4 if gtype & 8 else 2
     if handler == 'iret':
         c.code(HANDLER, iret(tbits, gsize))
+        c.code(START + len(insn), PROBE)
+    else:
+        c.code(HANDLER, PROBE)
     return c
 
 

@@ -680,7 +680,9 @@ export function larLsl(c: Cpu, i: Insn, lsl: boolean): void {
     c.setArith(0, 0x40);
     return;
   }
-  const v = lsl ? limitOf(c.descHi, c.descLo) : c.descHi & 0x00f0ff00;
+  // LAR: the second descriptor dword masked with 0x00FxFF00; the SDM leaves x (limit 19:16)
+  // undefined, Bochs keeps it, and so does this.
+  const v = lsl ? limitOf(c.descHi, c.descLo) : c.descHi & 0x00ffff00;
   c.setReg(i.reg, i.osz, v);
   c.setArith(0x40, 0x40);
 }
