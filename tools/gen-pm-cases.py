@@ -1078,8 +1078,8 @@ def popss_case(name, cpl, okind, nkind, osz, at, insn='pop', sel_fn=None, room=0
         lohi = seg_desc((lin - nsp) & 0xffffffff, limit, data_access(cpl, down=True), db=nbig, g=nbig and limit > 0xfffff)
     else:
         limit = min(nsp + 0x40 - 1, 0xffff if not nbig else 0xfffff)
-        if nsp == 0:
-            limit = 0xffff if not nbig else 0xfffff
+        if nsp == 0 or (nbig and nsp + 0x40 > 0xfffff):
+            limit = 0xffff if not nbig else 0xffffffff   # 4 GiB: the push wraps or sits high
         lohi = seg_desc((lin - nsp) & 0xffffffff, limit, data_access(cpl), db=nbig)
     nss = c.desc(lohi) | cpl
     if sel_fn is not None:
