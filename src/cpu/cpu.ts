@@ -356,6 +356,7 @@ export class Cpu {
     this.idtBase = s.idt.base | 0; this.idtLimit = s.idt.limit;
     this.cr0 = s.cr0 | 0; this.cr2 = s.cr2 | 0; this.cr3 = s.cr3 | 0; this.cr4 = s.cr4 | 0;
     this.efer = s.efer | 0; this.apicBase = s.apicBase | 0;
+    this.cpl = (this.segAr[SS] >> 5) & 3; // as KVM: the CPL of a protected-mode state is SS.DPL
     this.updateMode();
     this.flushTlb(true);
   }
@@ -436,13 +437,18 @@ export class Cpu {
   // =============================================================================================
   // Mode bookkeeping
 
-  /** Recompute everything derived from CR0, EFLAGS.VM, CS and SS. */
+  /**
+   * Recompute everything derived from CR0, EFLAGS.VM, CS and SS. The CPL is 0 in real mode and 3
+   * in virtual-8086 mode; in protected mode it is what the last protected-mode CS load made it
+   * (loadSegFromDesc: the RPL of the new CS, which every transfer sets to the new CPL) — not the
+   * DPL of CS, which differs in a conforming segment — and stays 0 from CR0.PE being set until
+   * then, while CS still holds a real-mode selector.
+   */
   updateMode(): void {
     this.pmode = (this.cr0 & CR0_PE) !== 0 && (this.flags & F_VM) === 0;
     this.vm86 = (this.cr0 & CR0_PE) !== 0 && (this.flags & F_VM) !== 0;
     if (this.vm86) this.cpl = 3;
     else if (!this.pmode) this.cpl = 0;
-    else this.cpl = (this.segAr[CS] >> 5) & 3;
     this.code32 = (this.segAr[CS] & AR_DB) !== 0 && (this.cr0 & CR0_PE) !== 0 && !this.vm86 ? true : (this.segAr[CS] & AR_DB) !== 0 && !this.vm86;
     this.ipMask = this.code32 ? -1 : 0xffff;
     this.stack32 = (this.segAr[SS] & AR_DB) !== 0 && !this.vm86;
@@ -1734,9 +1740,13 @@ export class Cpu {
     const type = (hi >> 8) & 0x1f;
     const gateDpl = (hi >> 13) & 3;
     if (kind === INT_SOFT && gateDpl < this.cpl) this.gp((vector << 3) | 2);
+    // A fault (any exception but #DB, whose faults are instruction breakpoints here) saves
+    // EFLAGS with RF = 1, so that the handler's IRET does not break on the instruction again
+    // (Intel SDM vol. 3, 17.3.1.1 "Instruction-Breakpoint Exception Condition").
+    const rf = kind === INT_EXC && vector !== DB ? F_RF : 0;
     if (type === 0x05) {
       if ((hi & 0x8000) === 0) this.raise(NP, (vector << 3) | 2 | ext);
-      taskSwitch(this, lo >>> 16, TASK_INT, ret, error, ext);
+      taskSwitch(this, lo >>> 16, TASK_INT, ret, error, ext, rf);
       return;
     }
     if (type !== 0x06 && type !== 0x07 && type !== 0x0e && type !== 0x0f) this.gp((vector << 3) | 2 | ext);
@@ -1747,75 +1757,96 @@ export class Cpu {
     const offset = gate32 ? (hi & 0xffff0000) | (lo & 0xffff) : lo & 0xffff;
     if ((sel & 0xfffc) === 0) this.gp(ext);
     this.readDescriptor(sel, ext);
-    const dlo = this.descLo, dhi = this.descHi;
+    const dlo = this.descLo, dhi = this.descHi, csAddr = this.descAddr;
     const dar = (dhi >> 8) & 0xf0ff;
     const ddpl = (dar >> 5) & 3;
     if ((dar & AR_S) === 0 || (dar & 8) === 0 || ddpl > this.cpl) this.gp((sel & 0xfffc) | ext);
     if ((dar & AR_P) === 0) this.raise(NP, (sel & 0xfffc) | ext);
     const conforming = (dar & 4) !== 0;
     const size = gate32 ? 4 : 2;
-    const oldFlags = this.flags;
-    const oldCs = this.segSel[CS];
-    if (!conforming && ddpl < this.cpl) {
-      // Inter-privilege: switch to the inner stack from the TSS.
-      const newCpl = ddpl;
-      const { ss: newSs, esp: newEsp } = this.tssStack(newCpl, ext);
-      this.readDescriptor(newSs, ext);
-      const sslo = this.descLo, sshi = this.descHi;
+    const inner = !conforming && ddpl < this.cpl;
+    const fromVm = this.vm86;
+    if (fromVm && (!inner || ddpl !== 0)) this.gp((sel & 0xfffc) | ext);
+    // Everything that can fault is checked before anything changes, so that a fault is taken
+    // with the interrupted state (SDM vol. 3, 6.12.1, and the INT n pseudocode).
+    const frame = ((inner ? (fromVm ? 9 : 5) : 3) + (error >= 0 ? 1 : 0)) * size;
+    let newSs = 0, newEsp = 0, sslo = 0, sshi = 0, ssAddr = 0;
+    if (inner) {
+      this.tssStack(ddpl, ext);
+      newSs = this.tssSs;
+      newEsp = this.tssEsp;
+      if ((newSs & 0xfffc) === 0) this.raise(TS, ext);
+      this.readDescriptor(newSs, ext, TS);
+      sslo = this.descLo; sshi = this.descHi; ssAddr = this.descAddr;
       const ssar = (sshi >> 8) & 0xf0ff;
-      if ((newSs & 3) !== newCpl || ((ssar >> 5) & 3) !== newCpl || (ssar & AR_S) === 0 || (ssar & 8) !== 0 || (ssar & 2) === 0) {
+      if ((newSs & 3) !== ddpl || ((ssar >> 5) & 3) !== ddpl || (ssar & AR_S) === 0 || (ssar & 8) !== 0 || (ssar & 2) === 0) {
         this.raise(TS, (newSs & 0xfffc) | ext);
       }
       if ((ssar & AR_P) === 0) this.raise(SSF, (newSs & 0xfffc) | ext);
+      if (!descRoom(sslo, sshi, newEsp, frame)) this.raise(SSF, (newSs & 0xfffc) | ext);
+    } else {
+      const sp = this.stack32 ? this.regs[ESP] >>> 0 : this.regs16[ESP << 1];
+      if (sp < frame || sp - frame < this.segMin[SS] || sp - 1 > this.segMax[SS]) this.raise(SSF, ext);
+    }
+    const target = gate32 ? offset : offset & 0xffff;
+    if ((target >>> 0) > descLimit(dlo, dhi)) this.gp(ext);
+
+    const oldFlags = this.flags | rf;
+    const oldCs = this.segSel[CS];
+    if (inner) {
+      // The inner stack from the TSS; the pushes are made at the new privilege level.
       const oldSs = this.segSel[SS];
       const oldEsp = this.regs[ESP];
-      const fromVm = this.vm86;
-      if (fromVm && newCpl !== 0) this.gp((sel & 0xfffc) | ext);
-      // Load the new stack, then push (a fault here is delivered on the new stack's terms).
+      this.descAddr = ssAddr;
       this.loadSegFromDesc(SS, newSs, sslo, sshi);
-      this.regs[ESP] = newEsp;
+      // A 16-bit stack gets SP only; ESP's upper half stays as it was (as in Bochs, and as
+      // IRET and RETF to a 16-bit stack do on real processors).
+      if ((sshi & 0x400000) !== 0) this.regs[ESP] = newEsp;
+      else this.regs16[ESP << 1] = newEsp;
       this.flags &= ~F_VM;
       this.updateMode();
-      // The pushes below are made at the new privilege level (CS is loaded after them).
-      this.setCpl(newCpl);
+      this.setCpl(ddpl);
       if (fromVm) {
         this.push(this.segSel[GS], size);
         this.push(this.segSel[FS], size);
         this.push(this.segSel[DS], size);
         this.push(this.segSel[ES], size);
-        for (const s of [GS, FS, DS, ES]) this.setSegRaw(s, 0, 0, 0, AR_UNUSABLE);
+        for (let s = ES; s <= GS; s++) if (s !== CS && s !== SS) this.setSegRaw(s, 0, 0, 0, AR_UNUSABLE);
       }
       this.push(oldSs, size);
       this.push(oldEsp, size);
-    } else {
-      if (this.vm86) this.gp((sel & 0xfffc) | ext);
     }
     this.push(oldFlags, size);
     this.push(oldCs, size);
     this.push(ret, size);
     if (error >= 0) this.push(error, size);
+    this.descAddr = csAddr;
     this.loadSegFromDesc(CS, (sel & 0xfffc) | this.cpl, dlo, dhi);
-    if (!conforming) this.segSel[CS] = (sel & 0xfffc) | ddpl;
     this.flags &= ~(F_TF | F_NT | F_RF | F_VM);
     if (!isTrap) this.flags &= ~F_IF;
-    this.eip = gate32 ? offset : offset & 0xffff;
-    this.nextEip = this.eip;
+    this.eip = target;
+    this.nextEip = target;
     this.updateMode();
     this.brk = 1;
   }
 
-  /** SS:ESP for privilege level `level` from the current TSS. */
-  tssStack(level: number, ext: number): { ss: number; esp: number } {
+  /** SS and ESP for privilege level `level` from the current TSS (#TS when beyond its limit). */
+  tssSs = 0;
+  tssEsp = 0;
+  tssStack(level: number, ext: number): void {
     const trType = this.segAr[TR] & 0xf;
     const base = this.segBase[TR];
     if ((trType & 8) !== 0) {
       const off = 4 + level * 8;
       if (off + 5 > this.segLimit[TR]) this.raise(TS, (this.segSel[TR] & 0xfffc) | ext);
-      return { esp: this.readSys32((base + off) | 0), ss: this.readSys16((base + off + 4) | 0) };
+      this.tssEsp = this.readSys32((base + off) | 0);
+      this.tssSs = this.readSys16((base + off + 4) | 0);
+      return;
     }
     const off = 2 + level * 4;
     if (off + 3 > this.segLimit[TR]) this.raise(TS, (this.segSel[TR] & 0xfffc) | ext);
-    return { esp: this.readSys16((base + off) | 0), ss: this.readSys16((base + off + 2) | 0) };
+    this.tssEsp = this.readSys16((base + off) | 0);
+    this.tssSs = this.readSys16((base + off + 2) | 0);
   }
 
   // =============================================================================================
@@ -1826,11 +1857,14 @@ export class Cpu {
   /** Linear address of the last descriptor read. */
   descAddr = 0;
 
-  /** Read the descriptor for `sel` into descLo/descHi; #GP(sel) when outside its table. */
-  readDescriptor(sel: number, ext: number): void {
+  /**
+   * Read the descriptor for `sel` into descLo/descHi (and its address into descAddr); the fault
+   * `vector` (#GP, or #TS for a stack from the TSS) with the selector when outside its table.
+   */
+  readDescriptor(sel: number, ext: number, vector = GP): void {
     let base: number, limit: number;
     if ((sel & 4) !== 0) {
-      if ((this.segAr[LDTR] & AR_UNUSABLE) !== 0 || (this.segAr[LDTR] & AR_P) === 0) this.gp((sel & 0xfffc) | ext);
+      if ((this.segAr[LDTR] & AR_UNUSABLE) !== 0 || (this.segAr[LDTR] & AR_P) === 0) this.raise(vector, (sel & 0xfffc) | ext);
       base = this.segBase[LDTR];
       limit = this.segLimit[LDTR];
     } else {
@@ -1838,14 +1872,18 @@ export class Cpu {
       limit = this.gdtLimit;
     }
     const off = sel & 0xfff8;
-    if (off + 7 > limit) this.gp((sel & 0xfffc) | ext);
+    if (off + 7 > limit) this.raise(vector, (sel & 0xfffc) | ext);
     this.descAddr = (base + off) | 0;
     this.descLo = this.readSys32(this.descAddr);
     this.descHi = this.readSys32((this.descAddr + 4) | 0);
   }
 
-  /** Load a segment cache from a descriptor pair, setting its accessed bit in memory. */
+  /**
+   * Load a segment cache from a descriptor pair, setting its accessed bit in memory. Loading CS
+   * makes the selector's RPL the CPL (callers pass the new CPL in it).
+   */
   loadSegFromDesc(s: number, sel: number, lo: number, hi: number): void {
+    if (s === CS) this.cpl = sel & 3;
     if ((hi & 0x1000) !== 0 && (hi & 0x100) === 0) {
       hi |= 0x100;
       this.writeSys32((this.descAddr + 4) | 0, hi);
@@ -1930,4 +1968,26 @@ function protectCode(flags: number): number {
 function unprotectCode(flags: number): number {
   if ((flags & T_CODE) === 0) return flags;
   return (flags | ((flags & T_CSW) !== 0 ? T_SW : 0) | ((flags & T_CUW) !== 0 ? T_UW : 0)) & ~(T_CODE | T_CSW | T_CUW);
+}
+
+/** The byte limit of a code or data descriptor (lo, hi), with G applied. */
+export function descLimit(lo: number, hi: number): number {
+  let limit = (lo & 0xffff) | (hi & 0xf0000);
+  if ((hi & 0x800000) !== 0) limit = ((limit << 12) | 0xfff) >>> 0;
+  return limit;
+}
+
+/**
+ * Whether `bytes` can be pushed below `esp` on the stack segment of descriptor (lo, hi): the
+ * offsets esp-bytes .. esp-1 (SP for a 16-bit segment, not wrapping below 0) are valid for it,
+ * expand-up or expand-down.
+ */
+export function descRoom(lo: number, hi: number, esp: number, bytes: number): boolean {
+  const big = (hi & 0x400000) !== 0;
+  const sp = big ? esp >>> 0 : esp & 0xffff;
+  const limit = descLimit(lo, hi);
+  const down = (hi & 0x1c00) === 0x1400;
+  const min = down ? limit + 1 : 0;
+  const max = down ? (big ? 0xffffffff : 0xffff) : limit;
+  return sp >= bytes && sp - bytes >= min && sp - 1 <= max;
 }

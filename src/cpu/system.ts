@@ -7,7 +7,7 @@ import {
   CR4_TSD, CS, DS, EAX, ECX, EDX, ES, ESP, F_AC, F_ID, F_IF, F_IOPL, F_NT, F_RF, F_TF, F_VIF, F_VIP,
   F_VM, FS, GS, LDTR, NM, NP, SS, SSF, TR, TS, UD,
 } from './constants.js';
-import { INT_ICEBP, INT_SOFT, type Cpu } from './cpu.js';
+import { FAULT, INT_ICEBP, INT_SOFT, descRoom, type Cpu } from './cpu.js';
 import type { Insn } from './decoder.js';
 import { ea, readRM } from './ops.js';
 import { x87Execute, x87Pending } from './fpu.js';
@@ -25,9 +25,14 @@ export function movToSeg(c: Cpu, i: Insn, sel: number): void {
 }
 
 export function popSeg(c: Cpu, i: Insn, s: number): void {
-  const sel = c.peek(0, i.osz) & 0xffff;
+  // Only the selector's 16 bits are read, also with a 32-bit operand size (as Bochs does; the
+  // SDM's "#SS(0) if the top of stack is not within the stack segment" names no width).
+  const sel = c.peek(0, 2);
+  // ESP steps in the width of the stack the selector was popped from (POP SS may change it).
+  const big = c.stack32;
   c.loadSeg(s, sel);
-  c.adjustSp(i.osz);
+  if (big) c.regs[ESP] = (c.regs[ESP] + i.osz) | 0;
+  else c.regs16[ESP << 1] = c.regs16[ESP << 1] + i.osz;
   if (s === SS) inhibitInterrupts(c);
 }
 
@@ -141,7 +146,7 @@ function callGate(c: Cpu, i: Insn, glo: number, ghi: number, isCall: boolean): v
   const params = ghi & 0x1f;
   if ((target & 0xfffc) === 0) c.gp(0);
   c.readDescriptor(target, 0);
-  const lo = c.descLo, hi = c.descHi;
+  const lo = c.descLo, hi = c.descHi, csAddr = c.descAddr;
   const ar = (hi >> 8) & 0xff;
   const dpl = (ar >> 5) & 3;
   if ((ar & AR_S) === 0 || (ar & 8) === 0 || dpl > c.cpl) c.gp(target & 0xfffc);
@@ -155,46 +160,66 @@ function callGate(c: Cpu, i: Insn, glo: number, ghi: number, isCall: boolean): v
     enterCode(c, target, lo, hi, offset);
     return;
   }
-  // A call to an inner privilege level: new stack from the TSS, parameters copied across.
+  // A call to an inner privilege level: the new stack from the TSS, the parameters copied
+  // across. Everything is checked (and the parameters read) before anything changes.
   const newCpl = dpl;
-  const { ss: newSs, esp: newEsp } = c.tssStack(newCpl, 0);
+  c.tssStack(newCpl, 0);
+  const newSs = c.tssSs, newEsp = c.tssEsp;
   if ((newSs & 0xfffc) === 0) c.raise(TS, 0);
-  c.readDescriptor(newSs, 0);
-  const slo = c.descLo, shi = c.descHi;
+  c.readDescriptor(newSs, 0, TS);
+  const slo = c.descLo, shi = c.descHi, ssAddr = c.descAddr;
   const sar = (shi >> 8) & 0xff;
   if ((newSs & 3) !== newCpl || ((sar >> 5) & 3) !== newCpl || (sar & AR_S) === 0 || (sar & 8) !== 0 || (sar & 2) === 0) {
     c.raise(TS, newSs & 0xfffc);
   }
   if ((sar & AR_P) === 0) c.raise(SSF, newSs & 0xfffc);
+  if (!descRoom(slo, shi, newEsp, (4 + params) * size)) c.raise(SSF, newSs & 0xfffc);
   const oldSs = c.segSel[SS];
-  const oldEsp = c.regs[ESP];
+  // The caller's stack pointer as the stack uses it (SP for a 16-bit stack, as Bochs pushes it).
+  const oldEsp = c.stack32 ? c.regs[ESP] : c.regs16[ESP << 1];
   const oldCs = c.segSel[CS];
   const ret = c.nextEip;
-  const copied: number[] = [];
-  for (let k = params - 1; k >= 0; k--) copied.push(c.peek(k * size, size));
-  // Switch stacks at the new privilege level, then push.
-  const saved = { ss: [c.segSel[SS], c.segBase[SS], c.segLimit[SS], c.segAr[SS]] as const, cpl: c.cpl };
-  c.loadSegFromDesc(SS, newSs, slo, shi);
-  c.updateMode();
-  c.setCpl(newCpl);
-  c.regs[ESP] = c.stack32 ? newEsp : newEsp & 0xffff;
+  // The parameters are read from the caller's stack now; a fault there (#SS(0)) is raised
+  // after SS:ESP are on the new stack, which is where the SDM's order of operations (and Bochs)
+  // takes it, with the caller's state otherwise intact.
+  let readFault = -1, readError = 0;
   try {
-    c.push(oldSs, size);
-    c.push(oldEsp, size);
-    for (const v of copied) c.push(v, size);
-    c.push(oldCs, size);
-    c.push(ret, size);
+    for (let k = 0; k < params; k++) callParams[k] = c.peek(k * size, size);
   } catch (e) {
-    c.setSegRaw(SS, saved.ss[0], saved.ss[1], saved.ss[2], saved.ss[3]);
-    c.regs[ESP] = oldEsp;
-    c.updateMode();
-    throw e;
+    if (e !== FAULT) throw e;
+    readFault = c.excVector;
+    readError = c.excError;
   }
+  const old0 = c.segSel[SS], old1 = c.segBase[SS], old2 = c.segLimit[SS], old3 = c.segAr[SS];
+  const oldFullEsp = c.regs[ESP], oldCpl = c.cpl;
+  c.descAddr = ssAddr;
+  c.loadSegFromDesc(SS, newSs, slo, shi);
+  // A 16-bit stack gets SP only; ESP's upper half stays the caller's.
+  if ((shi & 0x400000) !== 0) c.regs[ESP] = newEsp;
+  else c.regs16[ESP << 1] = newEsp;
+  c.updateMode();
+  c.setCpl(newCpl); // the pushes are made at the new privilege level
+  c.push(oldSs, size);
+  c.push(oldEsp, size);
+  if (readFault >= 0) {
+    c.setSegRaw(SS, old0, old1, old2, old3);
+    c.regs[ESP] = oldFullEsp;
+    c.updateMode();
+    c.setCpl(oldCpl);
+    c.raise(readFault, readError);
+  }
+  for (let k = params - 1; k >= 0; k--) c.push(callParams[k], size);
+  c.push(oldCs, size);
+  c.push(ret, size);
+  c.descAddr = csAddr;
   c.loadSegFromDesc(CS, (target & 0xfffc) | newCpl, lo, hi);
   c.updateMode();
   c.nextEip = offset;
   c.brk = 1;
 }
+
+/** The parameters a call gate copies (at most 31). */
+const callParams = new Int32Array(32);
 
 function limitOf(hi: number, lo: number): number {
   let limit = (lo & 0xffff) | (hi & 0xf0000);
@@ -233,6 +258,36 @@ export function farRet(c: Cpu, i: Insn, extra: number): void {
     c.adjustSp(2 * size + extra);
     return enterReal(c, sel, size === 4 ? off : off & 0xffff);
   }
+  const target = size === 4 ? off : off & 0xffff;
+  const outer = checkReturnCs(c, sel, target);
+  if (!outer) {
+    c.adjustSp(2 * size + extra);
+    commitReturnCs(c, sel);
+    c.nextEip = target;
+    c.brk = 1;
+    return;
+  }
+  // Return to an outer privilege level: SS:ESP are popped too. Everything is checked before
+  // anything changes, so that a fault leaves the caller's state as it was.
+  const newEsp = c.peek(2 * size + extra, size);
+  const newSs = c.peek(3 * size + extra, size) & 0xffff;
+  checkReturnSs(c, newSs, sel & 3, SSF);
+  commitReturnCs(c, sel);
+  commitOuterStack(c, newSs, newEsp, size, extra);
+  c.nextEip = target;
+  c.brk = 1;
+}
+
+// The code segment descriptor checked by checkReturnCs, for commitReturnCs.
+let retCsLo = 0, retCsHi = 0, retCsAddr = 0;
+// The stack segment descriptor checked by checkReturnSs, for commitOuterStack.
+let retSsLo = 0, retSsHi = 0, retSsAddr = 0;
+
+/**
+ * The checks of RETF/IRET on the code segment `sel` they return to (#GP, #NP) and on the return
+ * offset (#GP(0)). Returns whether the return goes to an outer privilege level.
+ */
+function checkReturnCs(c: Cpu, sel: number, target: number): boolean {
   if ((sel & 0xfffc) === 0) c.gp(0);
   const rpl = sel & 3;
   if (rpl < c.cpl) c.gp(sel & 0xfffc);
@@ -243,34 +298,42 @@ export function farRet(c: Cpu, i: Insn, extra: number): void {
   if ((ar & AR_S) === 0 || (ar & 8) === 0) c.gp(sel & 0xfffc);
   if ((ar & 4) !== 0 ? dpl > rpl : dpl !== rpl) c.gp(sel & 0xfffc);
   if ((ar & AR_P) === 0) c.raise(NP, sel & 0xfffc);
-  const target = size === 4 ? off : off & 0xffff;
-  if (rpl === c.cpl) {
-    if ((target >>> 0) > limitOf(hi, lo)) c.gp(0);
-    c.adjustSp(2 * size + extra);
-    c.loadSegFromDesc(CS, sel, lo, hi);
-    c.updateMode();
-    c.nextEip = target;
-    c.brk = 1;
-    return;
-  }
-  // Return to an outer privilege level: pop SS:ESP too.
-  const newEsp = c.peek(2 * size + extra, size);
-  const newSs = c.peek(3 * size + extra, size) & 0xffff;
   if ((target >>> 0) > limitOf(hi, lo)) c.gp(0);
-  c.loadSegFromDesc(CS, sel, lo, hi);
-  c.updateMode(); // CPL = RPL now
-  loadOuterStack(c, newSs, newEsp, size, extra);
-  c.nextEip = target;
-  c.brk = 1;
+  retCsLo = lo; retCsHi = hi; retCsAddr = c.descAddr;
+  return rpl > c.cpl;
 }
 
-function loadOuterStack(c: Cpu, ss: number, esp: number, size: number, extra: number): void {
+function commitReturnCs(c: Cpu, sel: number): void {
+  c.descAddr = retCsAddr;
+  c.loadSegFromDesc(CS, sel, retCsLo, retCsHi); // CPL = RPL
+  c.updateMode();
+}
+
+/**
+ * The checks on the SS popped by a return to the outer level `rpl` (#GP(0), #GP(sel), and for a
+ * not-present segment `absent`: #SS(sel) for RETF, #NP(sel) for IRET, as the SDM lists them).
+ */
+function checkReturnSs(c: Cpu, ss: number, rpl: number, absent: number): void {
   if ((ss & 0xfffc) === 0) c.gp(0);
-  c.loadSeg(SS, ss);
+  c.readDescriptor(ss, 0);
+  const ar = (c.descHi >> 8) & 0xff;
+  if ((ss & 3) !== rpl || ((ar >> 5) & 3) !== rpl || (ar & AR_S) === 0 || (ar & 8) !== 0 || (ar & 2) === 0) {
+    c.gp(ss & 0xfffc);
+  }
+  if ((ar & AR_P) === 0) c.raise(absent, ss & 0xfffc);
+  retSsLo = c.descLo; retSsHi = c.descHi; retSsAddr = c.descAddr;
+}
+
+/** Load the checked outer SS:ESP (+ `extra`, RETF imm) and null what the new CPL may not use. */
+function commitOuterStack(c: Cpu, ss: number, esp: number, size: number, extra: number): void {
+  c.descAddr = retSsAddr;
+  c.loadSegFromDesc(SS, ss, retSsLo, retSsHi);
+  c.updateMode();
   if (c.stack32) c.regs[ESP] = (size === 4 ? esp : esp & 0xffff) + extra;
   else c.regs16[ESP << 1] = esp + extra;
   // Data segments the new privilege may not use become null.
-  for (const s of [ES, DS, FS, GS]) {
+  for (let s = ES; s <= GS; s++) {
+    if (s === CS || s === SS) continue;
     const ar = c.segAr[s];
     if ((ar & AR_UNUSABLE) !== 0) continue;
     const dpl = (ar >> 5) & 3;
@@ -349,34 +412,25 @@ export function iret(c: Cpu, i: Insn): void {
     c.brk = 1;
     return;
   }
-  if ((sel & 0xfffc) === 0) c.gp(0);
-  const rpl = sel & 3;
-  if (rpl < c.cpl) c.gp(sel & 0xfffc);
-  c.readDescriptor(sel, 0);
-  const lo = c.descLo, hi = c.descHi;
-  const ar = (hi >> 8) & 0xff;
-  const dpl = (ar >> 5) & 3;
-  if ((ar & AR_S) === 0 || (ar & 8) === 0) c.gp(sel & 0xfffc);
-  if ((ar & 4) !== 0 ? dpl > rpl : dpl !== rpl) c.gp(sel & 0xfffc);
-  if ((ar & AR_P) === 0) c.raise(NP, sel & 0xfffc);
   const target = size === 4 ? ip : ip & 0xffff;
-  if ((target >>> 0) > limitOf(hi, lo)) c.gp(0);
   const oldCpl = c.cpl;
+  const outer = checkReturnCs(c, sel, target);
   let newEsp = 0, newSs = 0;
-  if (rpl > oldCpl) {
+  if (outer) {
     newEsp = c.peek(3 * size, size);
     newSs = c.peek(4 * size, size) & 0xffff;
+    checkReturnSs(c, newSs, sel & 3, NP);
   }
-  // EFLAGS: IOPL only at CPL 0; IF only when CPL <= IOPL; VM/VIF/VIP are not restored here.
+  // EFLAGS: IOPL, VIF and VIP only at CPL 0; IF only when CPL <= IOPL; VM not here (the
+  // return to virtual-8086 mode is above).
   let changeable = 0x1000000 - 1; // bits 0-23
-  changeable &= ~(F_VM | F_VIF | F_VIP | 0x2 | 0x8 | 0x20 | 0x8000);
-  if (oldCpl > 0) changeable &= ~F_IOPL;
+  changeable &= ~(F_VM | 0x2 | 0x8 | 0x20 | 0x8000);
+  if (oldCpl > 0) changeable &= ~(F_IOPL | F_VIF | F_VIP);
   if (oldCpl > ((c.flags & F_IOPL) >>> 12)) changeable &= ~F_IF;
   if (size === 2) changeable &= 0xffff;
   c.setFlagsRaw((c.flags & ~changeable) | (fl & changeable));
-  c.loadSegFromDesc(CS, sel, lo, hi);
-  c.updateMode();
-  if (rpl > oldCpl) loadOuterStack(c, newSs, newEsp, size, 0);
+  commitReturnCs(c, sel);
+  if (outer) commitOuterStack(c, newSs, newEsp, size, 0);
   else c.adjustSp(3 * size);
   c.nextEip = target;
   c.brk = 1;
@@ -627,7 +681,9 @@ export function larLsl(c: Cpu, i: Insn, lsl: boolean): void {
     c.setArith(0, 0x40);
     return;
   }
-  const v = lsl ? limitOf(c.descHi, c.descLo) : c.descHi & 0x00f0ff00;
+  // LAR: the second descriptor dword masked with 0x00FxFF00; the SDM leaves x (limit 19:16)
+  // undefined, Bochs keeps it, and so does this.
+  const v = lsl ? limitOf(c.descHi, c.descLo) : c.descHi & 0x00ffff00;
   c.setReg(i.reg, i.osz, v);
   c.setArith(0x40, 0x40);
 }
@@ -842,6 +898,7 @@ export function sysenter(c: Cpu): void {
   c.setSegRaw(SS, (cs + 8) & 0xfffc, 0, 0xffffffff, 0x93 | AR_DB | 0x8000);
   c.regs[ESP] = c.sysenterEsp;
   c.nextEip = c.sysenterEip;
+  c.cpl = 0;
   c.updateMode();
   c.brk = 1;
 }
@@ -855,6 +912,7 @@ export function sysexit(c: Cpu): void {
   c.setSegRaw(SS, (cs + 24) | 3, 0, 0xffffffff, 0xf3 | AR_DB | 0x8000);
   c.regs[ESP] = c.regs[ECX];
   c.nextEip = c.regs[EDX];
+  c.cpl = 3;
   c.updateMode();
   c.brk = 1;
 }

@@ -19,9 +19,10 @@ const T16_IP = 0x0e, T16_FLAGS = 0x10, T16_AX = 0x12, T16_ES = 0x22, T16_LDT = 0
  * Switch to the task whose TSS descriptor is `sel` (already resolved from a task gate when
  * there was one). `source` says why; `retEip` is the EIP saved in the outgoing TSS; `error` is an
  * exception error code to push on the new task's stack (-1 for none). `ext` is the EXT bit for
- * error codes of faults raised on the way.
+ * error codes of faults raised on the way. `savedFlags` is ORed into the EFLAGS image saved in the
+ * outgoing TSS (RF for a fault).
  */
-export function taskSwitch(c: Cpu, sel: number, source: number, retEip: number, error: number, ext: number): void {
+export function taskSwitch(c: Cpu, sel: number, source: number, retEip: number, error: number, ext: number, savedFlags = 0): void {
   // --- the new TSS descriptor
   if ((sel & 4) !== 0) c.raise(source === TASK_IRET ? TS : 13, (sel & 0xfffc) | ext);
   c.readDescriptor(sel, ext);
@@ -63,7 +64,7 @@ export function taskSwitch(c: Cpu, sel: number, source: number, retEip: number, 
   const oldSel = c.segSel[TR];
   const oldBase = c.segBase[TR];
   const old32 = (c.segAr[TR] & 8) !== 0;
-  let oldFlags = c.getFlags();
+  let oldFlags = c.getFlags() | savedFlags;
   if (source === TASK_IRET) oldFlags &= ~F_NT;
   if (old32) {
     c.writeSys32((oldBase + T32_EIP) | 0, retEip);
@@ -103,8 +104,9 @@ export function taskSwitch(c: Cpu, sel: number, source: number, retEip: number, 
     c.cr3 = newCr3;
     c.flushTlb(false);
   }
-  // A 16-bit TSS holds only the low halves; the upper halves keep their values.
-  for (let r = 0; r < 8; r++) c.regs[r] = is32 ? n[r] : (c.regs[r] & ~0xffff) | (n[r] & 0xffff);
+  // A 16-bit TSS holds only the low halves; the SDM leaves the upper halves undefined
+  // ("modified and not maintained", vol. 3, 7.6): they become 0xFFFF, as in Bochs.
+  for (let r = 0; r < 8; r++) c.regs[r] = is32 ? n[r] : 0xffff0000 | (n[r] & 0xffff);
   c.setFlagsRaw(is32 ? newFlags : (newFlags & 0xffff));
   c.eip = is32 ? newEip : newEip & 0xffff;
   c.nextEip = c.eip;
@@ -121,13 +123,22 @@ export function taskSwitch(c: Cpu, sel: number, source: number, retEip: number, 
     loadLdt(c, newLdt, ext);
     c.updateMode();
   } else {
+    // LDTR, SS, DS, ES, FS, GS, then CS, each against the new CPL (the RPL of the new CS), as
+    // Bochs orders them. A fault on SS is taken at CPL 3, later ones at the old CPL until CS is
+    // loaded (as Bochs does; the SDM's table 7-1 lists the conditions, not an order for them).
     loadLdt(c, newLdt, ext);
-    loadTaskCs(c, segs[CS], ext);
-    loadTaskSs(c, segs[SS], ext);
-    for (const s of [ES, DS, FS, GS]) {
-      if (!is32 && (s === FS || s === GS)) continue;
-      loadTaskData(c, s, segs[s], ext);
+    const cpl = c.cpl;
+    const newCpl = segs[CS] & 3;
+    c.setCpl(3);
+    loadTaskSs(c, segs[SS], ext, newCpl);
+    c.setCpl(cpl);
+    loadTaskData(c, DS, segs[DS], ext, newCpl);
+    loadTaskData(c, ES, segs[ES], ext, newCpl);
+    if (is32) {
+      loadTaskData(c, FS, segs[FS], ext, newCpl);
+      loadTaskData(c, GS, segs[GS], ext, newCpl);
     }
+    loadTaskCs(c, segs[CS], ext);
   }
   if ((c.eip >>> 0) > c.segMax[CS]) c.gp(0);
   if (error >= 0) c.push(error, is32 ? 4 : 2);
@@ -169,20 +180,19 @@ function loadTaskCs(c: Cpu, sel: number, ext: number): void {
   c.updateMode();
 }
 
-function loadTaskSs(c: Cpu, sel: number, ext: number): void {
+function loadTaskSs(c: Cpu, sel: number, ext: number, cpl: number): void {
   if ((sel & 0xfffc) === 0) c.raise(TS, ext);
   taskDescriptor(c, sel, ext);
   const ar = (c.descHi >> 8) & 0xff;
   const dpl = (ar >> 5) & 3;
-  if ((ar & AR_S) === 0 || (ar & 8) !== 0 || (ar & 2) === 0 || dpl !== c.cpl || (sel & 3) !== c.cpl) {
-    c.raise(TS, (sel & 0xfffc) | ext);
-  }
+  if ((ar & AR_S) === 0 || (ar & 8) !== 0 || (ar & 2) === 0) c.raise(TS, (sel & 0xfffc) | ext);
   if ((ar & AR_P) === 0) c.raise(SSF, (sel & 0xfffc) | ext);
+  if (dpl !== cpl || (sel & 3) !== cpl) c.raise(TS, (sel & 0xfffc) | ext);
   c.loadSegFromDesc(SS, sel, c.descLo, c.descHi);
   c.updateMode();
 }
 
-function loadTaskData(c: Cpu, s: number, sel: number, ext: number): void {
+function loadTaskData(c: Cpu, s: number, sel: number, ext: number, cpl: number): void {
   if ((sel & 0xfffc) === 0) {
     c.setSegRaw(s, sel, 0, 0, AR_UNUSABLE);
     return;
@@ -192,7 +202,7 @@ function loadTaskData(c: Cpu, s: number, sel: number, ext: number): void {
   const dpl = (ar >> 5) & 3;
   if ((ar & AR_S) === 0 || ((ar & 8) !== 0 && (ar & 2) === 0)) c.raise(TS, (sel & 0xfffc) | ext);
   const conformingCode = (ar & 0xc) === 0xc;
-  if (!conformingCode && ((sel & 3) > dpl || c.cpl > dpl)) c.raise(TS, (sel & 0xfffc) | ext);
+  if (!conformingCode && ((sel & 3) > dpl || cpl > dpl)) c.raise(TS, (sel & 0xfffc) | ext);
   if ((ar & AR_P) === 0) c.raise(NP, (sel & 0xfffc) | ext);
   c.loadSegFromDesc(s, sel, c.descLo, c.descHi);
 }

@@ -430,6 +430,8 @@ describe('faults inside compiled code', () => {
   }
 
   /** The #PF frame at ESP: error code, EIP, CS, EFLAGS. */
+  /** A fault pushes EFLAGS with RF = 1 (SDM vol. 3, 17.3.1.1). */
+  const F_RF = 0x10000;
   function pfFrame(vm: VmT, vcpu: VcpuT): { err: number; eip: number; cs: number; eflags: number } {
     const esp = vcpu.getRegs().esp;
     expect(esp).toBe(0x8000 - 16);
@@ -505,7 +507,7 @@ describe('faults inside compiled code', () => {
     expect(ref.flags).toBe(0x91);
     const f = pfFrame(vm, vcpu);
     expect(f.eip).toBe(0x1002);
-    expect(f.eflags).toBe(0x2 | 0x91);
+    expect(f.eflags).toBe(F_RF | 0x2 | 0x91);
     expect(vcpu.getRegs().eax).toBe(-2 >>> 0);
     expect(vcpu.getRegs().eflags & ARITH).toBe(0x91);
     // (What a stale record would give: the previous iteration's ADD ESI, 16.)
@@ -527,7 +529,7 @@ describe('faults inside compiled code', () => {
     expect(vcpu.getSregs().cr2).toBe(0x80000);
     const f = pfFrame(vm, vcpu);
     expect(f).toMatchObject({ err: 3, eip: 0x1005, cs: 8 }); // present, write, supervisor
-    expect(f.eflags).toBe(0x2 | subFlags(1, 3).flags);
+    expect(f.eflags).toBe(F_RF | 0x2 | subFlags(1, 3).flags);
     expect(rd32(vm, 0x80000)).toBe(0xaabbccdd);
     for (let k = 0; k < 256; k++) expect(rd32(vm, 0x7f000 + 16 * k)).toBe(0x100);
     expect(vcpu.getRegs()).toMatchObject({ esi: 0x80000, eax: -2 >>> 0 });
