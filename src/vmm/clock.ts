@@ -5,10 +5,9 @@
 // sees a 1 GHz CPU retiring one instruction per cycle, whatever the host's speed), and a HLT
 // with nothing to do jumps the clock straight to the next device deadline ("skipped idle time").
 //
-// RealtimeClock (--clock realtime): time follows the host's monotonic clock. The run loop
-// cannot jump it, so HLT sleeps until the deadline or console input instead. Instruction
-// budgets are estimated from the guest's measured speed. The monitor's own pauses between
-// slices are held back from guest time, which catches up with host time when the guest idles.
+// RealtimeClock (--clock realtime): time follows the host's monotonic clock, uniform over short
+// intervals (a rate per instruction fitted every few milliseconds) and catching up when the
+// guest idles. The run loop cannot jump it, so HLT sleeps until the deadline or console input.
 
 import type { Clock } from '../devices/device.js';
 
@@ -28,15 +27,8 @@ export interface MachineClock extends Clock {
   budgetUntil(deadline: number, max: number): number;
   /** Idle until `deadline`. Virtual: the clock jumps there. Realtime: nothing (the caller sleeps). */
   skipTo(deadline: number): void;
-  /** Guest time spent outside instructions (I/O bus cycles). Virtual: the clock advances. Realtime: nothing. */
+  /** Guest time spent outside instructions (I/O bus cycles): the clock advances. */
   stall(ns: number): void;
-  /**
-   * Realtime: while held (the monitor's own work between slices: flushing output, letting the
-   * event loop run), host time does not count as guest time, so the guest does not see the
-   * monitor's pauses as time jumps (Linux's TSC calibration rejects a loop iteration 10 times
-   * longer than another). Virtual: nothing.
-   */
-  hold(on: boolean): void;
   /** Realtime: the guest is idle; its time catches up with host time. Virtual: nothing. */
   catchUp(): void;
 }
@@ -90,80 +82,98 @@ export class VirtualClock implements MachineClock {
   /** Nanoseconds spent in stall(). */
   stallNs = 0;
 
-  hold(_on: boolean): void {}
-
   catchUp(): void {}
 }
 
 /** Host time source in milliseconds (injectable for tests). */
 export type MsSource = () => number;
 
-/** Initial guess of the guest's speed: 20 million instructions per second. */
-const INITIAL_INSTRUCTIONS_PER_NS = 0.02;
+/** Initial guess of the guest's speed: 50 ns per instruction (20 MIPS). */
+const INITIAL_NS_PER_STEP = 50;
 /** In realtime mode a slice lasts at most about this long, so deadlines are seen promptly. */
 const REALTIME_SLICE_NS = 2_000_000;
+/** Host time between two fittings of the rate. */
+const FIT_NS = 20_000_000;
+/** The share of the difference from host time a fitting closes over its next interval. */
+const FIT_GAIN = 0.5;
 
+/**
+ * Guest time locked to host time. Within a short interval guest time advances uniformly — by a
+ * rate per instruction and by the bus time of each port access, as with the virtual clock — so
+ * a guest that times one of its clocks against another (Linux calibrating the TSC against the
+ * PIT, which rejects a loop iteration ten times longer than another) sees consistent clocks, not
+ * the host's jitter (garbage collection, the monitor's own pauses). Every few milliseconds of
+ * host time the rate is fitted to what the guest's speed was and to the difference from host
+ * time, so guest time follows host time; when the guest idles it catches up at once.
+ */
 export class RealtimeClock implements MachineClock {
   readonly mode = 'realtime' as const;
   private readonly source: MsSource;
   private readonly originMs: number;
-  private sliceStart = 0;
-  /** Measured guest speed, instructions per host nanosecond. */
-  instructionsPerNs = INITIAL_INSTRUCTIONS_PER_NS;
+  /** Guest ns. */
+  private t = 0;
+  /** Guest ns per retired instruction (the rate). */
+  nsPerStep = INITIAL_NS_PER_STEP;
   instructions = 0;
-
-  /** Host time held back from guest time (see hold), and where the current hold began. */
-  private heldMs = 0;
-  private holdStart = -1;
+  /** Host time (ns since the origin), steps and guest time at the last fitting. */
+  private fitHostNs = 0;
+  private fitSteps = 0;
 
   constructor(source: MsSource = () => performance.now()) {
     this.source = source;
     this.originMs = source();
   }
 
+  private hostNs(): number {
+    return Math.floor((this.source() - this.originMs) * 1e6);
+  }
+
   now(): number {
-    const host = this.holdStart >= 0 ? this.holdStart : this.source();
-    return Math.floor((host - this.originMs - this.heldMs) * 1e6);
+    return this.t;
   }
 
-  hold(on: boolean): void {
-    if (on) {
-      if (this.holdStart < 0) this.holdStart = this.source();
-    } else if (this.holdStart >= 0) {
-      this.heldMs += this.source() - this.holdStart;
-      this.holdStart = -1;
-    }
-  }
-
-  catchUp(): void {
-    this.hold(false);
-    this.heldMs = 0;
-  }
-
-  startSlice(): void {
-    this.sliceStart = this.now();
-  }
+  startSlice(): void {}
 
   retire(instructions: number): void {
     this.instructions += instructions;
-    const elapsed = this.now() - this.sliceStart;
-    // Only long slices say anything about the speed (short ones are dominated by exit cost).
-    if (instructions >= 10_000 && elapsed >= 100_000) {
-      this.instructionsPerNs = this.instructionsPerNs * 0.75 + (instructions / elapsed) * 0.25;
+    this.t += Math.round(instructions * this.nsPerStep);
+    const host = this.hostNs();
+    const dh = host - this.fitHostNs;
+    if (dh < FIT_NS) return;
+    // Fit the rate: the host time the steps took, plus part of the difference from host time.
+    const steps = this.instructions - this.fitSteps;
+    if (steps > 0) {
+      const want = (dh + FIT_GAIN * (host - this.t)) / steps;
+      const r = Math.min(this.nsPerStep * 2, Math.max(this.nsPerStep / 2, want));
+      this.nsPerStep = r < 1 ? 1 : r;
     }
+    this.fitHostNs = host;
+    this.fitSteps = this.instructions;
   }
 
   budgetUntil(deadline: number, max: number): number {
-    let ns = deadline - this.now();
+    let ns = deadline - this.t;
     if (ns <= 0) return 1;
     if (ns > REALTIME_SLICE_NS) ns = REALTIME_SLICE_NS;
-    const n = Math.ceil(ns * this.instructionsPerNs);
+    const n = Math.ceil(ns / this.nsPerStep);
     return n < 1 ? 1 : n < max ? n : max;
   }
 
+  /** The run loop does not jump a realtime clock: it sleeps, then calls catchUp(). */
   skipTo(_deadline: number): void {}
 
-  stall(_ns: number): void {}
+  /** Bus time of port accesses, as with the virtual clock. */
+  stall(ns: number): void {
+    this.t += ns;
+  }
+
+  /** The guest idles: guest time catches up with host time (never goes back). */
+  catchUp(): void {
+    const host = this.hostNs();
+    if (host > this.t) this.t = host;
+    this.fitHostNs = host;
+    this.fitSteps = this.instructions;
+  }
 }
 
 export function createClock(mode: ClockMode): MachineClock {

@@ -291,15 +291,12 @@ export class RunLoop {
           action = ACT_STOP;
         }
         if (action === ACT_STOP) break;
-        // The monitor's own work between slices is not guest time (realtime clock).
-        if (action === ACT_YIELD) this.clock.hold(true);
         if (this.hooks !== null) {
           const backedUp = this.hooks.flush();
           if (backedUp !== undefined) await backedUp;
         }
         if (action === ACT_YIELD) {
           await new Promise<void>((resolve) => setImmediate(resolve));
-          this.clock.hold(false);
           this.nextYieldAt = this.wall() + this.yieldMs;
         } else {
           await this.sleep();
@@ -414,12 +411,10 @@ export class RunLoop {
           const ports = this.ports;
           size = ex.ioSize;
           this.portCounts[port & 0xffff]++;
-          if (this.virtual) {
-            // A legacy port access takes about a microsecond of bus time on a PC; guests time
-            // themselves by it (Linux's PIT calibration, port 0x80 delays).
-            clock.stall(IO_ACCESS_NS * n);
-            this.skippedNs += IO_ACCESS_NS * n;
-          }
+          // A legacy port access takes about a microsecond of bus time on a PC; guests time
+          // themselves by it (Linux's PIT calibration, port 0x80 delays).
+          clock.stall(IO_ACCESS_NS * n);
+          if (this.virtual) this.skippedNs += IO_ACCESS_NS * n;
           if (ex.ioIn) {
             for (let i = 0; i < n; i++) data[i] = ports.read(port, size);
           } else {
