@@ -284,6 +284,18 @@ export class Pic8259 implements RegisterDevice {
     return this.isMaster && (this.icw1 & ICW1_SNGL) === 0 ? this.icw3 : 0;
   }
 
+  /**
+   * Whether a request on `level` would raise INT now, given the masks and what is in service
+   * (a halted CPU can be woken by such a line only).
+   */
+  wouldInterrupt(level: number): boolean {
+    const saved = this.irr;
+    this.irr |= 1 << level;
+    const r = this.resolve();
+    this.irr = saved;
+    return r >= 0;
+  }
+
   /** Priority resolution: the highest-priority level that may interrupt now, or -1. */
   private resolve(): number {
     const req = this.irr & ~this.imr & 0xff;
@@ -544,6 +556,12 @@ export class PicPair implements Device {
     const line = Number.isInteger(irq) && irq >= 0 && irq < 16 ? this.irqLines[irq] : undefined;
     if (line === undefined || line === null) throw new Error(`8259A: no IRQ ${irq} (0-15)`);
     return line;
+  }
+
+  /** Whether IRQ `irq` rising now would reach the CPU's INTR (through the cascade for 8-15). */
+  canWake(irq: number): boolean {
+    if (irq < 8) return this.master.wouldInterrupt(irq);
+    return this.slave.wouldInterrupt(irq & 7) && this.master.wouldInterrupt(CASCADE_IRQ);
   }
 
   /** INTR output of the master: an unmasked request with priority over what is in service. */

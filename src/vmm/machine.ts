@@ -191,7 +191,7 @@ export class Machine {
     if (input !== null) input.target = this.com1;
 
     this.loop = new RunLoop(
-      { vcpu: this.vcpu, ports: this.ports, mmio: this.mmio, clock: this.clock, timers: [this.pit, this.rtc], pic: this.pic },
+      { vcpu: this.vcpu, ports: this.ports, mmio: this.mmio, clock: this.clock, timers: [this.pit, this.rtc], timerIrqs: [0, 8], pic: this.pic },
       {
         timeoutMs: config.timeoutMs,
         deadline: config.deadline,

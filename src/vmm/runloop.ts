@@ -36,6 +36,8 @@ export interface LoopVcpu {
 export interface InterruptController {
   hasInterrupt(): boolean;
   acknowledge(): number;
+  /** Whether IRQ `irq` rising now would interrupt the CPU (masks, priority); absent: always. */
+  canWake?(irq: number): boolean;
 }
 
 /** Host console input on its way to the guest's UART. */
@@ -68,6 +70,11 @@ export interface RunLoopParts {
   clock: MachineClock;
   /** Devices with deadlines (PIT, RTC). */
   timers: TimedDevice[];
+  /**
+   * The IRQ each timer raises at its deadline (same order). A halted vCPU waits only for the
+   * deadlines whose line could interrupt it; without this, for every deadline.
+   */
+  timerIrqs?: readonly number[];
   pic: InterruptController;
 }
 
@@ -169,6 +176,7 @@ export class RunLoop {
   private readonly clock: MachineClock;
   private readonly virtual: boolean;
   private readonly timers: TimedDevice[];
+  private readonly timerIrqs: readonly number[] | null;
   private readonly pic: InterruptController;
   private readonly input: ConsoleInputSource | null;
   private readonly hooks: RunHooks | null;
@@ -236,6 +244,7 @@ export class RunLoop {
     this.clock = parts.clock;
     this.virtual = parts.clock.mode === 'virtual';
     this.timers = parts.timers.slice();
+    this.timerIrqs = parts.timerIrqs ?? null;
     this.pic = parts.pic;
     this.input = options.input ?? null;
     this.hooks = options.hooks ?? null;
@@ -352,12 +361,15 @@ export class RunLoop {
 
       if (this.halted) {
         if (this.wall() >= this.timeoutAt) return this.timeoutStop();
+        // A halted vCPU is woken only by an interrupt: the deadlines of timers whose line is
+        // masked (or blocked by what is in service) cannot wake it, and it waits for the others.
+        deadline = this.wakeDeadline();
         if (deadline === Infinity) {
           if (input !== null && input.open) {
             this.waitUntil = Infinity;
             return ACT_WAIT;
           }
-          this.requestStop(STATUS_OK, 'idle', 'the guest halted with interrupts enabled and nothing left to wake it (no timer armed, no console input)');
+          this.requestStop(STATUS_OK, 'idle', 'the guest halted with interrupts enabled and nothing left to wake it (no timer that can interrupt it, no console input to come)');
           return ACT_STOP;
         }
         if (clock.mode === 'realtime') {
@@ -558,6 +570,20 @@ export class RunLoop {
     for (let i = 0; i < timers.length; i++) {
       const t = timers[i].nextDeadline();
       if (t < d) d = t;
+    }
+    return d;
+  }
+
+  /** The nearest deadline of a timer whose interrupt could wake a halted vCPU. */
+  private wakeDeadline(): number {
+    const irqs = this.timerIrqs;
+    const pic = this.pic;
+    if (irqs === null || pic.canWake === undefined) return this.nextDeadline();
+    const timers = this.timers;
+    let d = Infinity;
+    for (let i = 0; i < timers.length; i++) {
+      const t = timers[i].nextDeadline();
+      if (t < d && pic.canWake(irqs[i])) d = t;
     }
     return d;
   }

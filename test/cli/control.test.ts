@@ -76,4 +76,18 @@ describe('a guest that loops delivering exceptions', () => {
     expect(flags(settings)).toEqual(flags(readFileSync(before, 'utf8')));
     expect(flags(settings)).toContain('icanon');
   });
+
+});
+
+describe('a guest that waits only for console input', () => {
+  it('stops at once as idle when stdin has ended', () => {
+    // uart-irq: IRQ4 only (the PIT is masked), echoes input until "q"; stdin ends before that.
+    const t0 = performance.now();
+    const r = spawnSync(process.execPath, [vmrun, '--kernel', path.join(root, 'images/guests/uart-irq.bin'), '--timeout', '10', '--json'],
+      { env, encoding: 'utf8', input: 'hello', timeout: 20_000 });
+    expect(r.stdout).toBe('HELLO');
+    expect(r.status).toBe(0);
+    expect(JSON.parse(r.stderr.trim().split('\n').pop()!).stop).toBe('idle');
+    expect(performance.now() - t0).toBeLessThan(5000);
+  });
 });

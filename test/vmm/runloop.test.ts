@@ -436,3 +436,33 @@ describe('RunLoop: the wall clock is looked at every few milliseconds, whatever 
     expect(r.late).toBeLessThan(25);
   });
 });
+
+describe('RunLoop: what can wake a halted vCPU', () => {
+  it('a timer whose line is masked cannot: the run ends as idle instead of skipping ticks forever', async () => {
+    let masked = true;
+    const ticks: number[] = [];
+    // A periodic timer on IRQ 0 every 1000 ns, masked at the PIC.
+    const periodic = (pic: FakePic): TimedDevice => {
+      let next = 1000;
+      return {
+        nextDeadline: () => next,
+        advance: (now: number) => {
+          while (next <= now) next += 1000;
+          ticks.push(now);
+          if (!masked) pic.queue.push(0x20);
+        },
+      };
+    };
+    const cpu = new FakeVcpu([halt(true)]);
+    const pic = Object.assign(new FakePic(), { canWake: (irq: number) => irq !== 0 || !masked });
+    const loop = new RunLoop(
+      { vcpu: cpu, ports: new PortBus(), mmio: new MmioBus(), clock: new VirtualClock(), timers: [periodic(pic)], timerIrqs: [0], pic },
+      { timeoutMs: 5000 },
+    );
+    const res = await loop.run();
+    expect(res.status).toBe(0);
+    expect(res.kind).toBe('idle');
+    expect(ticks.length).toBeLessThan(3);
+    masked = false; // (the same rig with the line open would take the tick: see the tests above)
+  });
+});
