@@ -14,7 +14,7 @@ import type { PhysicalMemory } from './memory.js';
 import { cr4Allowed, defaultCpuid, leaf1Features } from './cpuid.js';
 import {
   MSR_APIC_BASE, MSR_EFER, MSR_SYSENTER_CS, MSR_SYSENTER_EIP, MSR_SYSENTER_ESP, MSR_TSC, msrDef, msrModel,
-  resetStorage, writeAllowed,
+  resetStorage, writeAllowed, writeTakesEffect,
 } from './msrs.js';
 import { X87 } from './fpu.js';
 import { compileBlock, REGIONS } from './jit.js';
@@ -420,7 +420,7 @@ export class Cpu {
         return true;
       default:
         if (!writeAllowed(d, v)) return false;
-        this.msrStore.set(u, v);
+        if (writeTakesEffect(d)) this.msrStore.set(u, v);
         return true;
     }
   }

@@ -16,6 +16,8 @@ export const CPUID_PAE = 1 << 6, CPUID_CX8 = 1 << 8, CPUID_SEP = 1 << 11, CPUID_
 export const CPUID_MTRR = 1 << 12, CPUID_CMOV = 1 << 15, CPUID_PAT = 1 << 16, CPUID_FXSR = 1 << 24;
 export const CPUID_MCE = 1 << 7, CPUID_MCA = 1 << 14;
 export const CPUID_NX = 1 << 20; // leaf 0x80000001 EDX
+/** Leaf 1 ECX bit 31: running under a hypervisor (as KVM and QEMU report it). */
+export const CPUID_HYPERVISOR = 1 << 31;
 
 const P6_FEATURES = CPUID_FPU | CPUID_DE | CPUID_PSE | CPUID_TSC | CPUID_MSR | CPUID_PAE | CPUID_MCE | CPUID_CX8 |
   CPUID_PGE | CPUID_MTRR | CPUID_MCA | CPUID_CMOV;
@@ -27,25 +29,26 @@ function vendorLeaf(maxLeaf: number): CpuidEntry {
 /**
  * CPU models for `--cpu`. Each reports its family/model/stepping and the subset of its features
  * the core implements (the core honours the table: an instruction of an unreported feature is #UD,
- * a CR4 bit of an unreported feature #GP). None reports MMX/SSE, a local APIC or VME.
+ * a CR4 bit of an unreported feature #GP). None reports MMX/SSE, a local APIC or VME. Each
+ * sets the hypervisor bit (leaf 1 ECX bit 31), as a guest of KVM or QEMU sees it.
  */
 export const CPU_MODELS: Record<string, { description: string; cpuid: () => CpuidEntry[] }> = {
   pentium2: {
     description: 'Pentium II class (family 6 model 3): x87, FXSR, SEP, CMOV, PAE, PSE, PGE, PAT, MTRR, MCE/MCA, NX (the default)',
     cpuid: () => [
       vendorLeaf(1),
-      entry(1, (6 << 8) | (3 << 4) | 3, 0, 0, P6_FEATURES | CPUID_FXSR | CPUID_SEP | CPUID_PAT),
+      entry(1, (6 << 8) | (3 << 4) | 3, 0, CPUID_HYPERVISOR, P6_FEATURES | CPUID_FXSR | CPUID_SEP | CPUID_PAT),
       entry(0x80000000, 0x80000001, 0, 0, 0),
       entry(0x80000001, 0, 0, 0, CPUID_NX),
     ],
   },
   pentiumpro: {
     description: 'Pentium Pro (family 6 model 1): x87, CMOV, PAE, PSE, PGE, MTRR, MCE/MCA; no SYSENTER, FXSR, PAT or NX',
-    cpuid: () => [vendorLeaf(1), entry(1, (6 << 8) | (1 << 4) | 9, 0, 0, P6_FEATURES)],
+    cpuid: () => [vendorLeaf(1), entry(1, (6 << 8) | (1 << 4) | 9, 0, CPUID_HYPERVISOR, P6_FEATURES)],
   },
   i486: {
     description: 'i486DX4 (family 4 model 8): x87 only; no TSC, MSRs, CMPXCHG8B, CMOV, PSE, PAE or PGE',
-    cpuid: () => [vendorLeaf(1), entry(1, (4 << 8) | (8 << 4), 0, 0, CPUID_FPU)],
+    cpuid: () => [vendorLeaf(1), entry(1, (4 << 8) | (8 << 4), 0, CPUID_HYPERVISOR, CPUID_FPU)],
   },
 };
 

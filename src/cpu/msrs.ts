@@ -5,8 +5,8 @@
 // Registers with behaviour (the TSC, APIC_BASE, the SYSENTER MSRs, EFER) are implemented by the
 // core (Cpu.readMsr / writeMsr); the rest are storage whose contents have no effect here: the
 // MTRRs and PAT (caching), the machine-check registers (no machine-check errors ever occur, so
-// the status banks stay zero), the P6 performance counters (a counter enabled to count is an
-// InternalError), microcode signature and platform ID.
+// the status banks stay zero), the P6 performance counters (which count nothing: see PERFCTR),
+// microcode signature and platform ID.
 
 import type { CpuidEntry } from '../hv/types.js';
 import {
@@ -52,6 +52,8 @@ interface MsrDef {
   readOnly?: boolean;
   /** Bits a write may set; a write with others raises #GP (default: any). */
   writable?: bigint;
+  /** WRMSR is accepted and has no effect (the register keeps its value). */
+  ignoresWrites?: boolean;
 }
 
 const P6 = (m: MsrModel): boolean => m.family === 6;
@@ -65,7 +67,10 @@ const MSRS: readonly MsrDef[] = [
   { index: MSR_APIC_BASE, name: 'IA32_APIC_BASE', present: P6 },
   { index: 0x79, name: 'IA32_BIOS_UPDT_TRIG', present: P6, reset: 0n },
   { index: 0x8b, name: 'IA32_BIOS_SIGN_ID', present: P6, reset: 0n },
-  { index: 0xc1, count: 2, name: 'PERFCTR0/1', present: P6, reset: 0n },
+  // The P6 counters of a PMU that is not virtualised, as QEMU and KVM present one: they read 0
+  // and drop writes, so Linux's check (write a counter, read it back) finds no PMU and uses
+  // software events; selecting an event with EN set stays an InternalError (see wrmsr).
+  { index: 0xc1, count: 2, name: 'PERFCTR0/1', present: P6, reset: 0n, ignoresWrites: true },
   { index: 0xfe, name: 'IA32_MTRRCAP', present: has(CPUID_MTRR), reset: 0x508n, readOnly: true }, // WC, fixed ranges, 8 variable
   { index: MSR_SYSENTER_CS, count: 3, name: 'IA32_SYSENTER_CS/ESP/EIP', present: has(CPUID_SEP) },
   { index: MSR_MCG_CAP, name: 'IA32_MCG_CAP', present: mca, reset: MCG_CAP_VALUE, readOnly: true },
@@ -110,4 +115,9 @@ export function resetStorage(m: MsrModel, into: Map<number, bigint>): void {
 export function writeAllowed(d: MsrDef, value: bigint): boolean {
   if (d.readOnly) return false;
   return d.writable === undefined || (value & ~d.writable) === 0n;
+}
+
+/** Whether a write to a storage MSR changes it (false: accepted and dropped). */
+export function writeTakesEffect(d: MsrDef): boolean {
+  return d.ignoresWrites !== true;
 }

@@ -2,6 +2,7 @@
 // model does not have raise #GP, as on the real processor; the machine-check registers Linux and
 // test kernels read exist where CPUID reports MCE and MCA.
 import { describe, expect, it } from 'vitest';
+import { ExitReason } from '../../src/hv/exit.js';
 import { cpuidForModel, cpuModelNames } from '../../src/hv/cpu-models.js';
 import { Vm } from '../../src/hv/vm.js';
 import { F32, Flat32 } from './harness.js';
@@ -75,3 +76,24 @@ describe('machine-check registers (pentium2)', () => {
   });
 });
 
+describe('the P6 performance counters (a PMU that is not virtualised)', () => {
+  const m = new Flat32();
+
+  it("Linux's check finds no PMU: a counter written with another value reads back 0", () => {
+    // wrmsr PERFCTR0 <- 0xffff ; rdmsr PERFCTR0 (check_hw_exists writes val ^ 0xffff, reads it back)
+    const r = m.run([...wrmsr(0xc1, 0xffff), ...rdmsr(0xc1)]);
+    expect(r.vector).toBe(-1);
+    expect(r.regs.eax).toBe(0);
+  });
+
+  it('an event select with EN stops with an InternalError (counting is not implemented)', () => {
+    const r = m.run(wrmsr(0x186, 0x00430079)); // EN | USR | OS, event 0x79
+    expect(r.exitReason).toBe(ExitReason.InternalError);
+  });
+
+  for (const model of cpuModelNames()) {
+    it(`${model} reports the hypervisor bit (CPUID.1:ECX[31]), as a KVM or QEMU guest sees it`, () => {
+      expect(cpuidForModel(model).find((e) => e.function === 1)!.ecx >>> 31).toBe(1);
+    });
+  }
+});
