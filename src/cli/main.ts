@@ -265,7 +265,9 @@ async function runMachine(
     reason = `the console output matched --fail-on ${String(opts.failOn)}`;
   }
 
-  report(opts, result, status, kind, reason, resets, launchAt, description, c, say);
+  // Console input the guest never read (null: stdin is not the console's).
+  const unread = input !== null ? input.unread : null;
+  report(opts, result, status, kind, reason, resets, launchAt, description, unread, c, say);
   return status;
 }
 
@@ -278,6 +280,7 @@ function report(
   resets: number,
   launchAt: number,
   description: string,
+  unread: number | null,
   c: Styles,
   say: (line: string) => void,
 ): void {
@@ -296,6 +299,7 @@ function report(
         mips: Math.round(mips * 100) / 100,
         interruptsInjected: r.interruptsInjected,
         resets,
+        consoleInputUnread: unread,
         exits: r.exits,
         ...(r.dump.length > 0 ? { dump: r.dump } : {}),
       }),
@@ -315,6 +319,7 @@ function report(
     say(`vmrun: stats: ${r.instructions} instructions in ${(r.wallMs / 1000).toFixed(3)} s wall (${mips.toFixed(1)} MIPS), guest time ${(r.guestNs / 1e9).toFixed(6)} s, ${r.interruptsInjected} interrupts${resets > 0 ? `, ${resets} resets` : ''}`);
     if (!Number.isNaN(launchAt)) say(`vmrun: stats: launch to first guest instruction ${(launchAt / 1000).toFixed(3)} s`);
     say(`vmrun: stats: ${r.exits.total} exits${byReason ? `: ${byReason}` : ''}`);
+    if (unread !== null && unread > 0) say(`vmrun: stats: console input: ${unread} bytes the guest did not read`);
     if (byPort) say(`vmrun: stats: exits by port: ${byPort}`);
   }
 }
