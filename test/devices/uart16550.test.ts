@@ -888,3 +888,76 @@ describe('Uart16550 fed by ConsoleInput: Linux opening the console', () => {
     expect(r.discarded + r.received).toBe(text);
   });
 });
+
+describe('Uart16550 fed by ConsoleInput: holding, putting back, counting', () => {
+  const bytes = (s: string) => new TextEncoder().encode(s);
+  const drain = (rd: (o: number) => number) => {
+    let s = '';
+    while (rd(LSR) & 0x01) s += String.fromCharCode(rd(RBR));
+    return s;
+  };
+
+  it('holds input while the receiver is not ready, then feeds it as far as the FIFO has room', () => {
+    const { uart, rd, wr } = make();
+    const input = new ConsoleInput();
+    input.target = uart;
+    input.push(bytes('0123456789abcdefXYZ'));
+    wr(FCR, 0x01);
+    input.pump();
+    expect(uart.hostUnread).toBe(0);
+    expect(input.pending).toBe(19);
+    expect(input.unread).toBe(19);
+    wr(MCR, OUT2);
+    wr(IER, 0x01);
+    input.pump();
+    expect(uart.hostUnread).toBe(16);
+    expect(input.pending).toBe(3);
+    expect(input.unread).toBe(19);
+    expect(drain(rd)).toBe('0123456789abcdef');
+    input.pump();
+    expect(drain(rd)).toBe('XYZ');
+    expect(input.unread).toBe(0);
+  });
+
+  it('sends bytes the guest discarded again, before the rest, also from a partly sent chunk', () => {
+    const { uart, rd, wr } = make();
+    const input = new ConsoleInput();
+    input.target = uart;
+    wr(FCR, 0x01);
+    wr(MCR, OUT2);
+    wr(IER, 0x01);
+    input.push(bytes('abcdefghijklmnopqrst'));
+    input.push(bytes('uv'));
+    input.pump(); // a..p in the FIFO, q..t and uv queued
+    expect(rd(RBR)).toBe(0x61);
+    wr(FCR, 0x03); // the guest resets its receiver: b..p come back
+    expect(input.pending).toBe(21);
+    expect(input.unread).toBe(21);
+    input.pump();
+    let got = 'a' + drain(rd);
+    input.pump();
+    got += drain(rd);
+    expect(got).toBe('abcdefghijklmnopqrstuv');
+  });
+
+  it('takes back what a replaced receiver held (a machine reset under --reboot)', () => {
+    const a = make();
+    const b = make();
+    const input = new ConsoleInput();
+    input.target = a.uart;
+    a.wr(MCR, OUT2);
+    a.wr(IER, 0x01);
+    input.push(bytes('xy'));
+    input.pump(); // 16450 mode: x in RBR
+    expect(a.uart.hostUnread).toBe(1);
+    input.target = b.uart;
+    expect(a.uart.host).toBe(null);
+    expect(b.uart.host).toBe(input);
+    expect(input.unread).toBe(2);
+    b.wr(FCR, 0x01);
+    b.wr(MCR, OUT2);
+    b.wr(IER, 0x01);
+    input.pump();
+    expect(drain(b.rd)).toBe('xy');
+  });
+});
