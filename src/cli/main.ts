@@ -429,6 +429,7 @@ async function runMachine(
     resets,
     launchAt,
     description,
+    unread: input !== null ? input.unread : null,
   };
   const jsonText = opts.json || out.json !== null ? jsonReport(result, report) : '';
   if (out.json !== null) {
@@ -471,6 +472,8 @@ interface Report {
   resets: number;
   launchAt: number;
   description: string;
+  /** Console input the guest never read (null: stdin is not the console's). */
+  unread: number | null;
 }
 
 function jsonReport(r: RunResult, rep: Report): string {
@@ -490,6 +493,7 @@ function jsonReport(r: RunResult, rep: Report): string {
     mips: Math.round(mips * 100) / 100,
     interruptsInjected: r.interruptsInjected,
     resets: rep.resets,
+    consoleInputUnread: rep.unread,
     exits: r.exits,
     ...(r.dump.length > 0 ? { dump: r.dump } : {}),
   });
@@ -511,6 +515,7 @@ function textReport(opts: CliOptions, r: RunResult, rep: Report, c: Styles, say:
     say(`vmrun: stats: ${r.instructions} instructions in ${(r.wallMs / 1000).toFixed(3)} s wall (${mips.toFixed(1)} MIPS), guest time ${(r.guestNs / 1e9).toFixed(6)} s, ${r.interruptsInjected} interrupts${rep.resets > 0 ? `, ${rep.resets} resets` : ''}`);
     if (!Number.isNaN(rep.launchAt)) say(`vmrun: stats: launch to first guest instruction ${(rep.launchAt / 1000).toFixed(3)} s`);
     say(`vmrun: stats: ${r.exits.total} exits${byReason ? `: ${byReason}` : ''}`);
+    if (rep.unread !== null && rep.unread > 0) say(`vmrun: stats: console input: ${rep.unread} bytes the guest did not read`);
     if (byPort) say(`vmrun: stats: exits by port: ${byPort}`);
   }
 }

@@ -4,19 +4,36 @@
 // Model notes (where an emulated line differs from a wire):
 // - Transmission is instantaneous: a THR write hands the byte to the sink at once, so THR and
 //   the transmitter shift register are always empty (LSR THRE|TEMT always set, TX FIFO empty).
-// - There is no character timing, so the receiver's character-timeout interrupt (IIR 0x0C) is
-//   asserted as soon as the RX FIFO holds data below the trigger level (FIFO mode only).
+// - Host input arrives in bursts: `receive()` puts bytes into the RX FIFO at one instant, as many
+//   as it has room for, never more (host input never overruns). What the guest sees from then on
+//   follows the datasheet: LSR.DR, the trigger levels, and the character timeout, which the
+//   divisor latch and LCR time: in FIFO mode, with data in the RX FIFO and nothing received or
+//   read for 4 character times (start + data + parity + stop bits at the programmed baud rate,
+//   1.8432 MHz / 16 / divisor), IIR reports the timeout (0x0C) until the next RBR read.
 // - Host input is always clean: parity, framing and break errors never occur; only overrun
 //   (a byte looped back into a full receiver) sets an error bit. The break bit (LCR bit 6) reads
 //   back but cannot be carried by a byte sink, and per the datasheet it acts on SOUT only, so it
 //   is not looped back either.
-// - The baud-rate divisor is stored and read back but has no effect.
 // - The PC gates the INTR pin with OUT2 (MCR bit 3). We drive the IRQ line as
 //   "interrupt pending && MCR.OUT2" in every mode, including loopback (where a real PC would see
 //   the OUT2 pin forced inactive); nothing Linux or a BIOS does depends on that difference.
-// - In loopback the SIN input is disconnected, so host input waits: rxSpace() is 0.
+//
+// The host side (vmrun's console input) is a terminal that sends only when the guest is ready to
+// receive, which `rxReady()` tells it; the chip itself never sees the difference. Ready means:
+// - not in loopback (SIN is disconnected there), and
+// - either an interrupt-driven receiver: IER.RDI set and OUT2 set (the receive interrupt can
+//   reach the PIC); Linux's 8250 driver gets there when a process opens the port, after its
+//   FIFO resets and its "for luck" RBR reads, and clears IER around every console write;
+// - or a polled receiver: POLL_READS reads of LSR in a row with no other access to the UART in
+//   between. THRE and TEMT are always set here, so a guest that reads LSR again without having
+//   done anything else waits for DR; Linux's transmit polling reads LSR at most twice in a row
+//   (a console write through the FIFO: the last THRE wait, then BOTH_EMPTY).
+// Host bytes the guest discards unread are handed back to the host (`host.putBack`), in order,
+// to be received again: an RX FIFO reset (FCR bit 1, or a switch between 16450 and FIFO mode),
+// a loopback byte overwriting RBR, a chip reset. So a FIFO reset while the gate is open never
+// loses input, and no guest sequence can: the only other way a byte leaves is an RBR read.
 
-import type { ByteSink, Device, DeviceState, IrqLine, RegisterDevice } from './device.js';
+import type { ByteSink, Clock, Device, DeviceState, IrqLine, RegisterDevice, TimedDevice } from './device.js';
 
 // Register offsets (DLAB = 0 / DLAB = 1).
 const UART_RX = 0; // RBR (read), THR (write); DLL when DLAB = 1
@@ -51,6 +68,9 @@ const UART_FCR_DMA_SELECT = 0x08;
 const UART_FCR_TRIGGER_MASK = 0xc0;
 
 // LCR
+const UART_LCR_WLEN_MASK = 0x03; // word length - 5
+const UART_LCR_STOP = 0x04; // 2 stop bits (1.5 with 5-bit words)
+const UART_LCR_PARITY = 0x08;
 const UART_LCR_DLAB = 0x80;
 
 // MCR
@@ -89,12 +109,27 @@ const FIFO_MASK = FIFO_SIZE - 1;
 /** RX trigger level by FCR bits 7:6. */
 const RX_TRIGGER = Uint8Array.of(1, 4, 8, 14);
 
-const STATE_KIND = 'uart16550';
-const STATE_VERSION = 1;
+/** The PC's UART clock: 1.8432 MHz, divided by 16 × the divisor latch for one bit time. */
+const UART_CLOCK_HZ = 1_843_200;
+/** The character timeout: 4 character times without a byte received or read. */
+const TIMEOUT_CHARS = 4;
+/** LSR reads in a row (no other UART access between them) that make a polled receiver. */
+export const POLL_READS = 4;
 
-export class Uart16550 implements RegisterDevice, Device {
+const STATE_KIND = 'uart16550';
+const STATE_VERSION = 2;
+
+/** The host side feeding the receiver: takes back host bytes the guest discarded unread. */
+export interface HostInput {
+  putBack(bytes: Uint8Array): void;
+}
+
+export class Uart16550 implements RegisterDevice, Device, TimedDevice {
   private readonly irq: IrqLine;
   private readonly sink: ByteSink;
+  private readonly clock: Clock;
+  /** Where discarded host bytes go back to; null: nowhere (they were not the host's). */
+  host: HostInput | null = null;
 
   private ier = 0;
   private lcr = 0;
@@ -115,22 +150,36 @@ export class Uart16550 implements RegisterDevice, Device {
 
   /** Receiver FIFO ring (capacity 16 with FIFOs on, 1 otherwise: the RBR). */
   private readonly rxFifo = new Uint8Array(FIFO_SIZE);
+  /** 1 where the byte at the same slot came from the host (`receive`), 0 if looped back. */
+  private readonly rxFromHost = new Uint8Array(FIFO_SIZE);
   private rxHead = 0;
   private rxCount = 0;
+  /** How many of the rxCount bytes came from the host. */
+  private rxHostCount = 0;
   /** What RBR reads when the receiver is empty: the last byte read. */
   private lastRx = 0;
+  /** Clock time of the last byte received into the RX FIFO or read from it (character timeout). */
+  private rxIdleSince = 0;
+  /** advance() has seen the current character timeout (nextDeadline then reports none). */
+  private rxTimeoutSeen = false;
+  /** 4 character times in ns, from LCR and the divisor latch. */
+  private timeoutNs = 0;
+  /** Consecutive LSR reads with no other UART access between them (saturates at POLL_READS). */
+  private lsrPolls = 0;
 
   /** Level currently driven on the IRQ line. */
   private irqLevel = false;
 
-  constructor(irq: IrqLine, sink: ByteSink) {
+  constructor(irq: IrqLine, sink: ByteSink, clock: Clock) {
     this.irq = irq;
     this.sink = sink;
+    this.clock = clock;
     this.reset();
   }
 
-  /** Power-on / master reset. */
+  /** Power-on / master reset. Host bytes still in the receiver go back to the host. */
   reset(): void {
+    this.clearRx();
     this.ier = 0;
     this.lcr = 0;
     this.mcr = 0;
@@ -144,13 +193,18 @@ export class Uart16550 implements RegisterDevice, Device {
     this.msrLines = MSR_LINES_CONNECTED;
     this.thriPending = false;
     this.rxFifo.fill(0);
-    this.rxHead = 0;
-    this.rxCount = 0;
     this.lastRx = 0;
+    this.lsrPolls = 0;
+    this.updateTiming();
     this.updateIrq();
   }
 
   read(offset: number, _size: number): number {
+    if (offset === UART_LSR) {
+      if (this.lsrPolls < POLL_READS) this.lsrPolls++;
+    } else {
+      this.lsrPolls = 0;
+    }
     switch (offset) {
       case UART_RX:
         if (this.lcr & UART_LCR_DLAB) return this.dll;
@@ -177,20 +231,30 @@ export class Uart16550 implements RegisterDevice, Device {
 
   write(offset: number, _size: number, value: number): void {
     const v = value & 0xff;
+    this.lsrPolls = 0;
     switch (offset) {
       case UART_RX:
-        if (this.lcr & UART_LCR_DLAB) this.dll = v;
-        else this.writeThr(v);
+        if (this.lcr & UART_LCR_DLAB) {
+          this.dll = v;
+          this.updateTiming();
+        } else {
+          this.writeThr(v);
+        }
         return;
       case UART_IER:
-        if (this.lcr & UART_LCR_DLAB) this.dlm = v;
-        else this.writeIer(v);
+        if (this.lcr & UART_LCR_DLAB) {
+          this.dlm = v;
+          this.updateTiming();
+        } else {
+          this.writeIer(v);
+        }
         return;
       case UART_IIR:
         this.writeFcr(v);
         return;
       case UART_LCR:
         this.lcr = v;
+        this.updateTiming();
         return;
       case UART_MCR:
         this.writeMcr(v);
@@ -209,15 +273,24 @@ export class Uart16550 implements RegisterDevice, Device {
     }
   }
 
-  /** Host input (stdin) into the receiver FIFO; returns how many bytes were accepted. */
+  /**
+   * Host input (stdin) into the receiver FIFO, all at this instant; returns how many bytes were
+   * accepted (at most `rxSpace()`).
+   */
   receive(bytes: Uint8Array): number {
     const space = this.rxSpace();
     const n = bytes.length < space ? bytes.length : space;
     for (let i = 0; i < n; i++) {
-      this.rxFifo[(this.rxHead + this.rxCount) & FIFO_MASK] = bytes[i];
+      const slot = (this.rxHead + this.rxCount) & FIFO_MASK;
+      this.rxFifo[slot] = bytes[i];
+      this.rxFromHost[slot] = 1;
       this.rxCount++;
     }
-    if (n > 0) this.updateIrq();
+    if (n > 0) {
+      this.rxHostCount += n;
+      this.restartTimeout();
+      this.updateIrq();
+    }
     return n;
   }
 
@@ -225,6 +298,58 @@ export class Uart16550 implements RegisterDevice, Device {
   rxSpace(): number {
     if (this.mcr & UART_MCR_LOOP) return 0;
     return this.rxCapacity() - this.rxCount;
+  }
+
+  /** The guest is ready to receive host input (see the notes at the top of this file). */
+  rxReady(): boolean {
+    const mcr = this.mcr;
+    if (mcr & UART_MCR_LOOP) return false;
+    if (this.ier & UART_IER_RDI && mcr & UART_MCR_OUT2) return true;
+    return this.lsrPolls >= POLL_READS;
+  }
+
+  /** Host bytes in the receiver that the guest has not read. */
+  get hostUnread(): number {
+    return this.rxHostCount;
+  }
+
+  /**
+   * The host stops feeding this receiver (its machine is being replaced): host bytes the guest
+   * has not read go back to the host, bytes looped back stay, and `host` is forgotten.
+   */
+  detachHost(): void {
+    const host = this.host;
+    this.host = null;
+    if (host === null || this.rxHostCount === 0) return;
+    const back = new Uint8Array(this.rxHostCount);
+    let n = 0;
+    let kept = 0;
+    for (let i = 0; i < this.rxCount; i++) {
+      const slot = (this.rxHead + i) & FIFO_MASK;
+      if (this.rxFromHost[slot] !== 0) {
+        back[n++] = this.rxFifo[slot];
+      } else {
+        const to = (this.rxHead + kept++) & FIFO_MASK;
+        this.rxFifo[to] = this.rxFifo[slot];
+        this.rxFromHost[to] = 0;
+      }
+    }
+    this.rxCount = kept;
+    this.rxHostCount = 0;
+    host.putBack(back);
+    this.updateIrq();
+  }
+
+  /** The character timeout, while one is running (FIFO mode, data, receive interrupt enabled). */
+  nextDeadline(): number {
+    if (this.rxTimeoutSeen || this.rxCount === 0) return Infinity;
+    if (!(this.fcr & UART_FCR_ENABLE_FIFO) || !(this.ier & UART_IER_RDI)) return Infinity;
+    return this.rxIdleSince + this.timeoutNs;
+  }
+
+  advance(now: number): void {
+    if (this.rxCount > 0 && now >= this.rxIdleSince + this.timeoutNs) this.rxTimeoutSeen = true;
+    this.updateIrq();
   }
 
   /** Recompute the interrupt output and drive the line only when its level changes. */
@@ -238,7 +363,11 @@ export class Uart16550 implements RegisterDevice, Device {
 
   save(): DeviceState {
     const rx: number[] = [];
-    for (let i = 0; i < this.rxCount; i++) rx.push(this.rxFifo[(this.rxHead + i) & FIFO_MASK]);
+    const rxFromHost: number[] = [];
+    for (let i = 0; i < this.rxCount; i++) {
+      rx.push(this.rxFifo[(this.rxHead + i) & FIFO_MASK]);
+      rxFromHost.push(this.rxFromHost[(this.rxHead + i) & FIFO_MASK]);
+    }
     return {
       kind: STATE_KIND,
       version: STATE_VERSION,
@@ -254,6 +383,10 @@ export class Uart16550 implements RegisterDevice, Device {
       thriPending: this.thriPending,
       lastRx: this.lastRx,
       rx,
+      rxFromHost,
+      rxIdleSince: this.rxIdleSince,
+      rxTimeoutSeen: this.rxTimeoutSeen,
+      lsrPolls: this.lsrPolls,
     };
   }
 
@@ -264,8 +397,12 @@ export class Uart16550 implements RegisterDevice, Device {
       );
     }
     const rx = s.rx;
-    if (!Array.isArray(rx) || typeof s.thriPending !== 'boolean') {
-      throw new Error('uart16550: malformed saved state (rx / thriPending)');
+    const fromHost = s.rxFromHost;
+    if (!Array.isArray(rx) || !Array.isArray(fromHost) || fromHost.length !== rx.length ||
+        typeof s.thriPending !== 'boolean' || typeof s.rxTimeoutSeen !== 'boolean' ||
+        typeof s.rxIdleSince !== 'number' || !Number.isFinite(s.rxIdleSince) ||
+        typeof s.lsrPolls !== 'number' || !Number.isInteger(s.lsrPolls) || s.lsrPolls < 0 || s.lsrPolls > POLL_READS) {
+      throw new Error('uart16550: malformed saved state (rx / rxFromHost / thriPending / timeout / lsrPolls)');
     }
     const fcr = byteField(s, 'fcr');
     const mcr = byteField(s, 'mcr');
@@ -286,16 +423,25 @@ export class Uart16550 implements RegisterDevice, Device {
     this.lastRx = byteField(s, 'lastRx');
     this.msrLines = this.modemInputs();
     this.rxFifo.fill(0);
+    this.rxFromHost.fill(0);
     this.rxHead = 0;
     this.rxCount = 0;
+    this.rxHostCount = 0;
     for (let i = 0; i < rx.length; i++) {
       const b = rx[i];
-      if (typeof b !== 'number' || !Number.isInteger(b) || b < 0 || b > 0xff) {
+      const h = fromHost[i];
+      if (typeof b !== 'number' || !Number.isInteger(b) || b < 0 || b > 0xff || (h !== 0 && h !== 1)) {
         throw new Error(`uart16550: malformed saved RX byte at ${i}`);
       }
       this.rxFifo[i] = b;
+      this.rxFromHost[i] = h;
       this.rxCount++;
+      this.rxHostCount += h;
     }
+    this.rxIdleSince = s.rxIdleSince;
+    this.rxTimeoutSeen = s.rxTimeoutSeen;
+    this.lsrPolls = s.lsrPolls;
+    this.updateTiming();
     // Re-derive the line: drive it unconditionally so it matches the restored state.
     this.irqLevel =
       this.pendingInterrupt() !== UART_IIR_NO_INT && (this.mcr & UART_MCR_OUT2) !== 0;
@@ -306,10 +452,14 @@ export class Uart16550 implements RegisterDevice, Device {
 
   private readRbr(): number {
     if (this.rxCount === 0) return this.lastRx;
-    const b = this.rxFifo[this.rxHead];
-    this.rxHead = (this.rxHead + 1) & FIFO_MASK;
+    const head = this.rxHead;
+    const b = this.rxFifo[head];
+    this.rxHostCount -= this.rxFromHost[head];
+    this.rxHead = (head + 1) & FIFO_MASK;
     this.rxCount--;
     this.lastRx = b;
+    // A read of the FIFO clears a timeout indication and restarts the timer.
+    this.restartTimeout();
     this.updateIrq();
     return b;
   }
@@ -326,14 +476,25 @@ export class Uart16550 implements RegisterDevice, Device {
   /** A byte arriving from the transmitter in loopback: may overrun the receiver. */
   private loopbackReceive(v: number): void {
     if (this.rxCount < this.rxCapacity()) {
-      this.rxFifo[(this.rxHead + this.rxCount) & FIFO_MASK] = v;
+      const slot = (this.rxHead + this.rxCount) & FIFO_MASK;
+      this.rxFifo[slot] = v;
+      this.rxFromHost[slot] = 0;
       this.rxCount++;
+      this.restartTimeout();
       return;
     }
     this.lsrErrors |= UART_LSR_OE;
     // 16450 mode: the new character overwrites RBR. FIFO mode: the character in the shift
     // register is overwritten and never reaches the FIFO.
-    if (!(this.fcr & UART_FCR_ENABLE_FIFO)) this.rxFifo[this.rxHead] = v;
+    if (!(this.fcr & UART_FCR_ENABLE_FIFO)) {
+      const head = this.rxHead;
+      if (this.rxFromHost[head] !== 0) {
+        this.rxFromHost[head] = 0;
+        this.rxHostCount--;
+        if (this.host !== null) this.host.putBack(this.rxFifo.slice(head, head + 1));
+      }
+      this.rxFifo[head] = v;
+    }
   }
 
   private writeIer(v: number): void {
@@ -369,9 +530,41 @@ export class Uart16550 implements RegisterDevice, Device {
     this.updateIrq();
   }
 
+  /** Empties the receiver; host bytes in it go back to the host, oldest first. */
   private clearRx(): void {
+    if (this.rxHostCount > 0 && this.host !== null) {
+      const back = new Uint8Array(this.rxHostCount);
+      let n = 0;
+      for (let i = 0; i < this.rxCount; i++) {
+        const slot = (this.rxHead + i) & FIFO_MASK;
+        if (this.rxFromHost[slot] !== 0) back[n++] = this.rxFifo[slot];
+      }
+      this.host.putBack(back);
+    }
+    this.rxFromHost.fill(0);
     this.rxHead = 0;
     this.rxCount = 0;
+    this.rxHostCount = 0;
+    this.rxTimeoutSeen = false;
+  }
+
+  /** A byte entered or left the RX FIFO: the character timeout starts over. */
+  private restartTimeout(): void {
+    this.rxIdleSince = this.clock.now();
+    this.rxTimeoutSeen = false;
+  }
+
+  /** Recomputes 4 character times from LCR and the divisor latch. */
+  private updateTiming(): void {
+    const lcr = this.lcr;
+    const wordBits = 5 + (lcr & UART_LCR_WLEN_MASK);
+    // 1.5 stop bits with 5-bit words, else 2, when LCR bit 2 is set.
+    const stopBits = lcr & UART_LCR_STOP ? (wordBits === 5 ? 1.5 : 2) : 1;
+    const bits = 1 + wordBits + (lcr & UART_LCR_PARITY ? 1 : 0) + stopBits;
+    // The datasheet does not define divisor 0; a 16-bit down-counter reloaded with 0 divides
+    // by 65536, which is what we assume.
+    const divisor = (this.dlm << 8) | this.dll || 0x10000;
+    this.timeoutNs = Math.ceil((TIMEOUT_CHARS * bits * 16 * divisor * 1e9) / UART_CLOCK_HZ);
   }
 
   private writeMcr(v: number): void {
@@ -430,9 +623,10 @@ export class Uart16550 implements RegisterDevice, Device {
     if (ier & UART_IER_RLSI && this.lsrErrors !== 0) return UART_IIR_RLSI;
     if (ier & UART_IER_RDI && this.rxCount > 0) {
       if (!(this.fcr & UART_FCR_ENABLE_FIFO)) return UART_IIR_RDI;
-      // Below the trigger level a real chip raises the timeout after 4 idle character times;
-      // without character timing we raise it at once.
-      return this.rxCount >= RX_TRIGGER[this.fcr >> 6] ? UART_IIR_RDI : UART_IIR_RX_TIMEOUT;
+      if (this.rxCount >= RX_TRIGGER[this.fcr >> 6]) return UART_IIR_RDI;
+      // Below the trigger level: the timeout, once 4 character times passed with no byte
+      // received or read.
+      if (this.clock.now() - this.rxIdleSince >= this.timeoutNs) return UART_IIR_RX_TIMEOUT;
     }
     if (ier & UART_IER_THRI && this.thriPending) return UART_IIR_THRI;
     if (ier & UART_IER_MSI && this.msrDeltas !== 0) return UART_IIR_MSI;

@@ -446,19 +446,31 @@ export class ConsoleMatcher {
 export interface SerialReceiver {
   receive(bytes: Uint8Array): number;
   rxSpace(): number;
+  /** The guest is ready to receive (the device decides from what the guest does); absent: always. */
+  rxReady?(): boolean;
+  /** Host bytes in the receiver the guest has not read yet; absent: none are kept. */
+  readonly hostUnread?: number;
+  /** Where the receiver hands back host bytes the guest discarded unread; set by ConsoleInput. */
+  host?: { putBack(bytes: Uint8Array): void } | null;
+  /** No longer fed (a new machine took over): hand back the host bytes not read, forget `host`. */
+  detachHost?(): void;
 }
 
 /** Bytes pending above which stdin is paused, and below which it resumes. */
 const INPUT_HIGH_WATER = 1024 * 1024;
 const INPUT_LOW_WATER = 64 * 1024;
 
-/** Host input queued for the guest's UART. */
+/**
+ * Host input queued for the guest's UART. Bytes go in only while the receiver says it is ready,
+ * as far as it has room; bytes the receiver hands back (the guest reset its FIFO before reading
+ * them) go to the front of the queue, to be sent again.
+ */
 export class ConsoleInput implements ConsoleInputSource {
   private readonly chunks: Uint8Array[] = [];
   private offset = 0;
   private queued = 0;
   private ended = false;
-  target: SerialReceiver | null = null;
+  private receiver: SerialReceiver | null = null;
   waker: (() => void) | null = null;
   /** Called when the queue drains below the low-water mark after having been above it. */
   onLowWater: (() => void) | null = null;
@@ -466,6 +478,39 @@ export class ConsoleInput implements ConsoleInputSource {
 
   get pending(): number {
     return this.queued;
+  }
+
+  /** Bytes the guest has not read: queued here and held in the receiver. */
+  get unread(): number {
+    const t = this.receiver;
+    return this.queued + (t !== null ? (t.hostUnread ?? 0) : 0);
+  }
+
+  get target(): SerialReceiver | null {
+    return this.receiver;
+  }
+
+  /** Connects a receiver; the one it replaces (a machine reset) hands back what it held unread. */
+  set target(t: SerialReceiver | null) {
+    const old = this.receiver;
+    if (old === t) return;
+    if (old !== null) {
+      if (old.detachHost !== undefined) old.detachHost();
+      else old.host = null;
+    }
+    this.receiver = t;
+    if (t !== null) t.host = this;
+  }
+
+  /** Bytes the receiver discarded before the guest read them: they are sent again, first. */
+  putBack(bytes: Uint8Array): void {
+    if (bytes.length === 0) return;
+    if (this.offset > 0) {
+      this.chunks[0] = this.chunks[0].subarray(this.offset);
+      this.offset = 0;
+    }
+    this.chunks.unshift(bytes.slice());
+    this.queued += bytes.length;
   }
 
   get open(): boolean {
@@ -494,8 +539,9 @@ export class ConsoleInput implements ConsoleInputSource {
   }
 
   pump(): void {
-    const t = this.target;
+    const t = this.receiver;
     if (t === null) return;
+    if (t.rxReady !== undefined && !t.rxReady()) return;
     while (this.chunks.length > 0 && t.rxSpace() > 0) {
       const c = this.chunks[0];
       const accepted = t.receive(this.offset === 0 ? c : c.subarray(this.offset));

@@ -154,8 +154,8 @@ export class Machine {
     };
     const control = this.control('other');
 
-    this.com1 = new Uart16550(irq(4), config.console);
-    this.com2 = new Uart16550(irq(3), config.serial2 ?? NULL_SINK);
+    this.com1 = new Uart16550(irq(4), config.console, this.clock);
+    this.com2 = new Uart16550(irq(3), config.serial2 ?? NULL_SINK, this.clock);
     this.pit = new Pit8254(this.clock, irq(0));
     this.rtc = new CmosRtc(this.clock, irq(8), { startTimeMs: config.rtcStartMs, memorySize: mem });
     this.i8042 = new I8042(this.control('keyboard'), irq(1), irq(12));
@@ -191,7 +191,7 @@ export class Machine {
     if (input !== null) input.target = this.com1;
 
     this.loop = new RunLoop(
-      { vcpu: this.vcpu, ports: this.ports, mmio: this.mmio, clock: this.clock, timers: [this.pit, this.rtc], timerIrqs: [0, 8], pic: this.pic },
+      { vcpu: this.vcpu, ports: this.ports, mmio: this.mmio, clock: this.clock, timers: [this.pit, this.rtc, this.com1, this.com2], timerIrqs: [0, 8, 4, 3], pic: this.pic },
       {
         timeoutMs: config.timeoutMs,
         deadline: config.deadline,

@@ -1,20 +1,29 @@
 import { describe, expect, it } from 'vitest';
 import type { DeviceState } from '../../src/devices/device.js';
-import { Uart16550 } from '../../src/devices/uart16550.js';
-import { RecordingIrq, RecordingSink } from '../support/doubles.js';
+import { POLL_READS, Uart16550 } from '../../src/devices/uart16550.js';
+import { ConsoleInput } from '../../src/vmm/console.js';
+import { ManualClock, RecordingIrq, RecordingSink } from '../support/doubles.js';
 
 // Register offsets.
 const RBR = 0, THR = 0, DLL = 0, IER = 1, DLM = 1, IIR = 2, FCR = 2, LCR = 3, MCR = 4, LSR = 5, MSR = 6, SCR = 7;
 // MCR bits.
 const DTR = 0x01, RTS = 0x02, OUT1 = 0x04, OUT2 = 0x08, LOOP = 0x10;
 
+/** 4 character times in ns: `bits` per character at 1.8432 MHz / 16 / divisor (datasheet). */
+function timeout(bits: number, divisor: number): number {
+  return Math.ceil((4 * bits * 16 * divisor * 1e9) / 1_843_200);
+}
+/** The power-on line settings: divisor 12 (9600 baud), LCR 0 = 5 data bits, 1 stop: 7 bits. */
+const TIMEOUT_POWER_ON = timeout(7, 12);
+
 function make() {
   const irq = new RecordingIrq();
   const sink = new RecordingSink();
-  const uart = new Uart16550(irq, sink);
+  const clock = new ManualClock();
+  const uart = new Uart16550(irq, sink, clock);
   const rd = (off: number) => uart.read(off, 1);
   const wr = (off: number, v: number) => uart.write(off, 1, v);
-  return { irq, sink, uart, rd, wr };
+  return { irq, sink, clock, uart, rd, wr };
 }
 
 describe('Uart16550 registers', () => {
@@ -152,23 +161,94 @@ describe('Uart16550 receiver and FIFO', () => {
     expect(rd(RBR)).toBe(7);
   });
 
-  it('raises data-available at the trigger level and timeout below it', () => {
+  it('raises data-available at the trigger level and the timeout below it after 4 characters', () => {
     const cases: [number, number][] = [[0x01, 1], [0x41, 4], [0x81, 8], [0xc1, 14]];
     for (const [fcr, trigger] of cases) {
-      const { uart, rd, wr } = make();
+      const { clock, uart, rd, wr } = make();
       wr(FCR, fcr);
       wr(IER, 0x01);
       if (trigger > 1) {
         uart.receive(new Uint8Array(trigger - 1));
-        expect(rd(IIR)).toBe(0xcc); // character timeout, asserted at once
+        expect(rd(IIR)).toBe(0xc1); // below the trigger: nothing yet
+        clock.t += TIMEOUT_POWER_ON;
+        expect(rd(IIR)).toBe(0xcc); // character timeout
         uart.receive(new Uint8Array(1));
       } else {
         uart.receive(new Uint8Array(1));
       }
       expect(rd(IIR)).toBe(0xc4);
       rd(RBR);
-      expect(rd(IIR)).toBe(trigger > 1 ? 0xcc : 0xc1);
+      expect(rd(IIR)).toBe(0xc1); // below the trigger again, and the read restarted the timer
+      if (trigger > 1) {
+        clock.t += TIMEOUT_POWER_ON - 1;
+        expect(rd(IIR)).toBe(0xc1);
+        clock.t += 1;
+        expect(rd(IIR)).toBe(0xcc);
+      }
     }
+  });
+
+  it('times the character timeout from LCR and the divisor latch', () => {
+    // [LCR, divisor, bits per character]: start + data + parity + stop.
+    const cases: [number, number, number][] = [
+      [0x03, 1, 10], // 8N1 at 115200
+      [0x1a, 12, 10], // 7E1 at 9600
+      [0x0f, 3, 12], // 8 data, parity, 2 stop
+      [0x04, 1, 7.5], // 5 data, 1.5 stop
+      [0x03, 0, 10], // divisor 0 counts as 65536
+    ];
+    for (const [lcr, divisor, bits] of cases) {
+      const { clock, uart, rd, wr } = make();
+      wr(LCR, 0x80);
+      wr(DLL, divisor & 0xff);
+      wr(DLM, divisor >> 8);
+      wr(LCR, lcr);
+      wr(FCR, 0x81);
+      wr(IER, 0x01);
+      clock.t = 5000;
+      uart.receive(Uint8Array.of(1));
+      expect(uart.nextDeadline()).toBe(5000 + timeout(bits, divisor || 0x10000));
+      clock.t = uart.nextDeadline() - 1;
+      expect(rd(IIR)).toBe(0xc1);
+      clock.t++;
+      expect(rd(IIR)).toBe(0xcc);
+    }
+  });
+
+  it('restarts the timeout when a byte arrives, and raises the line at the deadline', () => {
+    const { clock, irq, uart, rd, wr } = make();
+    wr(FCR, 0x81); // trigger 8
+    wr(MCR, OUT2);
+    wr(IER, 0x01);
+    expect(uart.nextDeadline()).toBe(Infinity); // empty
+    uart.receive(Uint8Array.of(1));
+    expect(uart.nextDeadline()).toBe(TIMEOUT_POWER_ON);
+    clock.t = 1000;
+    uart.receive(Uint8Array.of(2));
+    expect(uart.nextDeadline()).toBe(1000 + TIMEOUT_POWER_ON);
+    clock.t = 1000 + TIMEOUT_POWER_ON;
+    expect(irq.level).toBe(false); // the line follows when the machine advances the device
+    uart.advance(clock.t);
+    expect(irq.level).toBe(true);
+    expect(uart.nextDeadline()).toBe(Infinity); // seen: no event until the next byte or read
+    expect(rd(IIR)).toBe(0xcc);
+    expect(rd(RBR)).toBe(1);
+    expect(irq.level).toBe(false); // the read cleared the timeout
+    expect(uart.nextDeadline()).toBe(clock.t + TIMEOUT_POWER_ON);
+    expect(rd(RBR)).toBe(2);
+    expect(uart.nextDeadline()).toBe(Infinity);
+    // No timeout in 16450 mode, nor with the receive interrupt disabled.
+    wr(FCR, 0x00);
+    uart.receive(Uint8Array.of(3));
+    expect(uart.nextDeadline()).toBe(Infinity);
+    wr(FCR, 0xc1); // back to FIFO mode (which empties it), trigger 14
+    wr(IER, 0x00);
+    uart.receive(Uint8Array.of(4));
+    expect(uart.nextDeadline()).toBe(Infinity);
+    clock.t += TIMEOUT_POWER_ON;
+    wr(IER, 0x01); // enabled after the timeout passed: reported at once
+    expect(irq.level).toBe(true);
+    expect(rd(IIR)).toBe(0xcc);
   });
 
   it('raises data-available (0x04) for any byte in 16450 mode', () => {
@@ -216,7 +296,7 @@ describe('Uart16550 receiver and FIFO', () => {
 
 describe('Uart16550 interrupts', () => {
   it('prioritises line status > data > THRE > modem status', () => {
-    const { uart, rd, wr } = make();
+    const { clock, rd, wr } = make();
     wr(FCR, 0xc1); // trigger 14
     wr(MCR, LOOP | OUT2);
     for (let i = 0; i < 17; i++) wr(THR, i); // 16 bytes + an overrun
@@ -227,6 +307,7 @@ describe('Uart16550 interrupts', () => {
     rd(LSR);
     expect(rd(IIR)).toBe(0xc4); // data available (16 >= 14)
     for (let i = 0; i < 3; i++) rd(RBR);
+    clock.t += TIMEOUT_POWER_ON;
     expect(rd(IIR)).toBe(0xcc); // 13 < 14: timeout
     for (let i = 0; i < 13; i++) rd(RBR);
     expect(rd(IIR)).toBe(0xc2); // THRE; the read clears it
@@ -489,18 +570,24 @@ describe('Uart16550 reset and snapshots', () => {
     a.wr(MCR, OUT2 | RTS | DTR);
     a.uart.receive(Uint8Array.of(0x12, 0x13));
     a.wr(IER, 0x0f);
-    a.rd(RBR); // 0x10 read; FIFO holds 0x11 0x12 0x13
+    a.clock.t = 1_000_000;
+    a.rd(RBR); // 0x10 read; FIFO holds 0x11 (looped back), 0x12 0x13 (host)
+    a.rd(LSR);
+    a.rd(LSR);
     const saved = JSON.parse(JSON.stringify(a.uart.save())) as DeviceState;
     expect(saved.kind).toBe('uart16550');
-    expect(saved.version).toBe(1);
+    expect(saved.version).toBe(2);
 
     const b = make();
     b.uart.restore(saved);
+    expect(b.uart.save()).toEqual(saved);
+    expect(b.uart.hostUnread).toBe(2);
     expect(b.irq.changes).toEqual([true]);
     expect(b.rd(LCR)).toBe(0x03);
     expect(b.rd(MCR)).toBe(OUT2 | RTS | DTR);
     expect(b.rd(IER)).toBe(0x0f);
     expect(b.rd(SCR)).toBe(0x77);
+    b.clock.t = 1_000_000 + timeout(10, 1); // the timer restarted at the read, 8N1 at 115200
     expect(b.rd(IIR)).toBe(0xcc); // 3 bytes below trigger 8
     expect(b.uart.rxSpace()).toBe(13);
     expect(b.rd(RBR)).toBe(0x11);
@@ -525,7 +612,352 @@ describe('Uart16550 reset and snapshots', () => {
     b.uart.restore(a.uart.save());
     expect(b.irq.level).toBe(false);
     expect(() => b.uart.restore({ kind: 'i8254', version: 1 })).toThrow(/kind i8254/);
-    expect(() => b.uart.restore({ ...a.uart.save(), version: 2 })).toThrow(/version 2/);
-    expect(() => b.uart.restore({ ...a.uart.save(), rx: new Array(2).fill(0) })).toThrow(/capacity/);
+    expect(() => b.uart.restore({ ...a.uart.save(), version: 1 })).toThrow(/version 1/);
+    expect(() => b.uart.restore({ ...a.uart.save(), rxFromHost: [1] })).toThrow(/malformed/);
+    expect(() => b.uart.restore({ ...a.uart.save(), rx: [0, 0], rxFromHost: [0, 0] })).toThrow(/capacity/);
+  });
+});
+
+/** A host feed that records what the UART hands back. */
+class RecordingHost {
+  readonly back: number[][] = [];
+  putBack(bytes: Uint8Array): void {
+    this.back.push([...bytes]);
+  }
+}
+
+describe('Uart16550 host input: when the receiver is ready', () => {
+  it('is not ready at power-on: IER = 0, no polling', () => {
+    const { uart } = make();
+    expect(uart.rxReady()).toBe(false);
+  });
+
+  it('is ready with the receive interrupt enabled and routed to the PIC (IER.RDI and OUT2)', () => {
+    const { uart, wr } = make();
+    wr(IER, 0x01);
+    expect(uart.rxReady()).toBe(false); // OUT2 clear: the interrupt cannot reach the PIC
+    wr(MCR, OUT2);
+    expect(uart.rxReady()).toBe(true);
+    wr(IER, 0x0e); // every other source, but not RDI
+    expect(uart.rxReady()).toBe(false);
+    wr(IER, 0x01);
+    wr(MCR, DTR | RTS);
+    expect(uart.rxReady()).toBe(false);
+    wr(MCR, DTR | RTS | OUT2);
+    expect(uart.rxReady()).toBe(true);
+  });
+
+  it('is ready while the guest polls LSR as a receiver does', () => {
+    const { uart, rd, wr } = make();
+    for (let i = 1; i < POLL_READS; i++) {
+      rd(LSR);
+      expect(uart.rxReady()).toBe(false);
+    }
+    rd(LSR);
+    expect(uart.rxReady()).toBe(true);
+    rd(LSR);
+    expect(uart.rxReady()).toBe(true);
+    // Reading the byte ends the poll: the next byte comes when it polls again.
+    uart.receive(Uint8Array.of(0x41));
+    rd(LSR);
+    expect(uart.rxReady()).toBe(true);
+    expect(rd(RBR)).toBe(0x41);
+    expect(uart.rxReady()).toBe(false);
+  });
+
+  it('counts only LSR reads in a row: any other access starts the count again', () => {
+    for (const off of [RBR, IER, IIR, LCR, MCR, MSR, SCR]) {
+      const { uart, rd } = make();
+      for (let i = 1; i < POLL_READS; i++) rd(LSR);
+      rd(off);
+      for (let i = 1; i < POLL_READS; i++) rd(LSR);
+      expect(uart.rxReady(), `read of offset ${off}`).toBe(false);
+    }
+    for (const off of [THR, IER, FCR, LCR, MCR, LSR, MSR, SCR]) {
+      const { uart, rd, wr } = make();
+      for (let i = 1; i < POLL_READS; i++) rd(LSR);
+      wr(off, 0);
+      for (let i = 1; i < POLL_READS; i++) rd(LSR);
+      expect(uart.rxReady(), `write of offset ${off}`).toBe(false);
+    }
+  });
+
+  it("is not ready during Linux's console writes (IER = 0, LSR polled for THRE)", () => {
+    const { uart, rd, wr } = make();
+    wr(FCR, 0x81);
+    wr(MCR, DTR | RTS | OUT2);
+    for (let line = 0; line < 3; line++) {
+      const ier = rd(IER);
+      wr(IER, 0);
+      // Byte by byte: wait for THRE, write THR.
+      for (let i = 0; i < 20; i++) {
+        rd(LSR);
+        expect(uart.rxReady()).toBe(false);
+        wr(THR, 0x61);
+      }
+      // Through the FIFO: the last THRE wait, then the final wait for BOTH_EMPTY.
+      rd(LSR);
+      rd(LSR);
+      expect(uart.rxReady()).toBe(false);
+      wr(IER, ier);
+    }
+  });
+
+  it('is never ready in loopback, where SIN is disconnected', () => {
+    const { uart, rd, wr } = make();
+    wr(IER, 0x01);
+    wr(MCR, LOOP | OUT2);
+    for (let i = 0; i < 2 * POLL_READS; i++) rd(LSR);
+    expect(uart.rxReady()).toBe(false);
+    wr(MCR, OUT2);
+    expect(uart.rxReady()).toBe(true);
+  });
+});
+
+describe('Uart16550 host input: bytes the guest discards unread go back to the host', () => {
+  it('counts host bytes until the guest reads them', () => {
+    const { uart, rd, wr } = make();
+    wr(FCR, 0x01);
+    uart.receive(Uint8Array.of(1, 2, 3));
+    expect(uart.hostUnread).toBe(3);
+    rd(RBR);
+    expect(uart.hostUnread).toBe(2);
+    rd(RBR);
+    rd(RBR);
+    rd(RBR); // empty: nothing more
+    expect(uart.hostUnread).toBe(0);
+  });
+
+  it('on an RX FIFO reset (FCR bit 1), in order, and not the bytes looped back', () => {
+    const { uart, rd, wr } = make();
+    const host = new RecordingHost();
+    uart.host = host;
+    wr(FCR, 0x01);
+    uart.receive(Uint8Array.of(1, 2));
+    wr(MCR, LOOP);
+    wr(THR, 0x99);
+    wr(MCR, 0);
+    uart.receive(Uint8Array.of(3));
+    expect(rd(RBR)).toBe(1);
+    wr(FCR, 0x03);
+    expect(host.back).toEqual([[2, 3]]);
+    expect(uart.hostUnread).toBe(0);
+    expect(rd(LSR) & 0x01).toBe(0);
+    wr(FCR, 0x05); // clear XMIT only
+    expect(host.back).toEqual([[2, 3]]);
+  });
+
+  it('on a switch between 16450 and FIFO mode, either way', () => {
+    const { uart, wr } = make();
+    const host = new RecordingHost();
+    uart.host = host;
+    uart.receive(Uint8Array.of(7)); // 16450 mode: RBR
+    wr(FCR, 0x01);
+    expect(host.back).toEqual([[7]]);
+    uart.receive(Uint8Array.of(8, 9));
+    wr(FCR, 0x81); // same mode, new trigger: kept
+    expect(host.back).toEqual([[7]]);
+    wr(FCR, 0x00);
+    expect(host.back).toEqual([[7], [8, 9]]);
+  });
+
+  it('when a looped-back byte overwrites a host byte in RBR (16450 overrun)', () => {
+    const { uart, rd, wr } = make();
+    const host = new RecordingHost();
+    uart.host = host;
+    uart.receive(Uint8Array.of(0x41));
+    wr(MCR, LOOP);
+    wr(THR, 0x42);
+    expect(host.back).toEqual([[0x41]]);
+    expect(uart.hostUnread).toBe(0);
+    expect(rd(LSR)).toBe(0x63); // the overrun the guest caused is still reported
+    expect(rd(RBR)).toBe(0x42);
+  });
+
+  it('on a chip reset, and when the host detaches (keeping looped-back bytes)', () => {
+    const a = make();
+    const host = new RecordingHost();
+    a.uart.host = host;
+    a.uart.receive(Uint8Array.of(5));
+    a.uart.reset();
+    expect(host.back).toEqual([[5]]);
+    expect(a.uart.hostUnread).toBe(0);
+
+    const b = make();
+    b.uart.host = host;
+    b.wr(FCR, 0x01);
+    b.uart.receive(Uint8Array.of(1));
+    b.wr(MCR, LOOP);
+    b.wr(THR, 0x77);
+    b.wr(MCR, 0);
+    b.uart.receive(Uint8Array.of(2));
+    b.uart.detachHost();
+    expect(host.back).toEqual([[5], [1, 2]]);
+    expect(b.uart.host).toBe(null);
+    expect(b.rd(RBR)).toBe(0x77);
+    expect(b.rd(LSR) & 0x01).toBe(0);
+  });
+});
+
+// Every access Linux 6.1's 8250 driver makes to COM1 from power-on until a process has opened the
+// console (captured with `vmrun --trace io` booting images/linux/bzImage with the busybox
+// initramfs; each console write shortened to two characters): early console setup, console
+// writes (IER saved and cleared, LSR/THR, IER restored), the 16550A probe (IER 0x0F, FIFO
+// tests and reset, an RBR read), console writes through the FIFO, then serial8250_startup
+// (FIFO reset, the interrupt registers read, THRE tests, OUT2, the registers read again "for
+// luck") and set_termios (IER = RLSI|RDI, divisor, FCR 0x01 then 0x81, DTR|RTS|OUT2).
+const LINUX_OPEN =
+  'w1=0 w3=93 w0=c w1=0 w3=13 w2=0 w4=1 ' +
+  'r1 w1=0 r5 w0=4c r5 w0=69 r5 w1=0 r1 w1=0 r5 w0=42 r5 w0=49 r5 w1=0 ' +
+  'r1 w1=0 r1 w1=f r1 w1=0 r4 r3 w3=bf w2=0 w3=0 w2=1 r2 w3=13 w4=1 w2=1 w2=7 w2=0 r0 w1=0 ' +
+  'r1 w1=0 r5 w0=73 r5 w0=65 r5 w1=0 w4=1 r1 w1=0 r5 w0=46 r5 w0=72 r5 w1=0 ' +
+  'r1 w1=5 r5 w0=46 r5 w0=72 r5 r5 w1=0 ' +
+  'w2=1 w2=7 w2=0 r5 r0 r2 r6 r5 r5 w1=2 r2 w1=0 w1=2 r2 w1=0 w3=3 w4=9 w1=2 r5 r2 w1=0 r5 r0 r2 r6 ' +
+  'w1=5 w3=93 w0=c w1=0 w3=13 w2=1 w2=81 w4=9 w4=b';
+
+type Receiver = NonNullable<ConsoleInput['target']>;
+
+/**
+ * Plays LINUX_OPEN against a UART fed by a ConsoleInput (pumped after every access, as the run
+ * loop does after every exit), then runs the receive interrupt handler until the line drops.
+ * Returns what the handler received and the bytes the driver's own RBR reads took before.
+ */
+function linuxOpen(receiver: (uart: Uart16550) => Receiver, text: string) {
+  const { irq, uart, rd, wr } = make();
+  const input = new ConsoleInput();
+  input.target = receiver(uart);
+  input.push(new TextEncoder().encode(text)); // piped at time 0
+  const discarded: number[] = [];
+  const access = (op: string): void => {
+    const m = /^([rw])(\d)(?:=([0-9a-f]+))?$/.exec(op);
+    if (m === null) throw new Error(`bad op ${op}`);
+    const off = Number(m[2]);
+    if (m[1] === 'r') {
+      const v = rd(off);
+      if (off === RBR && v !== 0) discarded.push(v); // what a "for luck" read took
+    } else {
+      wr(off, parseInt(m[3], 16));
+    }
+    input.pump();
+  };
+  for (const op of LINUX_OPEN.split(' ')) access(op);
+  const received: number[] = [];
+  for (let irqs = 0; irq.level && irqs < 100; irqs++) {
+    // serial8250_handle_irq: IIR, then LSR; serial8250_rx_chars: RBR while LSR.DR.
+    rd(IIR);
+    input.pump();
+    let lsr = rd(LSR);
+    input.pump();
+    while (lsr & 0x01) {
+      received.push(rd(RBR));
+      input.pump();
+      lsr = rd(LSR);
+      input.pump();
+    }
+  }
+  return { received: String.fromCharCode(...received), discarded: String.fromCharCode(...discarded), unread: input.unread };
+}
+
+describe('Uart16550 fed by ConsoleInput: Linux opening the console', () => {
+  const text = 'echo vmrun-$((6*7))\nuname -m\npoweroff -f\n';
+
+  it('delivers every byte piped at time 0 to the receive interrupt handler, in order', () => {
+    const r = linuxOpen((u) => u, text);
+    expect(r.discarded).toBe('');
+    expect(r.received).toBe(text);
+    expect(r.unread).toBe(0);
+  });
+
+  it('loses input to the FIFO resets and "for luck" reads when fed without the gate', () => {
+    // The same UART, but a receiver that claims to be always ready (as before the gate).
+    const ungated = (u: Uart16550): Receiver => ({
+      receive: (b) => u.receive(b),
+      rxSpace: () => u.rxSpace(),
+      get hostUnread() {
+        return u.hostUnread;
+      },
+      get host() {
+        return u.host;
+      },
+      set host(h) {
+        u.host = h;
+      },
+    });
+    const r = linuxOpen(ungated, text);
+    expect(r.discarded).not.toBe('');
+    expect(r.discarded + r.received).toBe(text);
+  });
+});
+
+describe('Uart16550 fed by ConsoleInput: holding, putting back, counting', () => {
+  const bytes = (s: string) => new TextEncoder().encode(s);
+  const drain = (rd: (o: number) => number) => {
+    let s = '';
+    while (rd(LSR) & 0x01) s += String.fromCharCode(rd(RBR));
+    return s;
+  };
+
+  it('holds input while the receiver is not ready, then feeds it as far as the FIFO has room', () => {
+    const { uart, rd, wr } = make();
+    const input = new ConsoleInput();
+    input.target = uart;
+    input.push(bytes('0123456789abcdefXYZ'));
+    wr(FCR, 0x01);
+    input.pump();
+    expect(uart.hostUnread).toBe(0);
+    expect(input.pending).toBe(19);
+    expect(input.unread).toBe(19);
+    wr(MCR, OUT2);
+    wr(IER, 0x01);
+    input.pump();
+    expect(uart.hostUnread).toBe(16);
+    expect(input.pending).toBe(3);
+    expect(input.unread).toBe(19);
+    expect(drain(rd)).toBe('0123456789abcdef');
+    input.pump();
+    expect(drain(rd)).toBe('XYZ');
+    expect(input.unread).toBe(0);
+  });
+
+  it('sends bytes the guest discarded again, before the rest, also from a partly sent chunk', () => {
+    const { uart, rd, wr } = make();
+    const input = new ConsoleInput();
+    input.target = uart;
+    wr(FCR, 0x01);
+    wr(MCR, OUT2);
+    wr(IER, 0x01);
+    input.push(bytes('abcdefghijklmnopqrst'));
+    input.push(bytes('uv'));
+    input.pump(); // a..p in the FIFO, q..t and uv queued
+    expect(rd(RBR)).toBe(0x61);
+    wr(FCR, 0x03); // the guest resets its receiver: b..p come back
+    expect(input.pending).toBe(21);
+    expect(input.unread).toBe(21);
+    input.pump();
+    let got = 'a' + drain(rd);
+    input.pump();
+    got += drain(rd);
+    expect(got).toBe('abcdefghijklmnopqrstuv');
+  });
+
+  it('takes back what a replaced receiver held (a machine reset under --reboot)', () => {
+    const a = make();
+    const b = make();
+    const input = new ConsoleInput();
+    input.target = a.uart;
+    a.wr(MCR, OUT2);
+    a.wr(IER, 0x01);
+    input.push(bytes('xy'));
+    input.pump(); // 16450 mode: x in RBR
+    expect(a.uart.hostUnread).toBe(1);
+    input.target = b.uart;
+    expect(a.uart.host).toBe(null);
+    expect(b.uart.host).toBe(input);
+    expect(input.unread).toBe(2);
+    b.wr(FCR, 0x01);
+    b.wr(MCR, OUT2);
+    b.wr(IER, 0x01);
+    input.pump();
+    expect(drain(b.rd)).toBe('xy');
   });
 });

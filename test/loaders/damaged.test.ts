@@ -10,6 +10,7 @@ const root = fileURLToPath(new URL('../..', import.meta.url));
 const image = (path: string): Uint8Array => new Uint8Array(readFileSync(root + path));
 const BZIMAGE = image('images/linux/bzImage');
 const BZIMAGE_XZ = image('images/linux/bzImage-xz');
+const SYSSIZE = new DataView(BZIMAGE.buffer, BZIMAGE.byteOffset).getUint32(0x1f4, true) * 16;
 const MULTIBOOT_GUESTS = ['faults', 'ring3', 'taskswitch', 'v86'].map((g) => [g, image(`images/guests/${g}.bin`)] as const);
 const MEM = 128 << 20;
 
@@ -72,7 +73,9 @@ describe('a Linux image with a damaged setup header', () => {
     ['a header shorter than its version', [[0x201, 0x46]], /the header ends at 0x248 \(jump length 0x46\), before the fields of its version, which end at 0x26c/],
     ['syssize 0', [[0x1f4, 0, 4]], /syssize is 0/],
     ['setup_sects one too few', [[0x1f1, 30]], /payload_offset 0x79 \(after 30 setup sectors\) does not point at a compressed kernel/],
-    ['setup_sects one too many', [[0x1f1, 32]], /file is truncated: the header says the protected-mode kernel has 782848 bytes, the file holds 782336/],
+    // syssize (at 0x1F4, in 16-byte units) is what the header says; one setup sector more leaves
+    // 512 bytes fewer of the file for the protected-mode kernel.
+    ['setup_sects one too many', [[0x1f1, 32]], new RegExp(`file is truncated: the header says the protected-mode kernel has ${SYSSIZE} bytes, the file holds ${BZIMAGE.length - 33 * 512}`)],
     ['payload_offset moved', [[0x248, 0x7a, 4]], /payload_offset 0x7a .* does not point at a compressed kernel/],
     ['payload_length past the end', [[0x24c, 0x7fffffff, 4]], /the payload \[0x79, 0x80000078\) runs past the end of the protected-mode code/],
     ['kernel_info_offset moved', [[0x268, 0x1000, 4]], /kernel_info_offset 0x1000 .* does not point at the "LToP" kernel_info/],
