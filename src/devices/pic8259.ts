@@ -18,13 +18,17 @@
 //     (ICW2); auto-EOI clears the ISR bit at the end of pulse 3. With two pulses per acknowledge
 //     the CPU receives, from a chip in this mode, the low address byte, then 0xCD (pulse 3 of the
 //     first sequence and pulse 1 of the next), then ICW2 (pulses 2 and 3), and so on; the ISR bit
-//     is set from pulse 1, which may be in an earlier acknowledge.
+//     is set from pulse 1, which may be in an earlier acknowledge. (The CALL opcode of pulse 1
+//     is on the bus during the CPU's first INTA cycle, whose data the CPU does not read.) The
+//     PIIX4 datasheet requires IC4 = 1 and µPM = 1 for its integrated pair and says nothing of
+//     the other settings, so this follows the discrete 8259A.
 //   - A chip with no request at pulse 1 answers as if IR7 had requested (vector, address bytes and
 //     cascade address), without setting an ISR bit.
 //   - Cascade: the master drives the cascade address of a level its ICW3 marks as a slave input
 //     from the end of pulse 1 to the end of its sequence and leaves the data bus to the slave
-//     whose ICW3 ID matches; that slave freezes its own request when first addressed (pulse 2) and
-//     drives the bytes from pulse 2 on in its own mode. A slave in single mode (SNGL) ignores the
+//     whose ICW3 ID matches; that slave freezes its own request when first addressed (pulse 2:
+//     the address is on the cascade lines only from the end of pulse 1) and drives the bytes
+//     from pulse 2 on in its own mode. A slave in single mode (SNGL) ignores the
 //     cascade lines and, like a lone 8259A, answers every pulse with its own sequence.
 //   - What the datasheets leave undefined stops the run with an error naming the chips and their
 //     registers: a pulse the CPU reads that no chip drives (a slave input no slave ID answers),
