@@ -38,6 +38,7 @@ check pit-tick     'pit-tick: 100 ticks\r\n'                             1   10 
 check uart-irq     'HELLO Q\r\nuart-irq: bye\r\n'                        1   10 'hello q'
 check pm-paging    'pm-paging: ok\r\n'                                   1   10 ''
 check bad-opcode   'bad-opcode\r\nbad-opcode: addps executed\r\n'        1   10 ''
+check legacy-modes 'legacy-modes: ok\r\n'                                1   10 ''
 check spin         ''                                                    124 3  ''
 log=$(mktemp)
 check triple-fault ''                                                    0   10 '' -no-reboot -d cpu_reset -D "$log"

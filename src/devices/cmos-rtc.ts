@@ -28,7 +28,17 @@
 //   normalised into 1..7 once counting resumes).
 // - The century byte (0x32) counts with the year (the chip itself does not touch it; on a PC
 //   the BIOS keeps it): the RTC reports the true year 19xx/20xx.
-// - Daylight-saving mode (register B bit 0, DSE) is not implemented: setting it throws.
+// - Daylight-saving mode (register B bit 0, DSE), as the datasheet gives it (the US rule of
+//   1967-1986): on the last Sunday in April the update after 1:59:59 AM shows 3:00:00 AM; on the
+//   last Sunday in October, the first time the time reaches 1:59:59 AM, the next update shows
+//   1:00:00 AM. The chip decides "last Sunday" from its own registers: day of week 1 (Sunday)
+//   with a date of 24 or later in April, 25 or later in October (the last seven days), so a day
+//   of week the guest wrote counts. That the October hour has been repeated is a latch inside
+//   the chip; here it is the second that was repeated (`dstRepeat`), forgotten when the time
+//   passes it the second time, so writing the time back into that hour afterwards repeats it
+//   again. A special update is an update like any other: it sets UF, and AF when the new time
+//   matches the alarm (an alarm inside the skipped hour does not fire that day; one inside the
+//   repeated hour fires twice).
 // - SQWE (register B bit 3) is stored and read back; the SQW pin is not connected on a PC.
 // - The divider settings 000 and 001 select 4.194304 MHz / 1.048576 MHz time bases, which a PC's
 //   32.768 kHz crystal cannot drive correctly, and 11x holds the divider in reset: all of them
@@ -116,6 +126,13 @@ const ALARM_NEVER = -2;
 const KIB = 1024;
 const MIB = 1024 * 1024;
 
+/** DSE: the special updates follow 1:59:59 AM (second of the day). */
+const DSE_SECOND_OF_DAY = 1 * 3600 + 59 * 60 + 59;
+// Kinds of DSE update (nextDstNs): spring forward, fall back, the end of the repeated hour.
+const DST_FORWARD = 1;
+const DST_BACK = 2;
+const DST_REPEAT_END = 3;
+
 /** Days before each month in a common year. */
 const DAYS_BEFORE_MONTH = [0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334];
 
@@ -141,6 +158,11 @@ export class CmosRtc implements RegisterDevice, Device, TimedDevice {
   private syncedNs = 0;
   /** Current level of the IRQ8 line as last driven. */
   private irqLevel = false;
+  /** DSE: the 1:59:59 AM (RTC second) after which October's hour was repeated, or -1. */
+  private dstRepeat = -1;
+  // Scratch, written by nextDstNs: the 1:59:59 AM second of the next DSE update and its kind.
+  private dstSecond = 0;
+  private dstKind = 0;
 
   // Scratch calendar fields (binary), written by `splitSeconds`.
   private fYear = 0;
@@ -243,7 +265,11 @@ export class CmosRtc implements RegisterDevice, Device, TimedDevice {
       case RTC_YEAR:
       case RTC_CENTURY: {
         const now = this.now();
-        if (this.counting()) this.formatTime(now);
+        if (this.counting()) {
+          this.sync(now); // DSE updates up to now move the time base
+          this.updateIrq();
+          this.formatTime(now);
+        }
         return this.ram[reg];
       }
       case RTC_REG_A: {
@@ -308,9 +334,6 @@ export class CmosRtc implements RegisterDevice, Device, TimedDevice {
         return;
       }
       case RTC_REG_B: {
-        if (v & RTC_DST_EN) {
-          throw new Error('cmos-rtc: daylight-saving mode (register B bit 0, DSE) is not implemented');
-        }
         const now = this.now();
         this.sync(now);
         const wasCounting = this.counting();
@@ -403,10 +426,7 @@ export class CmosRtc implements RegisterDevice, Device, TimedDevice {
     sod -= this.fHour * 3600;
     this.fMin = Math.floor(sod / 60);
     this.fSec = sod - this.fMin * 60;
-    // Year: estimate, then correct.
-    let y = 1970 + Math.floor(days / 365.2425);
-    while (daysBeforeYear(y) > days) y--;
-    while (daysBeforeYear(y + 1) <= days) y++;
+    const y = yearOfDay(days);
     let doy = days - daysBeforeYear(y);
     const leap = isLeap(y) ? 1 : 0;
     let m = 11;
@@ -452,14 +472,82 @@ export class CmosRtc implements RegisterDevice, Device, TimedDevice {
     const perSec = this.periodicPerSecond();
     if (perSec !== 0 && this.periodicIndex(now, perSec) > this.periodicIndex(from, perSec)) flags |= RTC_PF;
     if ((this.ram[RTC_REG_B] & RTC_SET) === 0) {
-      const kFrom = this.elapsedSeconds(from);
-      const kNow = this.elapsedSeconds(now);
-      if (kNow > kFrom) {
+      let f = from;
+      for (;;) {
+        const tr = this.nextDstNs();
+        if (tr > now) break;
+        // Ordinary updates before the DSE update, then the DSE update itself.
+        flags |= this.updateFlags(f, tr - 1);
+        this.applyDst(tr);
         flags |= RTC_UF;
-        if (this.nextAlarmAfter(this.secBase + kFrom) <= this.secBase + kNow) flags |= RTC_AF;
+        if (this.nextAlarmAfter(this.secBase - 1) === this.secBase) flags |= RTC_AF;
+        f = tr;
       }
+      flags |= this.updateFlags(f, now);
     }
     this.ram[RTC_REG_C] = flags;
+  }
+
+  /** UF and AF for the ordinary updates in (from, to], all after the time base. */
+  private updateFlags(from: number, to: number): number {
+    const kFrom = this.elapsedSeconds(from);
+    const kTo = this.elapsedSeconds(to);
+    if (kTo <= kFrom) return 0;
+    if (this.nextAlarmAfter(this.secBase + kFrom) <= this.secBase + kTo) return RTC_UF | RTC_AF;
+    return RTC_UF;
+  }
+
+  // ---- daylight saving (DSE) ------------------------------------------------------------------
+
+  /**
+   * Clock instant of the next DSE special update after the time base (Infinity without DSE or
+   * while the time is held); leaves its 1:59:59 AM second and kind in dstSecond / dstKind.
+   */
+  private nextDstNs(): number {
+    if ((this.ram[RTC_REG_B] & RTC_DST_EN) === 0 || !this.counting()) return Infinity;
+    const s = this.secBase;
+    const year = yearOfDay(Math.floor(s / SECONDS_PER_DAY));
+    let q = Infinity;
+    for (let y = year; y <= year + 1 && q === Infinity; y++) {
+      const april = this.lastSundayFrom(y, 4, 24) * SECONDS_PER_DAY + DSE_SECOND_OF_DAY;
+      const october = this.lastSundayFrom(y, 10, 25) * SECONDS_PER_DAY + DSE_SECOND_OF_DAY;
+      if (april >= s) {
+        q = april;
+        this.dstKind = DST_FORWARD;
+      } else if (october >= s) {
+        q = october;
+        this.dstKind = october === this.dstRepeat ? DST_REPEAT_END : DST_BACK;
+      }
+    }
+    this.dstSecond = q;
+    return this.tBase + (q - s + 1) * NS_PER_SEC;
+  }
+
+  /** The day (number) in `first`..`first`+6 of month `m` of year `y` whose day-of-week register reads 1. */
+  private lastSundayFrom(y: number, m: number, first: number): number {
+    const d0 = daysFromCivil(y, m, first);
+    for (let i = 0; i < 7; i++) {
+      if (mod(weekday(d0 + i) - 1 + this.dowAdjust, 7) === 0) return d0 + i;
+    }
+    return d0; // not reached: one day in seven reads 1
+  }
+
+  /** Make the DSE update found by nextDstNs, at clock instant `tr`, the new time base. */
+  private applyDst(tr: number): void {
+    const q = this.dstSecond;
+    this.tBase = tr;
+    switch (this.dstKind) {
+      case DST_FORWARD:
+        this.secBase = q + 1 + 3600; // 3:00:00 AM
+        break;
+      case DST_BACK:
+        this.secBase = q + 1 - 3600; // 1:00:00 AM again
+        this.dstRepeat = q;
+        break;
+      default: // DST_REPEAT_END: the second 1:59:59 AM goes on to 2:00:00 AM
+        this.secBase = q + 1;
+        this.dstRepeat = -1;
+    }
   }
 
   private irqf(): boolean {
@@ -522,6 +610,8 @@ export class CmosRtc implements RegisterDevice, Device, TimedDevice {
       if (b & RTC_AIE) {
         const a = this.nextAlarmAfter(this.secBase + k);
         if (a !== Infinity) d = Math.min(d, this.tBase + (a - this.secBase) * NS_PER_SEC);
+        // A DSE update moves the time: the alarm is found again from there.
+        d = Math.min(d, this.nextDstNs());
       }
     }
     return d;
@@ -546,7 +636,7 @@ export class CmosRtc implements RegisterDevice, Device, TimedDevice {
   save(): DeviceState {
     return {
       kind: 'cmos-rtc',
-      version: 1,
+      version: 2,
       ram: Array.from(this.ram),
       index: this.index,
       nmiMasked: this.nmiMask,
@@ -554,11 +644,12 @@ export class CmosRtc implements RegisterDevice, Device, TimedDevice {
       tBase: this.tBase,
       dowAdjust: this.dowAdjust,
       syncedNs: this.syncedNs,
+      dstRepeat: this.dstRepeat,
     };
   }
 
   restore(s: DeviceState): void {
-    if (s.kind !== 'cmos-rtc' || s.version !== 1) {
+    if (s.kind !== 'cmos-rtc' || s.version !== 2) {
       throw new Error(`cmos-rtc: cannot restore state of kind ${String(s.kind)} version ${String(s.version)}`);
     }
     const ram = s.ram;
@@ -574,6 +665,10 @@ export class CmosRtc implements RegisterDevice, Device, TimedDevice {
     const tBase = num(s, 'tBase');
     const dowAdjust = num(s, 'dowAdjust');
     const syncedNs = num(s, 'syncedNs');
+    const dstRepeat = num(s, 'dstRepeat');
+    if (dstRepeat !== -1 && (!Number.isInteger(dstRepeat) || mod(dstRepeat, SECONDS_PER_DAY) !== DSE_SECOND_OF_DAY)) {
+      throw new Error('cmos-rtc: malformed saved field dstRepeat');
+    }
     for (let i = 0; i < 128; i++) this.ram[i] = ram[i] as number;
     this.index = index;
     this.nmiMask = s.nmiMasked;
@@ -581,6 +676,7 @@ export class CmosRtc implements RegisterDevice, Device, TimedDevice {
     this.tBase = tBase;
     this.dowAdjust = dowAdjust;
     this.syncedNs = syncedNs;
+    this.dstRepeat = dstRepeat;
     // Re-derive the line: drive it unconditionally so it matches the restored flags.
     this.irqLevel = this.irqf();
     this.irq8.setLevel(this.irqLevel);
@@ -612,6 +708,14 @@ function leapsThrough(y: number): number {
 /** Days from 1970-01-01 to January 1 of year y. */
 function daysBeforeYear(y: number): number {
   return 365 * (y - 1970) + leapsThrough(y - 1) - leapsThrough(1969);
+}
+
+/** The year (proleptic Gregorian) of day number `days` (0 = 1970-01-01). */
+function yearOfDay(days: number): number {
+  let y = 1970 + Math.floor(days / 365.2425);
+  while (daysBeforeYear(y) > days) y--;
+  while (daysBeforeYear(y + 1) <= days) y++;
+  return y;
 }
 
 /** Days from 1970-01-01 to y-m-d; out-of-range months and days carry into the next field. */

@@ -3,6 +3,17 @@
 // (keyboard/auxiliary device controller, keyboard and pointing-device command sets). Data port
 // 0x60 = offset 0, command/status port 0x64 = offset 1.
 //
+// The controller command set is the PS/2 one (IBM Personal System/2 Hardware Interface Technical
+// Reference, "Keyboard/Auxiliary Device Controller"): 0x20-0x3F read RAM, 0x60-0x7F write RAM,
+// 0xA4-0xA6 password security, 0xA7-0xAB, 0xAD, 0xAE, 0xC0-0xC2 input port, 0xD0-0xD4, 0xE0 test
+// inputs, 0xF0-0xFF pulse output port. Every other command byte (0x00-0x1F, 0x40-0x5F, 0x80-0xA3,
+// 0xAC (the AT-only diagnostic dump, absent from the PS/2 set), 0xAF-0xBF, 0xC3-0xCF, 0xD5-0xDF,
+// 0xE1-0xEF) is one the IBM references give no meaning; the model ignores it: no reply byte, no
+// state change, except that it ends an unfinished command (as any command does) and sets status
+// bit 3. That is what QEMU's i8042 does (hw/input/pckbd.c drops unknown commands with a log
+// line); vendor extensions of AMI, Phoenix or HP controllers (0xA0/0xA1 copyright and version
+// strings, 0xDD/0xDF A20 gating) are not part of the modelled part.
+//
 // Model notes:
 // - Commands complete at once, so IBF (status bit 1) always reads 0.
 // - Output comes from three sources: the controller's own replies (and the 0xD2/0xD3 loop-back
@@ -36,8 +47,22 @@
 //   gate setting) and bit 0 = 0 asks for a reset. Pulse commands 0xF0-0xFF: a 0 in bit 0 pulses
 //   the reset line; pulses of the other lines are momentary and change nothing here.
 // - The controller's 32-byte internal RAM is readable/writable with 0x20-0x3F/0x60-0x7F (byte 0
-//   is the CTR). Controller commands not listed in this file (0xC0 read input port, password and
-//   vendor commands, ...) throw, naming the command.
+//   is the CTR).
+// - Input port (0xC0): 0xBF. Bit 7 = 1 keyboard not inhibited (as status bit 4), bit 6 = 0 colour
+//   primary display, bit 5 = 1 manufacturing jumper not installed, bit 4 = 1 (the AT's "512 KB on
+//   the system board" jumper), bits 0-1 the keyboard and auxiliary data lines, idle high, bits 2-3
+//   (reserved) high. 0xC1 / 0xC2 copy input port bits 0-3 / 4-7 into status bits 4-7; the
+//   controller's firmware does that in a loop that ends when its input buffer fills, so the copy
+//   lasts until the next write to either port (which is then handled as usual).
+// - Test inputs (0xE0): bit 0 is T0, the keyboard clock line, bit 1 is T1, the auxiliary clock
+//   line (PS/2); the controller holds a disabled interface's clock low, so each bit is 1 while its
+//   interface is enabled (CTR bit 4 / bit 5 clear).
+// - Password security: 0xA5 takes the bytes written to port 0x60 up to a 0 as the password (a
+//   load ended by another command keeps the bytes so far); 0xA4 answers 0xFA when one is
+//   installed, 0xF1 when not; 0xA6 turns security on only when one is installed. While it is on
+//   the controller compares what the keyboard sends with the password instead of passing it on;
+//   a keyboard byte arriving then is an error (the comparison is not modelled). This keyboard has
+//   no keys, so only a reply to a command the guest sent it can arrive.
 // - A 2- or 4-byte access is split into byte cycles by the ISA bus: only its low byte reaches
 //   the addressed register. The upper bytes address the following ports (0x61.., 0x65..), which
 //   are not this device's: they read as all ones and their writes are dropped.
@@ -70,6 +95,9 @@ const OUT_RESET_VALUE = 0xcf;
 // Controller commands.
 const CMD_READ_RAM = 0x20; // 0x20-0x3F
 const CMD_WRITE_RAM = 0x60; // 0x60-0x7F
+const CMD_PASSWORD_TEST = 0xa4;
+const CMD_PASSWORD_LOAD = 0xa5;
+const CMD_PASSWORD_ENABLE = 0xa6;
 const CMD_AUX_DISABLE = 0xa7;
 const CMD_AUX_ENABLE = 0xa8;
 const CMD_AUX_TEST = 0xa9;
@@ -77,14 +105,31 @@ const CMD_CTL_TEST = 0xaa;
 const CMD_KBD_TEST = 0xab;
 const CMD_KBD_DISABLE = 0xad;
 const CMD_KBD_ENABLE = 0xae;
+const CMD_READ_INPORT = 0xc0;
+const CMD_POLL_INPORT_LOW = 0xc1;
+const CMD_POLL_INPORT_HIGH = 0xc2;
 const CMD_READ_OUTPORT = 0xd0;
 const CMD_WRITE_OUTPORT = 0xd1;
 const CMD_KBD_LOOP = 0xd2;
 const CMD_AUX_LOOP = 0xd3;
 const CMD_AUX_SEND = 0xd4;
+const CMD_READ_TEST_INPUTS = 0xe0;
 const CMD_PULSE_BASE = 0xf0;
 
 const CTL_TEST_OK = 0x55;
+const PASSWORD_INSTALLED = 0xfa;
+const PASSWORD_NOT_INSTALLED = 0xf1;
+
+/** Input port: keyboard not inhibited, colour display, no manufacturing jumper, data lines high. */
+const INPUT_PORT = 0xbf;
+// Test inputs (0xE0).
+const TEST_T0_KBD_CLOCK = 0x01;
+const TEST_T1_AUX_CLOCK = 0x02;
+
+// Status bits 4-7 while 0xC1 / 0xC2 copies input port bits into them.
+const POLL_NONE = 0;
+const POLL_LOW = 1;
+const POLL_HIGH = 2;
 
 // Device replies.
 const ACK = 0xfa;
@@ -174,6 +219,11 @@ export class I8042 implements RegisterDevice, Device {
   private pendingCmd = 0;
   /** The last write went to the command port (status bit 3). */
   private lastWasCmd = false;
+  /** 0xC1 / 0xC2 in progress: which input port nibble shows in status bits 4-7. */
+  private pollInput = POLL_NONE;
+  /** Password security (0xA4-0xA6): a password is stored / the comparison is on. */
+  private passwordInstalled = false;
+  private securityOn = false;
 
   // The output buffer.
   private obf = false;
@@ -236,6 +286,10 @@ export class I8042 implements RegisterDevice, Device {
     if (this.obf) v |= this.obfAux ? I8042_STR_OBF | I8042_STR_AUXDATA : I8042_STR_OBF;
     if (this.ram[0] & I8042_CTR_SYSFLAG) v |= I8042_STR_SYSFLAG;
     if (this.lastWasCmd) v |= I8042_STR_CMDDAT;
+    if (this.pollInput !== POLL_NONE) {
+      const nibble = this.pollInput === POLL_LOW ? INPUT_PORT & 0x0f : INPUT_PORT >>> 4;
+      v = (v & 0x0f) | (nibble << 4);
+    }
     return v;
   }
 
@@ -251,10 +305,17 @@ export class I8042 implements RegisterDevice, Device {
 
   private writeData(v: number): void {
     this.lastWasCmd = false;
+    this.pollInput = POLL_NONE;
     const cmd = this.pendingCmd;
     if (cmd !== 0) {
       this.pendingCmd = 0;
-      if (cmd >= CMD_WRITE_RAM && cmd <= CMD_WRITE_RAM + 0x1f) {
+      if (cmd === CMD_PASSWORD_LOAD) {
+        // Password bytes up to the terminating 0 (their values are not kept: see the notes).
+        if (v !== 0) {
+          this.passwordInstalled = true;
+          this.pendingCmd = CMD_PASSWORD_LOAD;
+        }
+      } else if (cmd >= CMD_WRITE_RAM && cmd <= CMD_WRITE_RAM + 0x1f) {
         this.ram[cmd - CMD_WRITE_RAM] = v;
       } else if (cmd === CMD_WRITE_OUTPORT) {
         this.writeOutport(v);
@@ -277,14 +338,25 @@ export class I8042 implements RegisterDevice, Device {
   private writeCommand(v: number): void {
     this.lastWasCmd = true;
     this.pendingCmd = 0; // a new command abandons one still waiting for its data byte
+    this.pollInput = POLL_NONE;
     if (v >= CMD_READ_RAM && v <= CMD_READ_RAM + 0x1f) {
       this.ctlQueue.push(this.ram[v - CMD_READ_RAM], false);
-    } else if ((v >= CMD_WRITE_RAM && v <= CMD_WRITE_RAM + 0x1f) || (v >= CMD_WRITE_OUTPORT && v <= CMD_AUX_SEND)) {
+    } else if (
+      (v >= CMD_WRITE_RAM && v <= CMD_WRITE_RAM + 0x1f) ||
+      (v >= CMD_WRITE_OUTPORT && v <= CMD_AUX_SEND) ||
+      v === CMD_PASSWORD_LOAD
+    ) {
       this.pendingCmd = v;
     } else if (v >= CMD_PULSE_BASE) {
       if ((v & OUT_RESET) === 0) this.control.requestReset('i8042');
     } else {
       switch (v) {
+        case CMD_PASSWORD_TEST:
+          this.ctlQueue.push(this.passwordInstalled ? PASSWORD_INSTALLED : PASSWORD_NOT_INSTALLED, false);
+          break;
+        case CMD_PASSWORD_ENABLE:
+          if (this.passwordInstalled) this.securityOn = true;
+          break;
         case CMD_AUX_DISABLE:
           this.ram[0] |= I8042_CTR_AUXDIS;
           break;
@@ -311,8 +383,25 @@ export class I8042 implements RegisterDevice, Device {
           this.ctlQueue.push(p, false);
           break;
         }
+        case CMD_READ_INPORT:
+          this.ctlQueue.push(INPUT_PORT, false);
+          break;
+        case CMD_POLL_INPORT_LOW:
+          this.pollInput = POLL_LOW;
+          break;
+        case CMD_POLL_INPORT_HIGH:
+          this.pollInput = POLL_HIGH;
+          break;
+        case CMD_READ_TEST_INPUTS: {
+          const ctr = this.ram[0];
+          const t0 = (ctr & I8042_CTR_KBDDIS) === 0 ? TEST_T0_KBD_CLOCK : 0;
+          const t1 = (ctr & I8042_CTR_AUXDIS) === 0 ? TEST_T1_AUX_CLOCK : 0;
+          this.ctlQueue.push(t0 | t1, false);
+          break;
+        }
         default:
-          throw new Error(`i8042: controller command 0x${v.toString(16).padStart(2, '0')} is not implemented`);
+          // A command the IBM references do not define: ignored (see the header).
+          break;
       }
     }
     this.deliver();
@@ -332,7 +421,15 @@ export class I8042 implements RegisterDevice, Device {
       const ctr = this.ram[0];
       let q: ByteQueue | null = null;
       if (this.ctlQueue.count > 0) q = this.ctlQueue;
-      else if (this.kbdQueue.count > 0 && (ctr & I8042_CTR_KBDDIS) === 0) q = this.kbdQueue;
+      else if (this.kbdQueue.count > 0 && (ctr & I8042_CTR_KBDDIS) === 0) {
+        if (this.securityOn) {
+          const b = this.kbdQueue.data[this.kbdQueue.head];
+          throw new Error(
+            `i8042: keyboard byte 0x${b.toString(16).padStart(2, '0')} arrived while password security (command 0xa6) is on; comparing it with the password is not modelled`,
+          );
+        }
+        q = this.kbdQueue;
+      }
       else if (this.auxQueue.count > 0 && (ctr & I8042_CTR_AUXDIS) === 0) q = this.auxQueue;
       if (q !== null) {
         this.obfByte = q.data[q.head];
@@ -558,6 +655,9 @@ export class I8042 implements RegisterDevice, Device {
     this.outport = OUT_RESET_VALUE;
     this.pendingCmd = 0;
     this.lastWasCmd = false;
+    this.pollInput = POLL_NONE;
+    this.passwordInstalled = false;
+    this.securityOn = false;
     this.obf = false;
     this.obfAux = false;
     this.obfByte = 0;
@@ -580,11 +680,14 @@ export class I8042 implements RegisterDevice, Device {
   save(): DeviceState {
     return {
       kind: 'i8042',
-      version: 1,
+      version: 2,
       ram: Array.from(this.ram),
       outport: this.outport,
       pendingCmd: this.pendingCmd,
       lastWasCmd: this.lastWasCmd,
+      pollInput: this.pollInput,
+      passwordInstalled: this.passwordInstalled,
+      securityOn: this.securityOn,
       obf: this.obf,
       obfAux: this.obfAux,
       obfByte: this.obfByte,
@@ -612,7 +715,7 @@ export class I8042 implements RegisterDevice, Device {
   /** Restores everything but the A20 gate and reset line, which are the machine's own state;
    * the IRQ lines are driven to match the restored output buffer. */
   restore(s: DeviceState): void {
-    if (s.kind !== 'i8042' || s.version !== 1) {
+    if (s.kind !== 'i8042' || s.version !== 2) {
       throw new Error(`i8042: cannot restore state of kind ${String(s.kind)} version ${String(s.version)}`);
     }
     const ram = s.ram;
@@ -635,6 +738,11 @@ export class I8042 implements RegisterDevice, Device {
     const auxPendingArg = byte(s, 'auxPendingArg');
     const auxLastSent = byte(s, 'auxLastSent');
     const lastWasCmd = bool(s, 'lastWasCmd');
+    const pollInput = byte(s, 'pollInput');
+    if (pollInput > POLL_HIGH) throw new Error('i8042: malformed saved field pollInput');
+    const passwordInstalled = bool(s, 'passwordInstalled');
+    const securityOn = bool(s, 'securityOn');
+    if (securityOn && !passwordInstalled) throw new Error('i8042: malformed saved field securityOn');
     const obf = bool(s, 'obf');
     const obfAux = bool(s, 'obfAux');
     const kbdScanning = bool(s, 'kbdScanning');
@@ -649,6 +757,9 @@ export class I8042 implements RegisterDevice, Device {
     this.outport = outport;
     this.pendingCmd = pendingCmd;
     this.lastWasCmd = lastWasCmd;
+    this.pollInput = pollInput;
+    this.passwordInstalled = passwordInstalled;
+    this.securityOn = securityOn;
     this.obf = obf;
     this.obfAux = obfAux;
     this.obfByte = obfByte;

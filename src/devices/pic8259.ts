@@ -4,17 +4,50 @@
 // PIIX4 datasheet (ports 0x4D0/0x4D1).
 //
 // Model notes:
-// - The INTA sequence is atomic: acknowledge() performs both INTA pulses at once. A request that
-//   goes away before acknowledge() is called yields the default (spurious) IR7 vector.
+// - acknowledge() is one x86 interrupt acknowledge: two INTA pulses to both chips (the wiring of
+//   a PC), of which the CPU reads the data bus only during the second (Intel's 8086 and 80386
+//   manuals; a P6 bus's single acknowledge transaction is turned into the same two pulses by the
+//   chipset). Each chip runs the datasheet's INTA sequence on those pulses and keeps its place
+//   in it from one acknowledge to the next:
+//   - 8086 mode (ICW4 µPM = 1): pulse 1 freezes the highest request, sets its ISR bit and clears
+//     an edge IRR bit (nothing on the bus); pulse 2 puts ICW2 T7-T3 + level on the bus; auto-EOI
+//     ends there. So every acknowledge is one whole sequence.
+//   - MCS-80/85 mode (ICW1 without IC4, which zeroes ICW4, or ICW4 µPM = 0): pulse 1 freezes the
+//     level as above and puts CALL (0xCD) on the bus, pulse 2 the low byte of the routine address
+//     (ICW1 A7-A5 + level * 4 with ADI = 1, A7-A6 + level * 8 with ADI = 0), pulse 3 the high byte
+//     (ICW2); auto-EOI clears the ISR bit at the end of pulse 3. With two pulses per acknowledge
+//     the CPU receives, from a chip in this mode, the low address byte, then 0xCD (pulse 3 of the
+//     first sequence and pulse 1 of the next), then ICW2 (pulses 2 and 3), and so on; the ISR bit
+//     is set from pulse 1, which may be in an earlier acknowledge. (The CALL opcode of pulse 1
+//     is on the bus during the CPU's first INTA cycle, whose data the CPU does not read.) The
+//     PIIX4 datasheet requires IC4 = 1 and µPM = 1 for its integrated pair and says nothing of
+//     the other settings, so this follows the discrete 8259A.
+//   - A chip with no request at pulse 1 answers as if IR7 had requested (vector, address bytes and
+//     cascade address), without setting an ISR bit.
+//   - Cascade: the master drives the cascade address of a level its ICW3 marks as a slave input
+//     from the end of pulse 1 to the end of its sequence and leaves the data bus to the slave
+//     whose ICW3 ID matches; that slave freezes its own request when first addressed (pulse 2:
+//     the address is on the cascade lines only from the end of pulse 1) and drives the bytes
+//     from pulse 2 on in its own mode. A slave in single mode (SNGL) ignores the
+//     cascade lines and, like a lone 8259A, answers every pulse with its own sequence.
+//   - What the datasheets leave undefined stops the run with an error naming the chips and their
+//     registers: a pulse the CPU reads that no chip drives (a slave input no slave ID answers),
+//     two chips driving different bytes on it (a single-mode slave beside the master), a slave in
+//     the middle of a sequence receiving a pulse without its cascade address or a pulse its mode
+//     has no byte for (master and slave in different modes: the first such interrupt is delivered,
+//     the error comes at the next acknowledge), and any acknowledge while a cascaded chip's
+//     buffered-mode M/S bit contradicts its wiring (its cascade lines then face the other chip's
+//     as inputs against inputs or outputs against outputs).
+//   A request that goes away before acknowledge() yields the default IR7 answer.
 // - Edge mode: the IRR bit latches on a rising edge and is dropped when the input goes low again
 //   (the datasheet requires IR to stay high until INTA; a shorter pulse is a removed request).
 //   Level mode (ICW1 LTIM, or the ELCR bit for that input): IRR follows the input level.
 // - ICW1 resets the edge-sense circuit: an input that is high then must go low and high again.
 //   Besides the datasheet's list (IMR cleared, IR7 lowest, special mask off, read IRR, ICW4
 //   functions zeroed), ICW1 also clears ISR and the rotate-in-AEOI flag, as a fresh start.
-// - Only 8086/8088 mode exists: ICW1 without IC4 (which leaves µPM = 0) and ICW4 with µPM = 0
-//   select 8080/8085 mode and throw. Buffered mode (ICW4 BUF) is accepted when its M/S bit agrees
-//   with the chip's wiring (master/slave); otherwise it throws.
+// - ICW3 is stored as written; a slave uses its bits 2-0 as its ID. Buffered mode (ICW4 BUF)
+//   changes nothing else here: the M/S bit then makes the chip master or slave, which must agree
+//   with its wiring by the time of an acknowledge (see above).
 // - In special mask mode an in-service level blocks only itself; every unmasked level, higher or
 //   lower, may interrupt.
 // - reset() leaves both chips as a PC BIOS programs them (vector bases 0x08/0x70, cascade on IR2,
@@ -28,6 +61,7 @@ import type { Device, DeviceState, IrqLine, RegisterDevice } from './device.js';
 // Command-port write decoding.
 const ICW1_IC4 = 0x01;
 const ICW1_SNGL = 0x02;
+const ICW1_ADI = 0x04; // MCS-80/85 CALL address interval: 1 = 4 bytes, 0 = 8 bytes
 const ICW1_LTIM = 0x08;
 const ICW1_SELECT = 0x10; // bit 4 set on the command port: ICW1
 const OCW3_SELECT = 0x08; // bit 4 clear, bit 3 set: OCW3 (both clear: OCW2)
@@ -65,12 +99,19 @@ const INIT_ICW4 = 4;
 /** The master input the slave's INT output drives. */
 const CASCADE_IRQ = 2;
 
+/** MCS-80/85 mode: the first byte of the INTA sequence, an 8080 CALL instruction. */
+const CALL_OPCODE = 0xcd;
+/** INTA sequence position (`intaStep`): pulses of the current sequence already received. */
+const INTA_IDLE = 0;
+const INTA_AFTER_BYTE1 = 1;
+const INTA_AFTER_BYTE2 = 2; // MCS-80/85 only
+
 /** PIIX ELCR bits that are read-only 0: IRQ0, 1, 2 on ELCR1; IRQ8, 13 on ELCR2. */
 const ELCR1_WRITABLE = 0xf8;
 const ELCR2_WRITABLE = 0xde;
 
 const STATE_KIND = 'pic8259-pair';
-const STATE_VERSION = 1;
+const STATE_VERSION = 2;
 
 /** One 8259A chip's saved registers (part of the pair's state). */
 interface ChipState {
@@ -81,7 +122,7 @@ interface ChipState {
   elcr: number;
   initStep: number;
   icw1: number;
-  vectorBase: number;
+  icw2: number;
   icw3: number;
   icw4: number;
   lowest: number;
@@ -89,6 +130,10 @@ interface ChipState {
   specialMask: boolean;
   readIsr: boolean;
   pollPending: boolean;
+  intaStep: number;
+  intaLevel: number;
+  intaDefault: boolean;
+  cas: number;
 }
 
 /**
@@ -112,7 +157,8 @@ export class Pic8259 implements RegisterDevice {
   levelMask = 0;
   initStep = INIT_DONE;
   icw1 = 0;
-  vectorBase = 0;
+  /** 8086 mode: T7-T3 of the vectors (bits 7-3); MCS-80/85 mode: A15-A8 of the routine address. */
+  icw2 = 0;
   icw3 = 0;
   icw4 = 0;
   /** The level with the lowest priority (7 after ICW1); lowest + 1 has the highest. */
@@ -121,6 +167,12 @@ export class Pic8259 implements RegisterDevice {
   specialMask = false;
   readIsr = false;
   pollPending = false;
+  /** INTA sequence: pulses received (INTA_*), the frozen level, and whether it is the IR7 default. */
+  intaStep = INTA_IDLE;
+  intaLevel = 7;
+  intaDefault = false;
+  /** The cascade address this chip drives as master (from pulse 1 to its last pulse), or -1. */
+  cas = -1;
 
   /** Result of priority resolution: the level INT is raised for, or -1. */
   pendingLevel = -1;
@@ -169,12 +221,11 @@ export class Pic8259 implements RegisterDevice {
     }
     switch (this.initStep) {
       case INIT_ICW2:
-        // 8086 mode: T7-T3 of the vector; the low three bits are the level.
-        this.vectorBase = value & 0xf8;
+        this.icw2 = value;
         this.initStep = (this.icw1 & ICW1_SNGL) === 0 ? INIT_ICW3 : this.afterIcw3();
         return;
       case INIT_ICW3:
-        this.icw3 = this.isMaster ? value : value & 7;
+        this.icw3 = value;
         this.initStep = this.afterIcw3();
         return;
       case INIT_ICW4:
@@ -191,15 +242,12 @@ export class Pic8259 implements RegisterDevice {
   }
 
   private writeIcw1(value: number): void {
-    if ((value & ICW1_IC4) === 0) {
-      throw new Error(
-        `8259A ${this.name()}: ICW1 0x${hex(value)} without IC4 selects 8080/8085 mode, which is not implemented`,
-      );
-    }
     this.icw1 = value;
     this.initStep = INIT_ICW2;
     this.icw3 = this.isMaster ? 0 : 7; // "slave mode address set to 7"
-    this.icw4 = 0;
+    this.icw4 = 0; // without IC4 it stays 0: MCS-80/85 mode, no auto-EOI, not buffered
+    this.intaStep = INTA_IDLE; // an INTA sequence under way is abandoned
+    this.cas = -1;
     this.imr = 0;
     this.isr = 0;
     this.lowest = 7;
@@ -214,16 +262,6 @@ export class Pic8259 implements RegisterDevice {
   }
 
   private writeIcw4(value: number): void {
-    if ((value & ICW4_UPM) === 0) {
-      throw new Error(
-        `8259A ${this.name()}: ICW4 0x${hex(value)} selects 8080/8085 mode (µPM = 0), which is not implemented`,
-      );
-    }
-    if ((value & ICW4_BUF) !== 0 && ((value & ICW4_MS) !== 0) !== this.isMaster) {
-      throw new Error(
-        `8259A ${this.name()}: ICW4 0x${hex(value)} selects buffered ${this.isMaster ? 'slave' : 'master'} mode on the ${this.name()} chip, which is not implemented`,
-      );
-    }
     this.icw4 = value;
     this.initStep = INIT_DONE;
     this.update();
@@ -294,6 +332,88 @@ export class Pic8259 implements RegisterDevice {
     const r = this.resolve();
     this.irr = saved;
     return r >= 0;
+  }
+
+  /** In single mode (ICW1 SNGL): no cascade, no ICW3. */
+  isSingle(): boolean {
+    return (this.icw1 & ICW1_SNGL) !== 0;
+  }
+
+  /** 8086/8088 mode (ICW4 µPM = 1), else MCS-80/85 mode. */
+  is8086(): boolean {
+    return (this.icw4 & ICW4_UPM) !== 0;
+  }
+
+  /** A cascaded chip whose buffered-mode M/S bit makes it the other role than its wiring. */
+  roleContradictsWiring(): boolean {
+    return !this.isSingle() && (this.icw4 & ICW4_BUF) !== 0 && ((this.icw4 & ICW4_MS) !== 0) !== this.isMaster;
+  }
+
+  /**
+   * INTA pulse 1 of a sequence: freeze the resolved level (IR7 by default when none is left), set
+   * its ISR bit, clear an edge-triggered IRR bit. In 8086 mode auto-EOI is applied here at once
+   * (the sequence ends within the same acknowledge); in MCS-80/85 mode at finishInta.
+   */
+  beginInta(): void {
+    this.intaStep = INTA_AFTER_BYTE1;
+    const level = this.pendingLevel;
+    if (level < 0) {
+      this.intaLevel = 7;
+      this.intaDefault = true;
+      return;
+    }
+    this.intaLevel = level;
+    this.intaDefault = false;
+    const bit = 1 << level;
+    if ((this.levelMask & bit) === 0) this.irr &= ~bit;
+    if ((this.icw4 & ICW4_AEOI) !== 0 && this.is8086()) {
+      if (this.rotateInAeoi) this.lowest = level;
+    } else {
+      this.isr |= bit;
+    }
+    this.update();
+  }
+
+  /** The end of the last pulse of a sequence: MCS-80/85 auto-EOI. */
+  finishInta(): void {
+    this.intaStep = INTA_IDLE;
+    this.cas = -1;
+    if (this.intaDefault || (this.icw4 & ICW4_AEOI) === 0 || this.is8086()) return;
+    const level = this.intaLevel;
+    this.isr &= ~(1 << level);
+    if (this.rotateInAeoi) this.lowest = level;
+    this.update();
+  }
+
+  /** The byte this chip puts on the data bus in pulse 2 or 3 of its sequence for the frozen level. */
+  sequenceByte(pulse: number): number {
+    const level = this.intaLevel;
+    if (this.is8086()) return (this.icw2 & 0xf8) | level;
+    if (pulse === 3) return this.icw2;
+    return (this.icw1 & ICW1_ADI) !== 0 ? (this.icw1 & 0xe0) | (level << 2) : (this.icw1 & 0xc0) | (level << 3);
+  }
+
+  /** The number of INTA pulses in this chip's sequence. */
+  sequenceLength(): number {
+    return this.is8086() ? 2 : 3;
+  }
+
+  /**
+   * One INTA pulse to a chip that runs its own sequence: the master, or a chip in single mode.
+   * Returns the byte it drives, or -1. A master drives no byte for a level that is a slave
+   * input; it drives that level's cascade address (`cas`) instead.
+   */
+  ownPulse(): number {
+    if (this.intaStep === INTA_IDLE) {
+      this.beginInta();
+      this.cas = (this.slaveLevels() & (1 << this.intaLevel)) !== 0 ? this.intaLevel : -1;
+      return this.is8086() ? -1 : CALL_OPCODE;
+    }
+    const pulse = this.intaStep + 1;
+    const v = this.cas < 0 ? this.sequenceByte(pulse) : -1;
+    if (pulse === this.sequenceLength()) this.finishInta();
+    else this.intaStep = INTA_AFTER_BYTE2;
+    return v;
   }
 
   /** Priority resolution: the highest-priority level that may interrupt now, or -1. */
@@ -388,7 +508,7 @@ export class Pic8259 implements RegisterDevice {
   resetChip(): void {
     this.icw1 = ICW1_SELECT | ICW1_IC4;
     this.initStep = INIT_DONE;
-    this.vectorBase = this.isMaster ? 0x08 : 0x70;
+    this.icw2 = this.isMaster ? 0x08 : 0x70;
     this.icw3 = this.isMaster ? 1 << CASCADE_IRQ : CASCADE_IRQ;
     this.icw4 = ICW4_UPM;
     this.imr = 0xff;
@@ -401,6 +521,10 @@ export class Pic8259 implements RegisterDevice {
     this.specialMask = false;
     this.readIsr = false;
     this.pollPending = false;
+    this.intaStep = INTA_IDLE;
+    this.intaLevel = 7;
+    this.intaDefault = false;
+    this.cas = -1;
     this.recompute();
   }
 
@@ -413,7 +537,7 @@ export class Pic8259 implements RegisterDevice {
       elcr: this.elcr,
       initStep: this.initStep,
       icw1: this.icw1,
-      vectorBase: this.vectorBase,
+      icw2: this.icw2,
       icw3: this.icw3,
       icw4: this.icw4,
       lowest: this.lowest,
@@ -421,6 +545,10 @@ export class Pic8259 implements RegisterDevice {
       specialMask: this.specialMask,
       readIsr: this.readIsr,
       pollPending: this.pollPending,
+      intaStep: this.intaStep,
+      intaLevel: this.intaLevel,
+      intaDefault: this.intaDefault,
+      cas: this.cas,
     };
   }
 
@@ -433,7 +561,7 @@ export class Pic8259 implements RegisterDevice {
     this.elcr = s.elcr;
     this.initStep = s.initStep;
     this.icw1 = s.icw1;
-    this.vectorBase = s.vectorBase & 0xf8;
+    this.icw2 = s.icw2;
     this.icw3 = s.icw3;
     this.icw4 = s.icw4;
     this.lowest = s.lowest;
@@ -441,6 +569,10 @@ export class Pic8259 implements RegisterDevice {
     this.specialMask = s.specialMask;
     this.readIsr = s.readIsr;
     this.pollPending = s.pollPending;
+    this.intaStep = s.intaStep;
+    this.intaLevel = s.intaLevel;
+    this.intaDefault = s.intaDefault;
+    this.cas = s.cas;
     this.levelMask = (this.icw1 & ICW1_LTIM) !== 0 ? 0xff : this.elcr;
   }
 }
@@ -463,7 +595,11 @@ function parseChipState(raw: unknown, name: string): ChipState {
   const initStep = byte('initStep', INIT_ICW4);
   if (initStep === 1) throw bad('initStep');
   const icw1 = byte('icw1');
-  if ((icw1 & ICW1_IC4) === 0) throw bad('icw1');
+  const icw4 = byte('icw4');
+  const intaStep = byte('intaStep', INTA_AFTER_BYTE2);
+  if (intaStep === INTA_AFTER_BYTE2 && (icw4 & ICW4_UPM) !== 0) throw bad('intaStep');
+  const rawCas = s.cas;
+  if (rawCas !== -1 && (typeof rawCas !== 'number' || !Number.isInteger(rawCas) || rawCas < 0 || rawCas > 7)) throw bad('cas');
   return {
     lines: byte('lines'),
     irr: byte('irr'),
@@ -472,14 +608,18 @@ function parseChipState(raw: unknown, name: string): ChipState {
     elcr: byte('elcr'),
     initStep,
     icw1,
-    vectorBase: byte('vectorBase'),
+    icw2: byte('icw2'),
     icw3: byte('icw3'),
-    icw4: byte('icw4'),
+    icw4,
     lowest: byte('lowest', 7),
     rotateInAeoi: flag('rotateInAeoi'),
     specialMask: flag('specialMask'),
     readIsr: flag('readIsr'),
     pollPending: flag('pollPending'),
+    intaStep,
+    intaLevel: byte('intaLevel', 7),
+    intaDefault: flag('intaDefault'),
+    cas: rawCas,
   };
 }
 
@@ -570,28 +710,68 @@ export class PicPair implements Device {
   }
 
   /**
-   * INTA cycle: the vector (ICW2 base + level) of the highest-priority request, through the
-   * slave when the master's level is cascaded. With no request left, the chip's IR7 vector
-   * (spurious; no ISR bit set on that chip, though a master that saw IR2 sets its ISR bit 2).
+   * One x86 interrupt acknowledge: two INTA pulses (see the model notes); returns the byte on the
+   * data bus during the second, which the CPU takes as the vector.
    */
   acknowledge(): number {
+    checkRole(this.master);
+    checkRole(this.slave);
+    this.pulse(false);
+    return this.pulse(true);
+  }
+
+  /**
+   * One INTA pulse to both chips; returns the byte on the data bus, or -1 when none drives it
+   * (an error when the CPU reads this pulse: `cpuReads`).
+   */
+  private pulse(cpuReads: boolean): number {
     const m = this.master;
-    const level = m.pendingLevel;
-    if (level < 0) return m.vectorBase + 7;
-    if ((m.slaveLevels() & (1 << level)) === 0) {
-      m.ackLevel();
-      return m.vectorBase + level;
-    }
     const s = this.slave;
-    if (level !== CASCADE_IRQ) {
-      throw new Error(`8259A master: ICW3 declares a slave on IR${level}, but only IR2 has one`);
+    // The cascade address during this pulse: the master drives it from the end of its pulse 1.
+    const cas = m.cas;
+    const masterPulse = m.intaStep + 1;
+    const mByte = m.ownPulse();
+    let sByte = -1;
+    if (s.isSingle()) {
+      sByte = s.ownPulse();
+    } else if (cas >= 0 && (s.icw3 & 7) === cas) {
+      sByte = this.cascadedSlavePulse(masterPulse);
+    } else if (s.intaStep !== INTA_IDLE) {
+      throw new Error(
+        `8259A slave: an INTA pulse without its cascade address (ID ${s.icw3 & 7}) came while it waits for byte ${s.intaStep + 1} of its ${modeName(s)} sequence (slave ICW4 0x${hex(s.icw4)}, master ICW4 0x${hex(m.icw4)}); what it does then is undefined`,
+      );
     }
-    if ((s.icw1 & ICW1_SNGL) === 0 && s.icw3 !== CASCADE_IRQ) {
-      throw new Error(`8259A slave: ICW3 slave ID ${s.icw3} does not answer cascade address ${CASCADE_IRQ}`);
+    if (!cpuReads) return mByte >= 0 ? mByte : sByte;
+    if (mByte >= 0 && sByte >= 0 && mByte !== sByte) {
+      throw new Error(
+        `8259A: master and slave both drive the data bus in the INTA cycle (master IR${m.intaLevel}: 0x${hex(mByte)}; slave in single mode, ICW1 0x${hex(s.icw1)}, IR${s.intaLevel}: 0x${hex(sByte)})`,
+      );
     }
-    m.ackLevel();
-    const slaveLevel = s.ackLevel();
-    return s.vectorBase + (slaveLevel < 0 ? 7 : slaveLevel);
+    if (mByte >= 0) return mByte;
+    if (sByte >= 0) return sByte;
+    throw new Error(
+      `8259A master: IR${cas} is a slave input by ICW3 0x${hex(m.icw3)}, but the slave's ID is ${s.icw3 & 7} (ICW3 0x${hex(s.icw3)}${s.isSingle() ? ', single mode' : ''}): no chip drives the vector, the data bus is undriven`,
+    );
+  }
+
+  /** The slave, addressed by the cascade lines, in pulse 2 or 3 of the master's sequence. */
+  private cascadedSlavePulse(masterPulse: number): number {
+    const s = this.slave;
+    if (masterPulse === 2 && s.intaStep === INTA_IDLE) {
+      s.beginInta(); // first addressed: the slave freezes its own request
+      const v = s.sequenceByte(2);
+      if (s.sequenceLength() === 2) s.finishInta();
+      else s.intaStep = INTA_AFTER_BYTE2;
+      return v;
+    }
+    if (masterPulse === 3 && s.intaStep === INTA_AFTER_BYTE2) {
+      const v = s.sequenceByte(3);
+      s.finishInta();
+      return v;
+    }
+    throw new Error(
+      `8259A slave: addressed for byte ${masterPulse} of the master's ${modeName(this.master)} INTA sequence (master ICW4 0x${hex(this.master.icw4)}) while ${s.intaStep === INTA_IDLE ? 'idle' : `waiting for byte ${s.intaStep + 1}`} in ${modeName(s)} mode (slave ICW4 0x${hex(s.icw4)}); what it does then is undefined`,
+    );
   }
 
   reset(): void {
@@ -637,6 +817,18 @@ export class PicPair implements Device {
 
 function checkSize(size: number): void {
   if (size !== 1 && size !== 2 && size !== 4) throw new Error(`8259A: bad access size ${size}`);
+}
+
+/** An acknowledge is undefined while a chip's buffered-mode M/S bit contradicts its wiring. */
+function checkRole(chip: Pic8259): void {
+  if (!chip.roleContradictsWiring()) return;
+  throw new Error(
+    `8259A ${chip.name()}: ICW4 0x${hex(chip.icw4)} selects buffered ${chip.isMaster ? 'slave' : 'master'} mode on the chip wired as the ${chip.name()}; with both chips' cascade lines ${chip.isMaster ? 'inputs' : 'outputs'}, an interrupt acknowledge is undefined`,
+  );
+}
+
+function modeName(chip: Pic8259): string {
+  return chip.is8086() ? '8086' : 'MCS-80/85';
 }
 
 function hex(v: number): string {

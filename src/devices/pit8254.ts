@@ -21,7 +21,16 @@
 // - After terminal count, modes 0, 1, 4, 5 keep counting down through 0xFFFF (9999 in BCD).
 // - A count of 1 in modes 2 and 3 is illegal per the datasheet; here mode 2 with N = 1 keeps OUT
 //   low and mode 3 with N = 1 keeps OUT high (neither produces an edge).
-// - A BCD count with a digit above 9 throws: what the hardware counts from there is not modelled.
+// - BCD counting (control word bit 0): the counting element is four decades, each a 4-bit down
+//   counter that, when it must count down from 0, borrows from the next decade and reloads 9 (the
+//   datasheet: "Binary Coded Decimal (4 Decades)"). The datasheet does not say what happens to a
+//   digit above 9 (a count such as 0x00AF): in this model, the most direct reading of that design,
+//   such a digit counts down through its invalid values to 0 like any other (AF, AE, ..., A0,
+//   99, ...) and is never reloaded above 9. So an initial count takes sum(digit * 10^i) clocks to
+//   reach 0 (up to 15 * 1111 = 16665 for 0xFFFF; 0 stands for 10000), which is the period in
+//   modes 2 and 3, and a counter read shows the CE's digits as they are, valid or not. From 0 the
+//   CE wraps to 9999. Mode 3 counts down by two from the count with its lowest bit cleared (the
+//   lowest digit's bit 0, which is the count's parity in BCD too).
 // - Status bytes report the mode bits as written (6 and 7 are not folded to 2 and 3 there).
 // - Power-on state is what a PC BIOS leaves: counter 0 mode 3 with count 0 (18.2 Hz), counter 1
 //   mode 2 with count 18 (refresh), counter 2 mode 3 with no count and its gate low.
@@ -106,15 +115,17 @@ class Counter {
   bcd = false;
   /** Count register (raw 16-bit value as written; BCD digits in BCD mode). */
   cr = 0;
+  /** The count register value the CE was loaded with at `origin` (raw, as `cr`). */
+  nRaw = 0;
   lsb = 0;
   writeMsbNext = false;
   readMsbNext = false;
   state = UNLOADED;
-  /** Initial count in use (1..65536), the CE value at `origin`. */
+  /** Clocks from the initial count in use to 0 (1..65536; 1..16665 in BCD), see countFromCr. */
   n = 65536;
   /** PIT tick at which the CE was loaded with `n`. */
   origin = 0;
-  /** CE contents (0..65535) before `origin`, or while not RUNNING. */
+  /** CE contents (raw 16 bits) before `origin`, or while not RUNNING. */
   ceBefore = 0;
   /** OUT before `origin`. */
   outBefore = true;
@@ -125,6 +136,7 @@ class Counter {
   pausedAt = -1;
   /** Modes 2/3: a count written while running, applied at tick `pendingAt`; 0 when none. */
   pendingN = 0;
+  pendingRaw = 0;
   pendingAt = 0;
   /** Mode 3: `pendingAt` ends a high half-cycle, so the new count starts with its low half. */
   pendingLow = false;
@@ -134,10 +146,6 @@ class Counter {
   latchState = LATCH_NONE;
   status = 0;
   statusLatched = false;
-}
-
-function modulus(c: Counter): number {
-  return c.bcd ? 10000 : 65536;
 }
 
 function pausesOnGate(mode: number): boolean {
@@ -156,31 +164,60 @@ function sync(c: Counter, t: number): void {
   if (c.pendingN !== 0 && c.pausedAt < 0 && t >= c.pendingAt) {
     const n = c.pendingN;
     c.n = n;
+    c.nRaw = c.pendingRaw;
     c.origin = c.pendingLow ? c.pendingAt - ((n + 1) >>> 1) : c.pendingAt;
     c.pendingN = 0;
   }
 }
 
-/** CE contents at tick t, 0..modulus-1 (binary value, not BCD-encoded). */
+/** CE contents at tick t: the 16 bits a counter read shows (BCD digits in BCD mode). */
 function ceAt(c: Counter, t: number): number {
-  if (c.state !== RUNNING || t < c.origin) return c.ceBefore % modulus(c);
+  if (c.state !== RUNNING || t < c.origin) return c.ceBefore;
   const e = elapsed(c, t);
   const n = c.n;
-  const m = modulus(c);
   switch (c.mode) {
     case 2:
-      return (n - (e % n)) % m;
+      return countedDown(c, c.nRaw, e % n);
     case 3: {
       const k = e % n;
       const hi = (n + 1) >>> 1;
-      const top = (n & 1) !== 0 ? n - 1 : n;
-      return (k < hi ? top - 2 * k : top - 2 * (k - hi)) % m;
+      return countedDown(c, c.nRaw & ~1, 2 * (k < hi ? k : k - hi));
     }
-    default: {
-      const v = (n - e) % m;
-      return v < 0 ? v + m : v;
-    }
+    default:
+      return countedDown(c, c.nRaw, e);
   }
+}
+
+/** The CE after `steps` single decrements from `raw` (binary, or BCD as in the model notes). */
+function countedDown(c: Counter, raw: number, steps: number): number {
+  return c.bcd ? bcdCountedDown(raw, steps) : (raw - steps) & 0xffff;
+}
+
+/** Clocks from BCD contents `raw` down to 0: sum(digit * 10^i), digits 0-15 (0 for 0). */
+function bcdValue(raw: number): number {
+  return (raw >>> 12) * 1000 + ((raw >>> 8) & 0xf) * 100 + ((raw >>> 4) & 0xf) * 10 + (raw & 0xf);
+}
+
+/**
+ * Four BCD decades after `steps` decrements from `raw`: a decade above 0 counts down by one, a
+ * decade at 0 becomes 9 and borrows from the next. Digits above 9 count down through their
+ * invalid values. Past 0 the decades wrap to 9999 and count in valid BCD.
+ */
+function bcdCountedDown(raw: number, steps: number): number {
+  const value = bcdValue(raw);
+  if (steps > value) return toBcd(9999 - ((steps - value - 1) % 10000));
+  let result = 0;
+  let e = steps;
+  for (let shift = 0; shift < 16; shift += 4) {
+    const d = (raw >>> shift) & 0xf;
+    if (e <= d) return (result | ((d - e) << shift) | (raw & ~((0x10 << shift) - 1))) & 0xffff;
+    // Down to 0, then each borrow from the next decade is ten more clocks (0 -> 9 -> ... -> 0).
+    const rest = e - d;
+    const borrows = Math.ceil(rest / 10);
+    result |= (10 * borrows - rest) << shift;
+    e = borrows;
+  }
+  return result; // not reached: steps <= value
 }
 
 /** OUT level at tick t. */
@@ -246,30 +283,19 @@ function toBcd(v: number): number {
   );
 }
 
-/** The initial count the count register stands for (1..65536, or 1..10000 in BCD). */
+/**
+ * Clocks from the count register's value to 0: 1..65536 in binary (0 stands for 65536), and in
+ * BCD 1..16665 (0 stands for 10000; a digit above 9 counts as its value, see the model notes).
+ */
 function countFromCr(c: Counter): number {
   const cr = c.cr;
   if (!c.bcd) return cr === 0 ? 65536 : cr;
-  if (cr === 0) return 10000;
-  let v = 0;
-  for (let shift = 12; shift >= 0; shift -= 4) {
-    const digit = (cr >>> shift) & 0xf;
-    if (digit > 9) {
-      throw new Error(`pit8254: BCD count 0x${cr.toString(16)} has a digit above 9 (not modelled)`);
-    }
-    v = v * 10 + digit;
-  }
-  return v;
-}
-
-/** The CE value as the guest reads it (BCD-encoded in BCD mode). */
-function encode(c: Counter, value: number): number {
-  return c.bcd ? toBcd(value) : value;
+  return cr === 0 ? 10000 : bcdValue(cr);
 }
 
 function latchCount(c: Counter, t: number): void {
   if (c.latchState !== LATCH_NONE) return; // a second latch before read-out is ignored
-  c.latch = encode(c, ceAt(c, t));
+  c.latch = ceAt(c, t);
   c.latchState = c.rw === RW_LSB ? LATCH_LSB_LAST : c.rw === RW_MSB ? LATCH_MSB_LAST : LATCH_LSB_THEN_MSB;
 }
 
@@ -283,11 +309,12 @@ function statusByte(c: Counter, t: number): number {
   );
 }
 
-/** Load the CE with `n` on the clock edge after tick t. */
-function start(c: Counter, t: number, n: number): void {
+/** Load the CE with `raw` (`n` clocks to 0) on the clock edge after tick t. */
+function start(c: Counter, t: number, n: number, raw: number): void {
   c.state = RUNNING;
   c.origin = t + 1;
   c.n = n;
+  c.nRaw = raw;
   c.pendingN = 0;
   c.nullUntil = c.origin;
 }
@@ -298,6 +325,7 @@ function loadCount(c: Counter, t: number): void {
   if (c.state === RUNNING && t < c.origin) {
     // The CE has not taken the previous count yet: it takes this one instead.
     c.n = n;
+    c.nRaw = c.cr;
     c.pendingN = 0;
     c.nullUntil = c.origin;
     return;
@@ -307,7 +335,7 @@ function loadCount(c: Counter, t: number): void {
     case 4:
       c.outBefore = c.mode === 0 ? false : outAt(c, t);
       c.ceBefore = ceAt(c, t);
-      start(c, t, n);
+      start(c, t, n, c.cr);
       return;
     case 1:
     case 5:
@@ -318,7 +346,7 @@ function loadCount(c: Counter, t: number): void {
       if (c.state === UNLOADED) {
         c.outBefore = true;
         c.ceBefore = ceAt(c, t);
-        start(c, t, n);
+        start(c, t, n, c.cr);
       } else if (c.pausedAt >= 0) {
         c.nullUntil = Infinity; // transferred when the gate rises
       } else {
@@ -342,6 +370,7 @@ function schedulePending(c: Counter, t: number, n: number): void {
     }
   }
   c.pendingN = n;
+  c.pendingRaw = c.cr;
   c.pendingAt = at;
   c.pendingLow = low;
   c.nullUntil = at;
@@ -396,6 +425,7 @@ export class Pit8254 implements RegisterDevice, Device, TimedDevice {
       c.state = RUNNING;
       c.origin = t + 1;
       c.n = countFromCr(c);
+      c.nRaw = c.cr;
       c.pendingN = 0;
       if (c.nullUntil > t) c.nullUntil = c.origin;
     }
@@ -440,12 +470,13 @@ export class Pit8254 implements RegisterDevice, Device, TimedDevice {
       c.writeMsbNext = c.readMsbNext = false;
       c.state = UNLOADED;
       c.n = 65536;
+      c.nRaw = 0;
       c.origin = 0;
       c.ceBefore = 0;
       c.outBefore = c.outIdle = true;
       c.gate = i !== 2;
       c.pausedAt = c.gate ? -1 : t;
-      c.pendingN = c.pendingAt = 0;
+      c.pendingN = c.pendingRaw = c.pendingAt = 0;
       c.pendingLow = false;
       c.nullUntil = Infinity;
       c.latch = 0;
@@ -454,12 +485,12 @@ export class Pit8254 implements RegisterDevice, Device, TimedDevice {
       c.statusLatched = false;
     }
     // What the BIOS programs: counter 0 at 18.2 Hz, counter 1 at the 15 us refresh rate.
-    start(this.counters[0], t, 65536);
+    start(this.counters[0], t, 65536, 0);
     const c1 = this.counters[1];
     c1.modeBits = c1.mode = 2;
     c1.rw = RW_LSB;
     c1.cr = 18;
-    start(c1, t, 18);
+    start(c1, t, 18, 18);
     this.lastTick = t;
     this.updateIrq(t);
   }
@@ -467,7 +498,7 @@ export class Pit8254 implements RegisterDevice, Device, TimedDevice {
   save(): DeviceState {
     return {
       kind: 'pit8254',
-      version: 1,
+      version: 2,
       lastTick: this.lastTick,
       irqLevel: this.irqLevel,
       counters: this.counters.map((c) => ({
@@ -480,6 +511,7 @@ export class Pit8254 implements RegisterDevice, Device, TimedDevice {
         readMsbNext: c.readMsbNext,
         state: c.state,
         n: c.n,
+        nRaw: c.nRaw,
         origin: c.origin,
         ceBefore: c.ceBefore,
         outBefore: c.outBefore,
@@ -487,6 +519,7 @@ export class Pit8254 implements RegisterDevice, Device, TimedDevice {
         gate: c.gate,
         pausedAt: c.pausedAt,
         pendingN: c.pendingN,
+        pendingRaw: c.pendingRaw,
         pendingAt: c.pendingAt,
         pendingLow: c.pendingLow,
         nullUntil: c.nullUntil === Infinity ? null : c.nullUntil,
@@ -499,7 +532,7 @@ export class Pit8254 implements RegisterDevice, Device, TimedDevice {
   }
 
   restore(state: DeviceState): void {
-    if (state.kind !== 'pit8254' || state.version !== 1) {
+    if (state.kind !== 'pit8254' || state.version !== 2) {
       throw new Error(`pit8254: cannot restore state of kind ${String(state.kind)} version ${String(state.version)}`);
     }
     const saved = state.counters;
@@ -517,6 +550,7 @@ export class Pit8254 implements RegisterDevice, Device, TimedDevice {
       c.readMsbNext = bool(s, 'readMsbNext');
       c.state = int(s, 'state', UNLOADED, RUNNING);
       c.n = int(s, 'n', 1, 65536);
+      c.nRaw = int(s, 'nRaw', 0, 0xffff);
       c.origin = int(s, 'origin', -Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER);
       c.ceBefore = int(s, 'ceBefore', 0, 0xffff);
       c.outBefore = bool(s, 'outBefore');
@@ -524,6 +558,7 @@ export class Pit8254 implements RegisterDevice, Device, TimedDevice {
       c.gate = bool(s, 'gate');
       c.pausedAt = int(s, 'pausedAt', -1, Number.MAX_SAFE_INTEGER);
       c.pendingN = int(s, 'pendingN', 0, 65536);
+      c.pendingRaw = int(s, 'pendingRaw', 0, 0xffff);
       c.pendingAt = int(s, 'pendingAt', -Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER);
       c.pendingLow = bool(s, 'pendingLow');
       c.nullUntil = s.nullUntil === null ? Infinity : int(s, 'nullUntil', -Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER);
@@ -595,7 +630,7 @@ export class Pit8254 implements RegisterDevice, Device, TimedDevice {
       c.latchState = LATCH_NONE;
       return ls === LATCH_LSB_LAST ? c.latch & 0xff : c.latch >>> 8;
     }
-    const v = encode(c, ceAt(c, this.begin(channel)));
+    const v = ceAt(c, this.begin(channel));
     switch (c.rw) {
       case RW_LSB:
         return v & 0xff;

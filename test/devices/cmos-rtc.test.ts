@@ -154,9 +154,146 @@ describe('CmosRtc time registers', () => {
     expect(rd(REG_B)).toBe(SET | H24);
   });
 
-  it('daylight-saving mode is refused', () => {
-    const { wr } = make();
-    expect(() => wr(REG_B, H24 | 0x01)).toThrow(/daylight/);
+});
+
+describe('CmosRtc daylight-saving mode (DSE)', () => {
+  const DSE = 0x01;
+  const HMS = (rd: (r: number) => number) => [rd(HOUR), rd(MIN), rd(SEC)];
+
+  it('last Sunday in April: 1:59:59 AM is followed by 3:00:00 AM', () => {
+    // Sunday 28 April 2024 01:59:58.500 (the divider's updates fall on n s + 500 ms).
+    const { wr, rd, clock } = make(Date.UTC(2024, 3, 28, 1, 59, 58, 500));
+    wr(REG_B, H24 | DSE);
+    expect(rd(REG_B)).toBe(H24 | DSE);
+    expect(rd(DOW)).toBe(1);
+    clock.t = 500 * MS;
+    expect(HMS(rd)).toEqual([0x01, 0x59, 0x59]);
+    clock.t = 1500 * MS;
+    expect(HMS(rd)).toEqual([0x03, 0x00, 0x00]);
+    clock.t = 2500 * MS + 3600 * S;
+    expect(HMS(rd)).toEqual([0x04, 0x00, 0x01]);
+    expect([rd(DATE), rd(MONTH), rd(DOW)]).toEqual([0x28, 0x04, 1]);
+  });
+
+  it('last Sunday in October: the hour from 1:00 to 1:59:59 AM comes twice, once', () => {
+    // Sunday 27 October 2024 01:59:58.500.
+    const { wr, rd, clock } = make(Date.UTC(2024, 9, 27, 1, 59, 58, 500));
+    wr(REG_B, H24 | DSE);
+    clock.t = 1500 * MS;
+    expect(HMS(rd)).toEqual([0x01, 0x00, 0x00]);
+    clock.t = 1500 * MS + 3599 * S;
+    expect(HMS(rd)).toEqual([0x01, 0x59, 0x59]);
+    clock.t = 1500 * MS + 3600 * S;
+    expect(HMS(rd)).toEqual([0x02, 0x00, 0x00]);
+    // A day later the clock is an hour behind a plain count, as it should be.
+    clock.t = 1500 * MS + 3600 * S + 86400 * S;
+    expect([rd(DATE), ...HMS(rd)]).toEqual([0x28, 0x02, 0x00, 0x00]);
+  });
+
+  it('nothing special on other Sundays, on other days, or without DSE', () => {
+    const cases: [number, boolean][] = [
+      [Date.UTC(2024, 3, 21, 1, 59, 59, 500), true], // Sunday 21 April: not in the last seven days
+      [Date.UTC(2024, 3, 29, 1, 59, 59, 500), true], // Monday 29 April
+      [Date.UTC(2024, 9, 20, 1, 59, 59, 500), true], // Sunday 20 October
+      [Date.UTC(2024, 3, 28, 1, 59, 59, 500), false], // the April day, DSE off
+      [Date.UTC(2024, 9, 27, 1, 59, 59, 500), false], // the October day, DSE off
+    ];
+    for (const [start, dse] of cases) {
+      const { wr, rd, clock } = make(start);
+      wr(REG_B, dse ? H24 | DSE : H24);
+      clock.t = 500 * MS;
+      expect(HMS(rd), new Date(start).toISOString()).toEqual([0x02, 0x00, 0x00]);
+    }
+  });
+
+  it('the chip goes by its own day-of-week register and its date', () => {
+    // Saturday 27 April 2024, with the day of week written as 1: the chip takes it for Sunday.
+    const { wr, rd, clock } = make(Date.UTC(2024, 3, 27, 1, 59, 59, 500));
+    wr(REG_B, H24 | DSE);
+    wr(DOW, 0x01);
+    clock.t = 500 * MS;
+    expect(HMS(rd)).toEqual([0x03, 0x00, 0x00]);
+    // The real Sunday now reads 2: no special update there.
+    clock.t = 500 * MS + 86400 * S - 3601 * S;
+    expect([rd(DATE), rd(DOW), ...HMS(rd)]).toEqual([0x28, 0x02, 0x01, 0x59, 0x59]);
+    clock.t = 500 * MS + 86400 * S - 3600 * S;
+    expect(HMS(rd)).toEqual([0x02, 0x00, 0x00]);
+  });
+
+  it('works in 12-hour binary mode: 1:59:59 AM to 3:00:00 AM', () => {
+    const { wr, rd, clock } = make(Date.UTC(2024, 3, 28, 1, 59, 59, 500));
+    wr(REG_B, DM_BINARY | DSE); // binary, 12-hour
+    expect(HMS(rd)).toEqual([1, 59, 59]);
+    clock.t = 500 * MS;
+    expect(HMS(rd)).toEqual([3, 0, 0]);
+  });
+
+  it('a special update sets UF and AF like an ordinary one; the skipped hour has no alarm, the repeated one two', () => {
+    const spring = make(Date.UTC(2024, 3, 28, 1, 59, 59, 500));
+    spring.wr(REG_A, 0x20); // no periodic flag
+    spring.wr(HOUR_ALARM, 0x03);
+    spring.wr(MIN_ALARM, 0x00);
+    spring.wr(SEC_ALARM, 0x00);
+    spring.rd(REG_C);
+    spring.wr(REG_B, H24 | DSE | AIE);
+    expect(spring.rtc.nextDeadline()).toBe(500 * MS); // the special update matches 03:00:00
+    spring.runTo(500 * MS);
+    expect(spring.irq.level).toBe(true);
+    expect(spring.rd(REG_C)).toBe(IRQF | AF | UF);
+    spring.wr(HOUR_ALARM, 0x02);
+    spring.wr(MIN_ALARM, 0x30);
+    // 02:30:00 does not exist today: the next one is tomorrow, 23.5 hours on.
+    expect(spring.rtc.nextDeadline()).toBe(500 * MS + (23 * 3600 + 30 * 60) * S);
+
+    const fall = make(Date.UTC(2024, 9, 27, 1, 29, 59, 500));
+    fall.wr(HOUR_ALARM, 0x01);
+    fall.wr(MIN_ALARM, 0x30);
+    fall.wr(SEC_ALARM, 0x00);
+    fall.rd(REG_C);
+    fall.wr(REG_B, H24 | DSE | AIE);
+    const alarms: number[] = [];
+    for (let t = 0; t < 3 * 3600 * S; ) {
+      const d = fall.rtc.nextDeadline();
+      if (d > 3 * 3600 * S) break;
+      fall.runTo(d);
+      t = d;
+      if (fall.irq.level) {
+        alarms.push(d);
+        expect(fall.rd(REG_C) & AF).toBe(AF);
+      }
+    }
+    expect(alarms).toEqual([500 * MS, 500 * MS + 3600 * S]);
+  });
+
+  it('turning DSE on or off changes nothing at once; writing the time into the repeated hour repeats it again', () => {
+    const { wr, rd, clock } = make(Date.UTC(2024, 9, 27, 1, 59, 59, 500));
+    expect(HMS(rd)).toEqual([0x01, 0x59, 0x59]);
+    wr(REG_B, H24 | DSE);
+    expect(HMS(rd)).toEqual([0x01, 0x59, 0x59]);
+    clock.t = 500 * MS;
+    expect(HMS(rd)).toEqual([0x01, 0x00, 0x00]);
+    clock.t = 500 * MS + 3600 * S;
+    expect(HMS(rd)).toEqual([0x02, 0x00, 0x00]); // the latch is spent
+    wr(HOUR, 0x01); // 01:00:00 again, counting
+    clock.t = 500 * MS + 7200 * S;
+    expect(HMS(rd)).toEqual([0x01, 0x00, 0x00]); // 01:59:59 reached "first" again
+    wr(REG_B, H24);
+    expect(HMS(rd)).toEqual([0x01, 0x00, 0x00]);
+  });
+
+  it('save/restore keeps the repeated hour', () => {
+    const a = make(Date.UTC(2024, 9, 27, 1, 59, 59, 500));
+    a.wr(REG_B, H24 | DSE);
+    a.clock.t = 600 * MS;
+    expect(HMS(a.rd)).toEqual([0x01, 0x00, 0x00]);
+    const st = JSON.parse(JSON.stringify(a.rtc.save()));
+    expect(st.version).toBe(2);
+    const b = make(0);
+    b.clock.t = 600 * MS;
+    b.rtc.restore(st);
+    b.clock.t = 600 * MS + 3600 * S;
+    expect(HMS(b.rd)).toEqual([0x02, 0x00, 0x00]);
+    expect(() => b.rtc.restore({ ...st, dstRepeat: 5 })).toThrow(/dstRepeat/);
   });
 });
 
@@ -452,7 +589,7 @@ describe('CmosRtc life cycle', () => {
     b.clock.t = 4 * S;
     a.clock.t = 4 * S;
     expect(b.time()).toEqual(a.time());
-    expect(() => b.rtc.restore({ ...s, version: 2 })).toThrow();
+    expect(() => b.rtc.restore({ ...s, version: 1 })).toThrow();
     expect(() => b.rtc.restore({ ...s, ram: [1, 2] })).toThrow(/RAM/);
   });
 });

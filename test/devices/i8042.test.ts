@@ -154,9 +154,101 @@ describe('I8042 controller', () => {
     expect(control.events).toEqual(['reset:i8042', 'reset:i8042']);
   });
 
-  it('unimplemented controller commands throw, naming the command', () => {
-    const { cmd } = make();
-    expect(() => cmd(0xc0)).toThrow(/0xc0/);
+  it('commands the IBM references do not define are ignored: no reply, no state change, CMD/DATA set', () => {
+    const defined = (v: number) =>
+      (v >= 0x20 && v <= 0x3f) || (v >= 0x60 && v <= 0x7f) || (v >= 0xa4 && v <= 0xab) || v === 0xad || v === 0xae ||
+      (v >= 0xc0 && v <= 0xc2) || (v >= 0xd0 && v <= 0xd4) || v === 0xe0 || v >= 0xf0;
+    const undefinedCmds = Array.from({ length: 256 }, (_, v) => v).filter((v) => !defined(v));
+    expect(undefinedCmds).toContain(0x00);
+    expect(undefinedCmds).toContain(0xac);
+    expect(undefinedCmds.length).toBe(256 - 32 - 32 - 8 - 2 - 3 - 5 - 1 - 16);
+    const { control, cmd, out, status, drain, getCtr, kbc, irq1 } = make();
+    const before = JSON.stringify(kbc.save());
+    for (const v of undefinedCmds) {
+      cmd(v);
+      expect(status(), `command 0x${v.toString(16)}`).toBe(KEYLOCK | SYS | CMDDAT);
+    }
+    expect(drain()).toEqual([]);
+    expect(irq1.changes).toEqual([]);
+    expect(control.events).toEqual([]);
+    const after = kbc.save();
+    expect(JSON.stringify({ ...after, lastWasCmd: false })).toBe(before);
+    expect(getCtr()).toBe(0x45);
+    // Like any command, an undefined one ends a command still waiting for its data byte.
+    cmd(0x60);
+    cmd(0x00);
+    out(0xee); // reaches the keyboard: echo
+    expect(drain()).toEqual([0xee]);
+    expect(getCtr()).toBe(0x45);
+  });
+
+  it('0xC0 reads the input port: keyboard not inhibited, colour display, no jumper, lines high', () => {
+    const { cmd, drain } = make();
+    cmd(0xc0);
+    expect(drain()).toEqual([0xbf]);
+  });
+
+  it('0xC1 / 0xC2 copy input port bits 0-3 / 4-7 into status bits 4-7 until the next write', () => {
+    const { cmd, out, status, drain } = make();
+    cmd(0xc1);
+    expect(status()).toBe(0xf0 | SYS | CMDDAT);
+    expect(status()).toBe(0xf0 | SYS | CMDDAT); // continuous
+    cmd(0xc2);
+    expect(status()).toBe(0xb0 | SYS | CMDDAT);
+    out(0xee); // a data byte ends the copy and goes to the keyboard as usual
+    expect(status()).toBe(KEYLOCK | SYS | OBF);
+    expect(drain()).toEqual([0xee]);
+    cmd(0xc1);
+    cmd(0xaa); // so does a command
+    expect(status()).toBe(KEYLOCK | SYS | CMDDAT | OBF);
+    expect(drain()).toEqual([0x55]);
+  });
+
+  it('0xE0 reads the test inputs: T0 keyboard clock, T1 auxiliary clock, low while disabled', () => {
+    const { cmd, drain } = make();
+    cmd(0xe0);
+    expect(drain()).toEqual([0x03]);
+    cmd(0xad);
+    cmd(0xe0);
+    expect(drain()).toEqual([0x02]);
+    cmd(0xae);
+    cmd(0xa7);
+    cmd(0xe0);
+    expect(drain()).toEqual([0x01]);
+  });
+
+  it('password security: 0xA4 tests, 0xA5 loads up to a 0, 0xA6 enables only with a password', () => {
+    const { cmd, out, drain } = make();
+    cmd(0xa4);
+    expect(drain()).toEqual([0xf1]);
+    cmd(0xa6); // no password: nothing happens
+    out(0xee);
+    expect(drain()).toEqual([0xee]);
+    cmd(0xa5);
+    out(0x00); // an empty password installs nothing
+    cmd(0xa4);
+    expect(drain()).toEqual([0xf1]);
+    cmd(0xa5);
+    out(0x19); // "P" in scan code set 1
+    out(0x1e);
+    expect(drain()).toEqual([]); // the bytes did not reach the keyboard
+    out(0x00);
+    out(0xee); // after the 0, data goes to the keyboard again
+    expect(drain()).toEqual([0xee]);
+    cmd(0xa4);
+    expect(drain()).toEqual([0xfa]);
+    cmd(0xa6);
+    cmd(0x20); // controller replies still pass
+    expect(drain()).toEqual([0x45]);
+    expect(() => out(0xee)).toThrow(/keyboard byte 0xee .*password security/);
+  });
+
+  it('a password load ended by another command keeps the bytes so far', () => {
+    const { cmd, out, drain } = make();
+    cmd(0xa5);
+    out(0x19);
+    cmd(0xa4);
+    expect(drain()).toEqual([0xfa]);
   });
 
   it('a command abandons a pending data byte', () => {
@@ -474,7 +566,24 @@ describe('I8042 life cycle', () => {
     n.out(0x02); // the LED argument
     expect(n.kbc.keyboardLeds).toBe(2);
     expect(n.drain()).toEqual([0xfa, 0xfa, 0xfa, 0x00, 0x02, 100]);
-    expect(() => n.kbc.restore({ ...s, version: 2 })).toThrow();
+    expect(() => n.kbc.restore({ ...s, version: 1 })).toThrow();
     expect(() => n.kbc.restore({ ...s, obf: 1 })).toThrow(/obf/);
+    expect(() => n.kbc.restore({ ...s, pollInput: 3 })).toThrow(/pollInput/);
+    expect(() => n.kbc.restore({ ...s, securityOn: true })).toThrow(/securityOn/);
+  });
+
+  it('save/restore keeps the input-port copy, the password and security', () => {
+    const m = make();
+    m.cmd(0xa5);
+    m.out(0x19);
+    m.out(0x00);
+    m.cmd(0xa6);
+    m.cmd(0xc2);
+    const n = make();
+    n.kbc.restore(JSON.parse(JSON.stringify(m.kbc.save())));
+    expect(n.status()).toBe(0xb0 | SYS | CMDDAT);
+    n.cmd(0xa4);
+    expect(n.drain()).toEqual([0xfa]);
+    expect(() => n.out(0xf2)).toThrow(/password security/);
   });
 });

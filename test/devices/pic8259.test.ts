@@ -177,27 +177,50 @@ describe('initialization (ICW1-ICW4)', () => {
     expect(readImr(p.master)).toBe(0x77);
   });
 
-  it('throws for 8080/8085 mode (ICW4 µPM = 0, or ICW1 without IC4)', () => {
+  it('ICW1 without IC4 ends the sequence after ICW2 (single) or ICW3 and takes ICW4 as all zeros', () => {
     const p = new PicPair();
-    out(p.master, CMD, 0x11);
-    out(p.master, DATA, 0x20);
-    out(p.master, DATA, 0x04);
-    expect(() => out(p.master, DATA, 0x00)).toThrow(/8080/);
-    expect(() => out(p.slave, CMD, 0x10)).toThrow(/8080/);
+    out(p.master, CMD, 0x12); // SNGL, no IC4
+    out(p.master, DATA, 0x40);
+    out(p.master, DATA, 0x5a); // OCW1 already
+    expect(readImr(p.master)).toBe(0x5a);
+    out(p.slave, CMD, 0x18); // LTIM, cascade, no IC4
+    out(p.slave, DATA, 0x28);
+    out(p.slave, DATA, 0x02); // ICW3
+    out(p.slave, DATA, 0x33); // OCW1
+    expect(readImr(p.slave)).toBe(0x33);
+    expect(p.save()).toMatchObject({ master: { icw4: 0, initStep: 0 }, slave: { icw4: 0, initStep: 0 } });
   });
 
-  it('throws for buffered mode whose M/S bit contradicts the wiring, accepts it otherwise', () => {
-    const p = new PicPair();
+  it('buffered mode whose M/S bit contradicts the wiring is accepted, and only an acknowledge is refused', () => {
+    const p = openPair();
     out(p.master, CMD, 0x11);
     out(p.master, DATA, 0x20);
     out(p.master, DATA, 0x04);
-    expect(() => out(p.master, DATA, 0x09)).toThrow(/buffered/);
-    out(p.master, DATA, 0x0d); // buffered master: fine
+    out(p.master, DATA, 0x09); // buffered slave on the master chip
+    out(p.master, DATA, 0x00);
+    p.irqLine(3).setLevel(true);
+    out(p.master, CMD, 0x0c); // poll needs no INTA cycle: it still works
+    expect(p.master.read(CMD, 1)).toBe(0x83);
+    out(p.master, CMD, 0x20);
+    p.irqLine(4).setLevel(true);
+    expect(p.hasInterrupt()).toBe(true);
+    expect(() => p.acknowledge()).toThrow(/master: ICW4 0x09 selects buffered slave mode/);
+    out(p.master, CMD, 0x11);
+    out(p.master, DATA, 0x20);
+    out(p.master, DATA, 0x04);
+    out(p.master, DATA, 0x0d); // buffered master: agrees with the wiring
+    out(p.master, DATA, 0x00);
     out(p.slave, CMD, 0x11);
     out(p.slave, DATA, 0x28);
     out(p.slave, DATA, 0x02);
-    expect(() => out(p.slave, DATA, 0x0d)).toThrow(/buffered/);
-    out(p.slave, DATA, 0x09);
+    out(p.slave, DATA, 0x0d); // buffered master on the slave chip
+    p.irqLine(5).setLevel(false);
+    p.irqLine(5).setLevel(true);
+    expect(() => p.acknowledge()).toThrow(/slave: ICW4 0x0d selects buffered master mode/);
+    // In single mode the M/S bit has no cascade lines to contradict (what stops this acknowledge
+    // is the single-mode slave answering it beside the master).
+    init(p.slave, 0x13, 0x28, -1, 0x0d);
+    expect(() => p.acknowledge()).toThrow(/both drive the data bus/);
   });
 
   it('throws when the slave ID does not answer the cascade address 2', () => {
@@ -210,10 +233,10 @@ describe('initialization (ICW1-ICW4)', () => {
     out(p.slave, DATA, 0x00);
     p.irqLine(8).setLevel(true);
     expect(p.hasInterrupt()).toBe(true);
-    expect(() => p.acknowledge()).toThrow(/slave ID 3/);
+    expect(() => p.acknowledge()).toThrow(/IR2 is a slave input by ICW3 0x04, but the slave's ID is 3 .*undriven/);
   });
 
-  it('throws when master ICW3 declares a slave on an input other than IR2', () => {
+  it('throws when master ICW3 declares a slave on an input no slave ID answers', () => {
     const p = new PicPair();
     linuxInit(p, 0x00, 0x00);
     out(p.master, CMD, 0x11);
@@ -221,7 +244,149 @@ describe('initialization (ICW1-ICW4)', () => {
     out(p.master, DATA, 0x0c); // slaves on IR2 and IR3
     out(p.master, DATA, 0x01);
     p.irqLine(3).setLevel(true);
-    expect(() => p.acknowledge()).toThrow(/IR3/);
+    expect(() => p.acknowledge()).toThrow(/IR3 is a slave input by ICW3 0x0c/);
+  });
+
+  it('a slave whose ID names another slave input answers for that input (datasheet cascade rule)', () => {
+    const p = new PicPair();
+    linuxInit(p, 0x00, 0x00);
+    out(p.master, CMD, 0x11);
+    out(p.master, DATA, 0x20);
+    out(p.master, DATA, 0x08); // the slave input is IR3
+    out(p.master, DATA, 0x01);
+    out(p.slave, CMD, 0x11);
+    out(p.slave, DATA, 0x28);
+    out(p.slave, DATA, 0x03); // ID 3
+    out(p.slave, DATA, 0x01);
+    p.irqLine(3).setLevel(true); // a device on master IR3; the slave has no request
+    expect(p.acknowledge()).toBe(0x2f); // the slave answers with its IR7 default
+    expect(readIsr(p.master)).toBe(0x08);
+    expect(readIsr(p.slave)).toBe(0x00);
+    out(p.master, CMD, 0x20);
+    p.irqLine(10).setLevel(true); // slave IR2 -> master IR2, now an ordinary input of the master
+    expect(p.acknowledge()).toBe(0x22);
+    expect(readIsr(p.slave)).toBe(0x00);
+  });
+});
+
+/** ICW1, ICW2, then ICW3 unless single, ICW4 when IC4; all levels unmasked. */
+function init(chip: Pic8259, icw1: number, icw2: number, icw3 = -1, icw4 = -1): void {
+  out(chip, CMD, icw1);
+  out(chip, DATA, icw2);
+  if ((icw1 & 0x02) === 0) out(chip, DATA, icw3);
+  if ((icw1 & 0x01) !== 0) out(chip, DATA, icw4);
+  out(chip, DATA, 0x00);
+}
+
+describe('MCS-80/85 mode on the x86 INTA cycle (two pulses per acknowledge)', () => {
+  it('a single chip: the CPU reads the low address byte, then CALL 0xCD, then ICW2, in turn', () => {
+    const p = new PicPair();
+    init(p.master, 0xf6, 0x12); // A7-A5 = 111, ADI (interval 4), single, no IC4; A15-A8 = 0x12
+    p.irqLine(3).setLevel(true);
+    expect(p.acknowledge()).toBe(0xe0 | (3 << 2)); // pulses 1, 2: CALL, low byte
+    expect(readIsr(p.master)).toBe(0x08);
+    p.irqLine(1).setLevel(true);
+    expect(p.hasInterrupt()).toBe(true);
+    expect(p.acknowledge()).toBe(0xcd); // pulse 3 of IR3, pulse 1 of IR1
+    expect(readIsr(p.master)).toBe(0x0a);
+    p.irqLine(0).setLevel(true);
+    expect(p.acknowledge()).toBe(0x12); // pulses 2, 3 of IR1: the CPU reads the high byte
+    expect(p.acknowledge()).toBe(0xe0); // IR0: pulses 1, 2
+    expect(readIsr(p.master)).toBe(0x0b);
+  });
+
+  it('interval 8 (ADI = 0) puts A7-A6 and the level in bits 5-3; a default is level 7 without ISR', () => {
+    const p = new PicPair();
+    init(p.master, 0xd2, 0x00); // A7-A6 = 11, interval 8, single
+    p.irqLine(5).setLevel(true);
+    expect(p.acknowledge()).toBe(0xc0 | (5 << 3));
+    out(p.master, CMD, 0x20); // EOI
+    expect(p.acknowledge()).toBe(0xcd); // nothing requests at pulse 1: IR7 default
+    expect(p.acknowledge()).toBe(0x00);
+    expect(readIsr(p.master)).toBe(0x00);
+    expect(p.acknowledge()).toBe(0xc0 | (7 << 3));
+  });
+
+  it('ICW4 with µPM = 0 selects the same mode; auto-EOI clears ISR at the end of pulse 3', () => {
+    const p = new PicPair();
+    init(p.master, 0x13, 0x40, -1, 0x02); // single, IC4, interval 8; ICW4: AEOI, µPM = 0
+    p.irqLine(4).setLevel(true);
+    expect(p.acknowledge()).toBe(0x20);
+    expect(readIsr(p.master)).toBe(0x10); // set from pulse 1 until pulse 3
+    expect(p.acknowledge()).toBe(0xcd); // pulse 3 ends IR4's sequence; IR7 default at pulse 1
+    expect(readIsr(p.master)).toBe(0x00);
+  });
+
+  it('a cascade in MCS-80/85 mode: the master sends CALL, the addressed slave the address bytes', () => {
+    const p = new PicPair();
+    init(p.master, 0x14, 0x30, 0x04); // interval 4, cascade, no IC4
+    init(p.slave, 0x18, 0x77, 0x02); // LTIM, interval 8, cascade, no IC4
+    p.irqLine(13).setLevel(true); // slave IR5 (level triggered)
+    expect(p.acknowledge()).toBe(0x00 | (5 << 3)); // the slave's low byte: A7-A6 = 00
+    expect(readIsr(p.master)).toBe(0x04);
+    expect(readIsr(p.slave)).toBe(0x20);
+    p.irqLine(0).setLevel(true);
+    expect(p.acknowledge()).toBe(0xcd); // pulse 3 (the slave's ICW2), then the master's IR0 CALL
+    expect(p.acknowledge()).toBe(0x30); // the master's IR0 high byte
+  });
+
+  it('a master in 8086 mode with a slave in MCS-80/85 mode: fine until a slave interrupt, then the next acknowledge stops', () => {
+    const p = openPair();
+    init(p.slave, 0x18, 0x28, 0x02); // the slave without IC4, as a mutated Linux init would leave it
+    p.irqLine(0).setLevel(true);
+    expect(p.acknowledge()).toBe(0x20); // master levels are untouched by the slave's mode
+    out(p.master, CMD, 0x20);
+    p.irqLine(9).setLevel(true);
+    expect(p.acknowledge()).toBe(1 << 3); // the slave's byte 2: its low address byte
+    out(p.slave, CMD, 0x20);
+    out(p.master, CMD, 0x20);
+    p.irqLine(1).setLevel(true);
+    expect(() => p.acknowledge()).toThrow(/slave: an INTA pulse without its cascade address .* waits for byte 3/);
+  });
+
+  it('a master in MCS-80/85 mode with a slave in 8086 mode: the slave has no byte 3', () => {
+    const p = new PicPair();
+    init(p.master, 0x14, 0x30, 0x04);
+    init(p.slave, 0x11, 0x28, 0x02, 0x01);
+    p.irqLine(8).setLevel(true);
+    expect(p.acknowledge()).toBe(0x28);
+    expect(() => p.acknowledge()).toThrow(/slave: addressed for byte 3 .* idle in 8086 mode/);
+  });
+
+  it('ICW1 abandons a sequence under way', () => {
+    const p = new PicPair();
+    init(p.master, 0xf6, 0x12);
+    p.irqLine(3).setLevel(true);
+    expect(p.acknowledge()).toBe(0xec);
+    init(p.master, 0x13, 0x20, -1, 0x01); // 8086 mode again
+    p.irqLine(5).setLevel(true);
+    expect(p.acknowledge()).toBe(0x25);
+    expect(readIsr(p.master)).toBe(0x20);
+  });
+
+  it('save/restore keeps the place in a sequence', () => {
+    const p = new PicPair();
+    init(p.master, 0xf6, 0x12);
+    p.irqLine(3).setLevel(true);
+    expect(p.acknowledge()).toBe(0xec);
+    const q = new PicPair();
+    q.restore(JSON.parse(JSON.stringify(p.save())));
+    q.irqLine(1).setLevel(true);
+    expect(q.acknowledge()).toBe(0xcd);
+    expect(q.acknowledge()).toBe(0x12);
+  });
+});
+
+describe('a slave in single mode (no cascade address)', () => {
+  it('answers every INTA: for master IR2 it gives the vector; beside a master level both drive the bus', () => {
+    const p = openPair();
+    init(p.slave, 0x13, 0x50, -1, 0x01); // single mode
+    p.irqLine(11).setLevel(true);
+    expect(p.acknowledge()).toBe(0x53);
+    out(p.slave, CMD, 0x20);
+    out(p.master, CMD, 0x20);
+    p.irqLine(0).setLevel(true);
+    expect(() => p.acknowledge()).toThrow(/both drive the data bus .*master IR0: 0x20; slave in single mode, ICW1 0x13, IR7: 0x57/);
   });
 });
 
@@ -681,7 +846,7 @@ describe('save / restore', () => {
     out(p.master, CMD, 0x6b); // special mask on, read ISR
     const saved = JSON.parse(JSON.stringify(p.save()));
     expect(saved.kind).toBe('pic8259-pair');
-    expect(saved.version).toBe(1);
+    expect(saved.version).toBe(2);
 
     const q = new PicPair();
     q.restore(saved);
@@ -735,7 +900,7 @@ describe('save / restore', () => {
     const p = openPair();
     const good = p.save();
     expect(() => p.restore({ ...good, kind: 'uart16550' })).toThrow();
-    expect(() => p.restore({ ...good, version: 2 })).toThrow();
+    expect(() => p.restore({ ...good, version: 1 })).toThrow();
     const bad = JSON.parse(JSON.stringify(good));
     bad.master.imr = 0x42;
     bad.slave.isr = 300;

@@ -403,11 +403,74 @@ describe('count formats', () => {
     expect(outs(pit, clock, 0, load2 + 9998, load2 + 10001)).toBe('101');
   });
 
-  it('throws on a BCD count with a digit above 9', () => {
-    const { pit } = setup();
-    pit.write(CTRL, 1, 0x35);
-    pit.write(C0, 1, 0x0a);
-    expect(() => pit.write(C0, 1, 0)).toThrow(/BCD/);
+  it('BCD: a digit above 9 counts down through its invalid values and is never reloaded above 9', () => {
+    const { clock, pit } = setup();
+    at(clock, 0);
+    pit.write(CTRL, 1, 0x31); // counter 0, LSB/MSB, mode 0, BCD
+    writeWord(pit, C0, 0x00af); // 10 * 10 + 15 = 115 clocks to 0
+    const load = nowTick(clock) + 1;
+    const read = (t: number) => {
+      at(clock, t);
+      return latched(pit, 0);
+    };
+    expect(read(load)).toBe(0x00af);
+    expect(read(load + 1)).toBe(0x00ae);
+    // Live reads (no latch) show the same digits.
+    at(clock, load + 3);
+    expect(pit.read(C0, 1) | (pit.read(C0, 1) << 8)).toBe(0x00ac);
+    expect(read(load + 15)).toBe(0x00a0);
+    expect(read(load + 16)).toBe(0x0099); // the units borrow: 0 -> 9, A -> 9
+    expect(read(load + 25)).toBe(0x0090);
+    expect(read(load + 26)).toBe(0x0089);
+    expect(read(load + 114)).toBe(0x0001);
+    expect(outs(pit, clock, 0, load + 113, load + 116)).toBe('001'); // terminal count after 115
+    expect(read(load + 115)).toBe(0x0000);
+    expect(read(load + 116)).toBe(0x9999); // past 0: valid BCD
+  });
+
+  it('BCD: an invalid count sets the period in mode 2 (0xFFFF: 16665 clocks) and reloads as written', () => {
+    const { clock, pit } = setup();
+    at(clock, 0);
+    pit.write(CTRL, 1, 0x35); // counter 0, LSB/MSB, mode 2, BCD
+    writeWord(pit, C0, 0xffff);
+    const load = nowTick(clock) + 1;
+    expect(pit.nextDeadline()).toBe(nsAtPitTick(load + 15 * 1111));
+    at(clock, load + 16);
+    expect(latched(pit, 0)).toBe(0xffe9); // F -> 0 in 15 clocks, then 0 -> 9 borrowing: FE
+
+    expect(outs(pit, clock, 0, load + 16663, load + 16666)).toBe('101');
+    at(clock, load + 16665);
+    expect(latched(pit, 0)).toBe(0xffff); // reloaded with the invalid count
+    at(clock, load + 16666);
+    expect(latched(pit, 0)).toBe(0xfffe);
+  });
+
+  it('BCD: mode 3 counts down by two from the count with bit 0 cleared, also through invalid digits', () => {
+    const { clock, pit } = setup();
+    at(clock, 0);
+    pit.write(CTRL, 1, 0x37); // counter 0, LSB/MSB, mode 3, BCD
+    writeWord(pit, C0, 0x001b); // 10 + 11 = 21 clocks: high for 11, low for 10
+    const load = nowTick(clock) + 1;
+    const seq: number[] = [];
+    let out = '';
+    for (let k = 0; k < 22; k++) {
+      at(clock, load + k);
+      seq.push(latched(pit, 0));
+      out += pit.output(0) ? '1' : '0';
+    }
+    const half = [0x1a, 0x18, 0x16, 0x14, 0x12, 0x10, 0x08, 0x06, 0x04, 0x02, 0x00];
+    expect(seq).toEqual([...half, ...half.slice(0, 10), 0x1a]);
+    expect(out).toBe('1'.repeat(11) + '0'.repeat(10) + '1');
+  });
+
+  it('BCD: a counter switched between binary and BCD keeps its 16 bits until a count is loaded', () => {
+    const { clock, pit } = setup();
+    at(clock, 0);
+    pit.write(CTRL, 1, 0x30); // counter 0, mode 0, binary
+    writeWord(pit, C0, 0xc350);
+    at(clock, nowTick(clock) + 1);
+    pit.write(CTRL, 1, 0x31); // mode 0, BCD: the CE stops where it is
+    expect(latched(pit, 0)).toBe(0xc350);
   });
 });
 
@@ -728,6 +791,26 @@ describe('save and restore', () => {
       expect(pit2.output(0)).toBe(pit.output(0));
     }
     expect(() => pit2.restore({ kind: 'uart16550', version: 1 })).toThrow(/pit8254/);
+  });
+
+  it('round-trips a BCD count with invalid digits and a pending one', () => {
+    const { clock, pit } = setup();
+    at(clock, 0);
+    pit.write(CTRL, 1, 0x35); // counter 0, mode 2, BCD
+    writeWord(pit, C0, 0x00af);
+    const load = nowTick(clock) + 1;
+    at(clock, load + 5);
+    writeWord(pit, C0, 0x001c); // taken at the end of the period (load + 115)
+    const state = JSON.parse(JSON.stringify(pit.save()));
+    expect(state.version).toBe(2);
+    const pit2 = new Pit8254(clock, new RecordingIrq());
+    pit2.restore(state);
+    for (const t of [load + 6, load + 20, load + 114, load + 115, load + 117, load + 137]) {
+      at(clock, t);
+      expect(latched(pit2, 0)).toBe(latched(pit, 0));
+      if (t === load + 117) expect(latched(pit2, 0)).toBe(0x001a); // the new count, 2 clocks in
+    }
+    expect(() => pit2.restore({ ...state, version: 1 })).toThrow(/pit8254/);
   });
 
   it('reset returns to the power-on state', () => {
