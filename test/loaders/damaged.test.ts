@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { detectFormat, loadKernel, LoadError, type LoadOptions } from '../../src/loaders/index.js';
+import { loadError } from '../support/loaders.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const image = (path: string): Uint8Array => new Uint8Array(readFileSync(root + path));
@@ -28,16 +29,6 @@ function mutate(original: Uint8Array, ...edits: [number, number, (1 | 2 | 4)?][]
     else dv.setUint32(offset, value >>> 0, true);
   }
   return copy;
-}
-
-function loadError(opts: LoadOptions): string {
-  try {
-    loadKernel(opts);
-  } catch (e) {
-    expect(e).toBeInstanceOf(LoadError);
-    return (e as Error).message;
-  }
-  throw new Error('expected a LoadError');
 }
 
 describe('the real images load as what they are', () => {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { loadKernel, LoadError, type LoadOptions } from '../../src/loaders/index.js';
+import { loadKernel, type LoadOptions } from '../../src/loaders/index.js';
 import { realModeEntry } from '../../src/loaders/flat.js';
+import { loadError } from '../support/loaders.js';
 
 const MEM = 16 * 0x100000;
 
@@ -15,16 +16,6 @@ function sector(): Uint8Array {
 
 function options(kernel: Uint8Array, more: Partial<LoadOptions> = {}): LoadOptions {
   return { kernel, kernelPath: 'guest.bin', cmdline: '', memorySize: MEM, ...more };
-}
-
-function loadError(opts: LoadOptions): string {
-  try {
-    loadKernel(opts);
-  } catch (e) {
-    expect(e).toBeInstanceOf(LoadError);
-    return (e as Error).message;
-  }
-  throw new Error('expected a LoadError');
 }
 
 describe('flat binaries', () => {

@@ -1,21 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { detectFormat, loadKernel, LoadError, type LoadOptions } from '../../src/loaders/index.js';
+import { detectFormat, loadKernel, type LoadOptions } from '../../src/loaders/index.js';
 import { MULTIBOOT_AOUT_KLUDGE, MULTIBOOT_HEADER_MAGIC } from '../../src/loaders/multiboot.js';
+import { loadError } from '../support/loaders.js';
 
 const MEM = 16 * 0x100000;
 
 function options(kernel: Uint8Array, more: Partial<LoadOptions> = {}): LoadOptions {
   return { kernel, kernelPath: 'k', cmdline: '', memorySize: MEM, ...more };
-}
-
-function loadError(opts: LoadOptions): string {
-  try {
-    loadKernel(opts);
-  } catch (e) {
-    expect(e).toBeInstanceOf(LoadError);
-    return (e as Error).message;
-  }
-  throw new Error('expected a LoadError');
 }
 
 /** A 1 KiB a.out-kludge multiboot image loaded at 1 MiB. */

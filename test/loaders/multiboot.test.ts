@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { loadKernel, LoadError, type LoadOptions, type LoadResult } from '../../src/loaders/index.js';
+import { loadKernel, type LoadOptions, type LoadResult } from '../../src/loaders/index.js';
 import {
   MULTIBOOT_AOUT_KLUDGE,
   MULTIBOOT_BOOTLOADER_MAGIC,
@@ -9,6 +9,7 @@ import {
   MULTIBOOT_PAGE_ALIGN,
   MULTIBOOT_VIDEO_MODE,
 } from '../../src/loaders/multiboot.js';
+import { loadError } from '../support/loaders.js';
 
 const MiB = 0x100000;
 const MEM = 32 * MiB;
@@ -150,16 +151,6 @@ function cstring(mem: Uint8Array, addr: number): string {
   let end = addr;
   while (mem[end] !== 0) end++;
   return new TextDecoder().decode(mem.subarray(addr, end));
-}
-
-function loadError(opts: LoadOptions): string {
-  try {
-    loadKernel(opts);
-  } catch (e) {
-    expect(e).toBeInstanceOf(LoadError);
-    return (e as Error).message;
-  }
-  throw new Error('expected a LoadError');
 }
 
 // ---- tests -------------------------------------------------------------------------------------
