@@ -15,6 +15,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } f
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { prepareDebian } from './debian.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const vmrunBin = path.join(root, 'bin/vmrun.js');
@@ -42,6 +43,14 @@ const WORKLOADS = [
     vmrun: ['--kernel', img('linux/bzImage-xz'), '--initrd', img('linux/initramfs.cpio.gz'), '--append', 'console=ttyS0 -- restart', '-m', '128M'],
     qemu: ['-m', '128', '-kernel', img('linux/bzImage-xz'), '-initrd', img('linux/initramfs.cpio.gz'), '-append', 'console=ttyS0 -- restart'],
     expect: /vmrun-init/,
+  },
+  {
+    name: 'debian-686',
+    what: "Debian 12's own 686 kernel and netboot installer initrd (fetched by bench/debian.mjs), to the marker of an /init appended to the initrd",
+    prepare: () => prepareDebian(root),
+    vmrun: (p) => ['--kernel', p.kernel, '--initrd', p.initrd, '--append', 'console=ttyS0 -- restart', '-m', '512M'],
+    qemu: (p) => ['-m', '512', '-kernel', p.kernel, '-initrd', p.initrd, '-append', 'console=ttyS0 -- restart'],
+    expect: /vmrun-init: hello from userspace/,
   },
   {
     name: 'cpuloop',
@@ -130,17 +139,29 @@ const haveQemu = spawnSync('qemu-system-i386', ['--version']).status === 0;
 const results = [];
 for (const w of WORKLOADS) {
   if (opts.only.length > 0 && !opts.only.includes(w.name)) continue;
-  const missing = w.files.filter((f) => !existsSync(img(f)));
-  if (missing.length > 0) {
-    console.log(`${w.name}: skipped (missing ${missing.join(', ')})`);
-    continue;
+  let vmrunArgs = w.vmrun, qemuArgs = w.qemu;
+  if (w.prepare !== undefined) {
+    const p = w.prepare();
+    if (p.skip !== undefined) {
+      console.log(`${w.name}: skipped (${p.skip})`);
+      continue;
+    }
+    vmrunArgs = w.vmrun(p);
+    qemuArgs = w.qemu(p);
+    console.log(`${w.name}: ${p.version}`);
+  } else {
+    const missing = w.files.filter((f) => !existsSync(img(f)));
+    if (missing.length > 0) {
+      console.log(`${w.name}: skipped (missing ${missing.join(', ')})`);
+      continue;
+    }
   }
   const vm = [], qm = [];
   let instructions = NaN;
   let wrong = null;
   // vmrun and QEMU repetitions alternate, so a change in the (shared) machine's load affects both.
   for (let k = 0; k < opts.reps && wrong === null; k++) {
-    const r = timed(vmrunBin, [...w.vmrun, '--stats']); // as a user runs it (its #! line has the Node options)
+    const r = timed(vmrunBin, [...vmrunArgs, '--stats']); // as a user runs it (its #! line has the Node options)
     if (r.status !== 0 || !w.expect.test(r.stdout)) {
       wrong = `vmrun exit ${r.status}: ${r.stderr.split('\n').filter((l) => l && !l.startsWith('TIME') && !l.startsWith('vmrun: stats:')).slice(-2).join(' | ')}`;
       break;
@@ -158,7 +179,7 @@ for (const w of WORKLOADS) {
     instructions = stats.instructions;
     vm.push({ ...r, launch: stats.launch });
     if (haveQemu) {
-      const q = timed('qemu-system-i386', [...QEMU_COMMON, ...w.qemu]);
+      const q = timed('qemu-system-i386', [...QEMU_COMMON, ...qemuArgs]);
       if (!w.expect.test(q.stdout)) {
         wrong = `qemu did not print the expected output (exit ${q.status})`;
         break;
