@@ -96,15 +96,21 @@ const REALTIME_SLICE_NS = 2_000_000;
 const FIT_NS = 20_000_000;
 /** The share of the difference from host time a fitting closes over its next interval. */
 const FIT_GAIN = 0.5;
+/**
+ * The most a fitting changes the rate by (a factor): a busy host makes the guest's speed swing,
+ * and a guest timing a loop (Linux's TSC calibration rejects an iteration ten times longer than
+ * another) must not see its clock's rate swing with it within the loop.
+ */
+const MAX_RATE_STEP = 1.125;
 
 /**
  * Guest time locked to host time. Within a short interval guest time advances uniformly — by a
  * rate per instruction and by the bus time of each port access, as with the virtual clock — so
  * a guest that times one of its clocks against another (Linux calibrating the TSC against the
  * PIT, which rejects a loop iteration ten times longer than another) sees consistent clocks, not
- * the host's jitter (garbage collection, the monitor's own pauses). Every few milliseconds of
- * host time the rate is fitted to what the guest's speed was and to the difference from host
- * time, so guest time follows host time; when the guest idles it catches up at once.
+ * the host's jitter (garbage collection, the monitor's own pauses). Every 20 ms of host time
+ * the rate is fitted to what the guest's speed was and to the difference from host time (by at
+ * most an eighth), so guest time follows host time; when the guest idles it catches up at once.
  */
 export class RealtimeClock implements MachineClock {
   readonly mode = 'realtime' as const;
@@ -144,7 +150,7 @@ export class RealtimeClock implements MachineClock {
     const steps = this.instructions - this.fitSteps;
     if (steps > 0) {
       const want = (dh + FIT_GAIN * (host - this.t)) / steps;
-      const r = Math.min(this.nsPerStep * 2, Math.max(this.nsPerStep / 2, want));
+      const r = Math.min(this.nsPerStep * MAX_RATE_STEP, Math.max(this.nsPerStep / MAX_RATE_STEP, want));
       this.nsPerStep = r < 1 ? 1 : r;
     }
     this.fitHostNs = host;
