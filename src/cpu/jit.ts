@@ -51,11 +51,18 @@ interface FlagState {
 
 /** Flags an instruction reads and writes, and whether it is a point where all flags must be exact. */
 const ALL = F_ARITH;
+/** Line tag of an instruction's early exit, and where in it the dead flag record goes. */
+const EARLY_EXIT = -2;
+const FLAGS_HERE = '/*flags*/';
 
 class Gen {
   readonly lines: string[] = [];
-  /** Per line: the index (in the block) of the instruction whose flag result it records, or -1. */
+  /**
+   * Per line: the index (in the block) of the instruction whose flag result it records, -1, or
+   * EARLY_EXIT for the brk check after an instruction (whose index is then in exitOf).
+   */
   readonly tags: number[] = [];
+  readonly exitOf: number[] = [];
   private n = 0;
   assumed = 0;
   flags: FlagState | null = null;
@@ -87,10 +94,21 @@ class Gen {
     this.tags.push(this.k);
   }
 
+  /**
+   * Emit the early exit after the current instruction; FLAGS_HERE in it is replaced by the
+   * instruction's flag record when that is dead on the fall-through path.
+   */
+  emitEarlyExit(s: string): void {
+    this.exitOf[this.lines.length] = this.k;
+    this.lines.push(s);
+    this.tags.push(EARLY_EXIT);
+  }
+
   /** Roll the output back to `mark` lines (an instruction that turned out not to be inlined). */
   rollback(mark: number): void {
     this.lines.length = mark;
     this.tags.length = mark;
+    this.exitOf.length = Math.min(this.exitOf.length, mark);
   }
 
   /** Whether segment `seg` is flat now (and will be guarded at entry if used that way). */
@@ -171,13 +189,16 @@ function eaExpr(i: Insn): string {
 function memRead(g: Gen, seg: number, off: string, size: number): string {
   const v = g.tmp();
   g.sync = true;
+  // The slow path's value is made an int32 like the fast path's: an MMIO read returns the
+  // monitor's data, which may be an unsigned number (IMUL's overflow test multiplies it).
+  const norm = size === 4 ? ' | 0' : '';
   if (!g.flat(seg)) {
-    g.emit(`c.eip = ${g.eipHere}; const ${v} = c.read${size * 8}(${seg}, ${off});`);
+    g.emit(`c.eip = ${g.eipHere}; const ${v} = c.read${size * 8}(${seg}, ${off})${norm};`);
     return v;
   }
   // The fast path (a TLB hit, aligned) cannot fault; the slow path stores EIP first.
   const o = g.tmp(), e = g.tmp();
-  const slow = `{ c.eip = ${g.eipHere}; ${v} = c.read${size * 8}(${seg}, ${o}); }`;
+  const slow = `{ c.eip = ${g.eipHere}; ${v} = c.read${size * 8}(${seg}, ${o})${norm}; }`;
   g.emit(`const ${o} = ${off}; const ${e} = TLB[${o} >>> 12]; let ${v};`);
   if (size === 1) {
     g.emit(`if ((${e} & RM) === RW) ${v} = U8[(${e} & -4096) | (${o} & 4095)]; else ${slow}`);
@@ -786,7 +807,7 @@ export function compileBlock(cpu: Cpu, entry: Block, code32: boolean, minRuns: n
           g.emit(g.goto(next, code32 ? g.d + off : null, mayBreak(i)));
           ended = true;
         } else if (mayBreak(i)) {
-          g.emit(`if (c.brk !== 0) { c.eip = ${next}; c.instructionCount += ${k + 1}; return true; }`);
+          g.emitEarlyExit(`if (c.brk !== 0) { ${FLAGS_HERE}c.eip = ${next}; c.instructionCount += ${k + 1}; return true; }`);
         }
         continue;
       }
@@ -826,7 +847,22 @@ export function compileBlock(cpu: Cpu, entry: Block, code32: boolean, minRuns: n
       dead[k] = writes[k] !== 0 && (writes[k] & live) === 0;
       live = sync[k] ? ALL : (live & ~writes[k]) | reads[k];
     }
-    const lines = g.lines.filter((_, x) => g.tags[x] < 0 || !dead[g.tags[x]]);
+    // A dead result is still recorded on the early exit right after its instruction (brk set
+    // by an MMIO write or a write to a code page): there the flags are the monitor's to see and
+    // the next run()'s to use. (Earlier results are live there anyway: a memory access syncs.)
+    const lines: string[] = [];
+    for (let x = 0; x < g.lines.length; x++) {
+      const tag = g.tags[x];
+      if (tag >= 0) {
+        if (!dead[tag]) lines.push(g.lines[x]);
+      } else if (tag === EARLY_EXIT) {
+        const k = g.exitOf[x];
+        const record = dead[k] ? g.lines.filter((_, y) => g.tags[y] === k).join(' ') + ' ' : '';
+        lines.push(g.lines[x].replace(FLAGS_HERE, record));
+      } else {
+        lines.push(g.lines[x]);
+      }
+    }
     body.push(`case ${bk}: {`, `const e0 = pc;`, ...lines, `}`);
   }
   if (!inlinedAny) return null;
