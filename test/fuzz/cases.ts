@@ -55,8 +55,8 @@ export interface FuzzCase {
   fpu: FpuState | null;
   /** MSRs to set: index → value as a hex string. */
   msrs: [number, string][];
-  /** Memory written over the background (addr, hex bytes). */
-  mem: [number, string][];
+  /** Memory written over the background: address and bytes (hex in a JSON file). */
+  mem: [number, Uint8Array | string][];
   /** Seed of the background every RAM byte starts from (see background()). */
   bg: number;
   /** Seed of the simulated monitor: device data, budget slices, injected interrupts. */
@@ -87,8 +87,22 @@ export function background(seed: number): Uint8Array {
 
 function le(v: number, n: number): number[] {
   const out: number[] = [];
-  for (let k = 0; k < n; k++) out.push(Math.floor(v / 2 ** (8 * k)) & 0xff);
+  for (let k = 0; k < n; k++) out.push((v >>> (8 * k)) & 0xff);
   return out;
+}
+
+/** A little-endian byte buffer being filled (a table, a TSS). */
+class Buf {
+  readonly u8: Uint8Array;
+  private readonly dv: DataView;
+  constructor(size: number) {
+    this.u8 = new Uint8Array(size);
+    this.dv = new DataView(this.u8.buffer);
+  }
+  w16(off: number, v: number): void { this.dv.setUint16(off, v & 0xffff, true); }
+  w32(off: number, v: number): void { this.dv.setUint32(off, v >>> 0, true); }
+  w64(off: number, lo: number, hi: number): void { this.w32(off, lo); this.w32(off + 4, hi); }
+  set(off: number, bytes: ArrayLike<number>): void { this.u8.set(bytes, off); }
 }
 
 /** A segment descriptor; `limit` in bytes (G is set when it does not fit 20 bits). */
@@ -150,10 +164,10 @@ const GDT_TABLE: Record<number, DescSpec> = {
 // Case generation
 
 class Builder {
-  readonly mem: [number, number[]][] = [];
+  readonly mem: [number, Uint8Array][] = [];
   constructor(readonly r: Rng) {}
-  put(addr: number, bytes: number[]): void {
-    this.mem.push([addr, bytes]);
+  put(addr: number, bytes: Uint8Array | number[]): void {
+    this.mem.push([addr, bytes instanceof Uint8Array ? bytes : Uint8Array.from(bytes)]);
   }
 }
 
@@ -213,81 +227,85 @@ const ERR_VECTORS = new Set([8, 10, 11, 12, 13, 14, 17]);
 function writeHandlers(b: Builder, code32: boolean, errorCodes: boolean, resume: (vector: number) => number[] | null): void {
   for (let v = 0; v < 256; v++) {
     const h = handler(b.r, code32, v, errorCodes && ERR_VECTORS.has(v), resume(v));
-    b.put(HANDLERS + v * 32, h.slice(0, 32));
+    b.put(HANDLERS + v * 32, h.length > 32 ? h.slice(0, 32) : h);
   }
 }
 
 function writeGdt(b: Builder): void {
   const r = b.r;
-  const bytes: number[] = [];
-  for (let k = 0; k < GDT_ENTRIES; k++) {
+  const t = new Buf(GDT_ENTRIES * 8);
+  for (let k = 1; k < GDT_ENTRIES; k++) {
     const d = GDT_TABLE[k];
-    if (d !== undefined) bytes.push(...desc(d.base, d.limit, d.type, d));
-    else if (k === S_TSS >> 3) bytes.push(...desc(TSS, 0x68 + 0x2000, 0xb, { s: false, db: false })); // busy: it is TR
-    else if (k === S_LDT >> 3) bytes.push(...desc(LDT, 0x3f, 0x2, { s: false, db: false }));
-    else if (k === S_CALLGATE >> 3) bytes.push(...gate(S_CODE32, HANDLERS + 0x20 * 32, 0xc, 3, true, r.range(0, 2)));
-    else if (k === S_TSS16 >> 3) bytes.push(...desc(TSS16, 0x2b, 0x1, { s: false, db: false }));
-    else if (k === S_TASKGATE >> 3) bytes.push(...gate(S_TSS2, 0, 0x5, 3));
-    else if (k === S_TSS2 >> 3) bytes.push(...desc(TSS2, 0x67, 0x9, { s: false, db: false }));
-    else bytes.push(...Array.from(r.bytes(8))); // 0x00 stays null below; the rest random
+    let e: ArrayLike<number>;
+    if (d !== undefined) e = desc(d.base, d.limit, d.type, d);
+    else if (k === S_TSS >> 3) e = desc(TSS, 0x68 + 0x2000, 0xb, { s: false, db: false }); // busy: it is TR
+    else if (k === S_LDT >> 3) e = desc(LDT, 0x3f, 0x2, { s: false, db: false });
+    else if (k === S_CALLGATE >> 3) e = gate(S_CODE32, HANDLERS + 0x20 * 32, 0xc, 3, true, r.range(0, 2));
+    else if (k === S_TSS16 >> 3) e = desc(TSS16, 0x2b, 0x1, { s: false, db: false });
+    else if (k === S_TASKGATE >> 3) e = gate(S_TSS2, 0, 0x5, 3);
+    else if (k === S_TSS2 >> 3) e = desc(TSS2, 0x67, 0x9, { s: false, db: false });
+    else e = r.bytes(8);
+    t.set(k * 8, e);
   }
-  for (let k = 0; k < 8; k++) bytes[k] = 0;
   // Now and then, a few descriptors are replaced by random ones.
   if (r.chance(0.15)) {
-    for (let n = r.range(1, 3); n > 0; n--) {
-      const k = r.range(1, GDT_ENTRIES - 1);
-      bytes.splice(k * 8, 8, ...Array.from(r.bytes(8)));
-    }
+    for (let n = r.range(1, 3); n > 0; n--) t.set(r.range(1, GDT_ENTRIES - 1) * 8, r.bytes(8));
   }
-  b.put(GDT, bytes);
+  b.put(GDT, t.u8);
   // LDT: a data and a code descriptor, the rest random.
-  b.put(LDT, [...desc(DATA, 0xfffff, 0x3), ...desc(0, 0xffffffff, 0xb, { dpl: 3 }), ...desc(0, 0xffff, 0x3, { dpl: 3, db: false }), ...Array.from(r.bytes(40))]);
+  const l = new Buf(64);
+  l.set(0, desc(DATA, 0xfffff, 0x3));
+  l.set(8, desc(0, 0xffffffff, 0xb, { dpl: 3 }));
+  l.set(16, desc(0, 0xffff, 0x3, { dpl: 3, db: false }));
+  l.set(24, r.bytes(40));
+  b.put(LDT, l.u8);
 }
 
 function writeIdt(b: Builder, code32Gates: boolean, sel: number, handlerBase: number): void {
   const r = b.r;
-  const bytes: number[] = [];
+  const t = new Buf(256 * 8);
   for (let v = 0; v < 256; v++) {
     const off = handlerBase + v * 32;
-    const type = r.weighted([code32Gates ? 0xe : 0x6, code32Gates ? 0xf : 0x7, 0x5, 0], [14, 5, 0.3, 0.2]);
+    const type = r.weighted(code32Gates ? GATES32 : GATES16, GATE_WEIGHTS);
     if (type === 0) {
-      bytes.push(...Array.from(r.bytes(8)));
+      t.set(v * 8, r.bytes(8));
       continue;
     }
     const dpl = r.chance(0.6) ? 3 : 0;
-    bytes.push(...gate(type === 5 ? S_TSS2 : sel, type === 5 ? 0 : off, type, dpl, !r.chance(0.02)));
+    t.set(v * 8, gate(type === 5 ? S_TSS2 : sel, type === 5 ? 0 : off, type, dpl, !r.chance(0.02)));
   }
-  b.put(IDT, bytes);
+  b.put(IDT, t.u8);
 }
+
+const GATES32 = [0xe, 0xf, 0x5, 0], GATES16 = [0x6, 0x7, 0x5, 0], GATE_WEIGHTS = [14, 5, 0.3, 0.2];
 
 function writeTss(b: Builder, startEip: number): void {
   const r = b.r;
-  const t = new Array<number>(0x68).fill(0);
-  const w32 = (off: number, v: number): void => { t.splice(off, 4, ...le(v >>> 0, 4)); };
-  w32(4, STACK_TOP); w32(8, S_DATA32); // ESP0, SS0
-  w32(12, STACK_TOP - 0x400); w32(16, S_DATA32 | 1); // ESP1, SS1 (a wrong RPL: #TS if used)
-  w32(20, STACK_TOP - 0x800); w32(24, S_DATA32);
-  w32(0x1c, PD);
-  w32(0x60, S_LDT);
-  const iomapBase = r.chance(0.7) ? 0x68 : r.pick([0xffff, 0x2000, 0x60]);
-  t.splice(0x66, 2, ...le(iomapBase, 2));
-  b.put(TSS, t);
+  const t = new Buf(0x68);
+  t.w32(4, STACK_TOP); t.w32(8, S_DATA32); // ESP0, SS0
+  t.w32(12, STACK_TOP - 0x400); t.w32(16, S_DATA32 | 1); // ESP1, SS1 (a wrong RPL: #TS if used)
+  t.w32(20, STACK_TOP - 0x800); t.w32(24, S_DATA32);
+  t.w32(0x1c, PD);
+  t.w32(0x60, S_LDT);
+  t.w16(0x66, r.chance(0.7) ? 0x68 : r.pick([0xffff, 0x2000, 0x60]));
+  b.put(TSS, t.u8);
   // The I/O permission bitmap: mostly zero (allowed), some random bits, 0xFF after it.
-  const map = new Array<number>(0x2001).fill(0);
+  const map = new Uint8Array(0x2001);
   for (let n = r.range(0, 40); n > 0; n--) map[r.int(0x2000)] = r.byte();
   map[0x3f8 >> 3] = r.chance(0.5) ? 0 : 0xff;
   map[0x2000] = 0xff;
   b.put(IOMAP, map);
   // A second TSS to switch to (through the task gate): a flat ring-0 task at the stream.
-  const t2 = new Array<number>(0x68).fill(0);
-  const v32 = (off: number, v: number): void => { t2.splice(off, 4, ...le(v >>> 0, 4)); };
-  v32(0x1c, PD); v32(0x20, startEip); v32(0x24, 0x2 | (r.int(0x100) & 0xd5)); v32(0x38, STACK_TOP - 0x1000);
-  for (const [off, s] of [[0x48, S_DATA32], [0x4c, S_CODE32], [0x50, S_DATA32], [0x54, S_DATA32], [0x58, S_DATA32], [0x5c, S_DATA32]]) v32(off, s);
-  v32(0x60, S_LDT);
-  v32(0x64, 0xffff << 16);
-  b.put(TSS2, t2);
+  const t2 = new Buf(0x68);
+  t2.w32(0x1c, PD); t2.w32(0x20, startEip); t2.w32(0x24, 0x2 | (r.int(0x100) & 0xd5)); t2.w32(0x38, STACK_TOP - 0x1000);
+  for (const [off, sel] of [[0x48, S_DATA32], [0x4c, S_CODE32], [0x50, S_DATA32], [0x54, S_DATA32], [0x58, S_DATA32], [0x5c, S_DATA32]]) t2.w32(off, sel);
+  t2.w32(0x60, S_LDT);
+  t2.w32(0x64, 0xffff << 16);
+  b.put(TSS2, t2.u8);
   // A 16-bit TSS (its SP0/SS0 and a task state of random bytes).
-  b.put(TSS16, [0, 0, ...le(STACK_TOP - 0x200, 2), ...le(S_DATA32, 2), ...Array.from(r.bytes(38))]);
+  const t3 = new Buf(44);
+  t3.w16(2, STACK_TOP - 0x200); t3.w16(4, S_DATA32); t3.set(6, r.bytes(38));
+  b.put(TSS16, t3.u8);
 }
 
 /** Two-level page tables (with 4 MiB pages when PSE may be used). */
@@ -302,55 +320,54 @@ function writePaging(b: Builder, user: boolean, pse: boolean): void {
     return f;
   };
   const frame = (p: number): number => (r.chance(0.02) ? r.pick([r.int(0x110), 0xa0 + r.int(0x20), 0xf0000 + r.int(16), r.int(0x100000)]) : p);
-  const pd = new Array<number>(4096).fill(0);
-  const pde = (k: number, v: number): void => { pd.splice(k * 4, 4, ...le(v >>> 0, 4)); };
-  pde(0, PT0 | 0x7);
-  pde(0x300, PT1 | 0x7); // 0xC0000000: an alias of low memory
+  const pd = new Buf(4096);
+  pd.w32(0, PT0 | 0x7);
+  pd.w32(0x300 * 4, PT1 | 0x7); // 0xC0000000: an alias of low memory
   if (pse) {
-    pde(1, 0x0 | 0x87 | (r.chance(0.5) ? 0x40 : 0)); // 4-8 MiB: a 4 MiB page over low memory
-    pde(0x3c0, 0xf0000000 | 0x87); // 0xF0000000: a 4 MiB page of MMIO
-    pde(0x3fb, 0xfec00000 & 0xffc00000 | 0x83);
+    pd.w32(4, 0x0 | 0x87 | (r.chance(0.5) ? 0x40 : 0)); // 4-8 MiB: a 4 MiB page over low memory
+    pd.w32(0x3c0 * 4, 0xf0000000 | 0x87); // 0xF0000000: a 4 MiB page of MMIO
+    pd.w32(0x3fb * 4, 0xfec00000 | 0x83);
   } else {
-    pde(1, PT1 | 0x7);
+    pd.w32(4, PT1 | 0x7);
   }
-  for (let n = r.range(0, 3); n > 0; n--) pde(r.range(2, 1023), r.chance(0.5) ? PT1 | 0x7 : r.u32() & ~0x80);
-  b.put(PD, pd);
-  for (const [pt, first] of [[PT0, 0], [PT1, 0]]) {
-    const t = new Array<number>(4096).fill(0);
+  for (let n = r.range(0, 3); n > 0; n--) pd.w32(r.range(2, 1023) * 4, r.chance(0.5) ? PT1 | 0x7 : r.u32() & ~0x80);
+  b.put(PD, pd.u8);
+  for (const pt of [PT0, PT1]) {
+    const t = new Buf(4096);
     for (let p = 0; p < 1024; p++) {
-      const f = p < 0x110 || r.chance(0.2) ? flags() : 0;
-      t.splice(p * 4, 4, ...le(((frame(first + p) << 12) | f) >>> 0, 4));
+      if (p < 0x110 || r.chance(0.2)) t.w32(p * 4, (frame(p) << 12) | flags());
     }
-    b.put(pt, t);
+    b.put(pt, t.u8);
   }
 }
 
 /** PAE tables: 0-2 MiB in 4 KiB pages, 2-4 MiB one 2 MiB page, 0xC0000000 an alias, 0xF0000000 MMIO. */
 function writePae(b: Builder, user: boolean, nx: boolean): void {
   const r = b.r;
-  const e64 = (lo: number, hi: number): number[] => [...le(lo >>> 0, 4), ...le(hi >>> 0, 4)];
   const nxBit = (): number => (nx && r.chance(0.1) ? 0x80000000 : 0);
   const flags = (): number => {
     let f = 0x1 | (r.chance(0.85) ? 0x2 : 0) | (user || r.chance(0.3) ? 0x4 : 0) | (r.chance(0.5) ? 0x20 : 0) | (r.chance(0.4) ? 0x40 : 0);
     if (r.chance(0.03)) f &= ~1;
     return f;
   };
-  b.put(PDPT, [...e64(PAE_PD0 | 1, 0), ...e64(0, 0), ...e64(0, 0), ...e64(PAE_PD3 | 1, 0)]);
-  const pd0 = new Array<number>(4096).fill(0);
-  pd0.splice(0, 8, ...e64(PAE_PT | 0x7, 0));
-  pd0.splice(8, 8, ...e64(0x000000 | 0x87, nxBit()));
-  b.put(PAE_PD0, pd0);
-  const pd3 = new Array<number>(4096).fill(0);
-  pd3.splice(0, 8, ...e64(PAE_PT | 0x7, 0));
-  pd3.splice(0x180 * 8, 8, ...e64(0xf0000000 | 0x83, 0));
-  if (r.chance(0.05)) pd3.splice(0x1ff * 8, 8, ...e64(0x83, 1)); // a page above 4 GiB: an InternalError
-  b.put(PAE_PD3, pd3);
-  const pt = new Array<number>(4096).fill(0);
+  const pdpt = new Buf(32);
+  pdpt.w64(0, PAE_PD0 | 1, 0);
+  pdpt.w64(24, PAE_PD3 | 1, 0);
+  b.put(PDPT, pdpt.u8);
+  const pd0 = new Buf(4096);
+  pd0.w64(0, PAE_PT | 0x7, 0);
+  pd0.w64(8, 0x000000 | 0x87, nxBit());
+  b.put(PAE_PD0, pd0.u8);
+  const pd3 = new Buf(4096);
+  pd3.w64(0, PAE_PT | 0x7, 0);
+  pd3.w64(0x180 * 8, 0xf0000000 | 0x83, 0);
+  if (r.chance(0.05)) pd3.w64(0x1ff * 8, 0x83, 1); // a page above 4 GiB: an InternalError
+  b.put(PAE_PD3, pd3.u8);
+  const pt = new Buf(4096);
   for (let p = 0; p < 512; p++) {
-    const f = p < 0x110 || r.chance(0.2) ? flags() : 0;
-    pt.splice(p * 8, 8, ...e64(((p << 12) | f) >>> 0, nxBit()));
+    if (p < 0x110 || r.chance(0.2)) pt.w64(p * 8, (p << 12) | flags(), nxBit());
   }
-  b.put(PAE_PT, pt);
+  b.put(PAE_PT, pt.u8);
 }
 
 function eflags(r: Rng, opts: { iopl: boolean; vm?: boolean }): number {
@@ -380,7 +397,16 @@ function randomFpu(r: Rng): FpuState {
   };
 }
 
-const hex = (bytes: number[]): string => Buffer.from(bytes).toString('hex');
+/** A case as JSON (memory as hex). */
+export function caseToJson(c: FuzzCase): string {
+  return JSON.stringify({ ...c, mem: c.mem.map(([a, m]) => [a, typeof m === 'string' ? m : Buffer.from(m).toString('hex')]) });
+}
+
+export function caseFromJson(text: string): FuzzCase {
+  const c = JSON.parse(text) as FuzzCase;
+  if (c.v !== 1) throw new Error(`fuzz case format ${String(c.v)} is not 1`);
+  return c;
+}
 
 /** Generate case number `index` of the run with seed `seed`. */
 export function generateCase(seed: number, index: number, onlyMode?: Mode): FuzzCase {
@@ -481,9 +507,9 @@ export function generateCase(seed: number, index: number, onlyMode?: Mode): Fuzz
   };
   writeHandlers(b, handlers32, mode !== 'real', resume);
   if (mode === 'real') {
-    const ivt: number[] = [];
-    for (let v = 0; v < 256; v++) ivt.push(...le(v * 32, 2), ...le(HANDLERS >> 4, 2));
-    b.put(0, ivt);
+    const ivt = new Buf(1024);
+    for (let v = 0; v < 256; v++) { ivt.w16(v * 4, v * 32); ivt.w16(v * 4 + 2, HANDLERS >> 4); }
+    b.put(0, ivt.u8);
   } else {
     writeGdt(b);
     writeIdt(b, handlers32, handlers32 ? S_CODE32 : S_CODE16, handlers32 ? HANDLERS : HANDLERS - CODE);
@@ -492,8 +518,10 @@ export function generateCase(seed: number, index: number, onlyMode?: Mode): Fuzz
     if (pae) writePae(b, user, (efer & 0x800) !== 0);
   }
   // Some data: random bytes near the pointers the stream uses, and a stack of plausible values.
-  for (let n = r.range(0, 4); n > 0; n--) b.put(DATA + r.int(0x5f000), Array.from(r.bytes(r.range(4, 64))));
-  b.put(STACK_TOP - 0x40, Array.from({ length: 0x80 }, () => r.chance(0.5) ? 0 : r.byte()));
+  for (let n = r.range(0, 4); n > 0; n--) b.put(DATA + r.int(0x5f000), r.bytes(r.range(4, 64)));
+  const stack = r.bytes(0x80);
+  for (let k = 0; k < 0x80; k += 4) if (r.chance(0.5)) stack.fill(0, k, k + 4);
+  b.put(STACK_TOP - 0x40, stack);
 
   const ptrs = pointers(code32, startLin);
   const regs: Regs = {
@@ -510,12 +538,13 @@ export function generateCase(seed: number, index: number, onlyMode?: Mode): Fuzz
     idt: mode === 'real' ? { base: 0, limit: 0x3ff } : { base: IDT, limit: r.chance(0.97) ? 0x7ff : r.pick([0, 0xff, 0x107]) },
     cr0: cr0 >>> 0, cr2: 0, cr3: pae ? PDPT : PD, cr4, efer, apicBase: 0xfee00900,
   };
-  const msrs: [number, string][] = [];
-  if (r.chance(0.5)) {
-    msrs.push([0x174, (r.chance(0.8) ? S_CODE32 : r.u32() & 0xffff).toString(16)]);
-    msrs.push([0x175, (STACK_TOP - 0x100).toString(16)]);
-    msrs.push([0x176, (HANDLERS + 0x21 * 32).toString(16)]);
-  }
+  // The TSC and the SYSENTER MSRs are always set: Vcpu.reset() leaves them as the last case had
+  // them, and a case must not depend on the ones before it.
+  const msrs: [number, string][] = [[0x10, (r.chance(0.5) ? 0 : r.u32()).toString(16)]];
+  const sysenter = r.chance(0.5);
+  msrs.push([0x174, (sysenter ? (r.chance(0.8) ? S_CODE32 : r.u32() & 0xffff) : 0).toString(16)]);
+  msrs.push([0x175, (sysenter ? STACK_TOP - 0x100 : 0).toString(16)]);
+  msrs.push([0x176, (sysenter ? HANDLERS + 0x21 * 32 : 0).toString(16)]);
   return {
     v: 1,
     id: `${seed}:${index}`,
@@ -526,7 +555,7 @@ export function generateCase(seed: number, index: number, onlyMode?: Mode): Fuzz
     sregs,
     fpu: r.chance(0.3) ? randomFpu(r) : null,
     msrs,
-    mem: b.mem.map(([addr, bytes]) => [addr, hex(bytes)] as [number, string]),
+    mem: b.mem,
     bg: 1,
     monitor: r.u32(),
     budget: r.weighted([r.range(50, 400), r.range(400, 3000)], [1, 2]),

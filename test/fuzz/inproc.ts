@@ -78,15 +78,32 @@ export class Runner {
     vcpu.requestInterruptWindow(false);
     vcpu.tscOffset = 0;
     vm.setA20(true);
+    this.clearBreakpoints();
     const bg = background(c.bg);
     for (const s of SLOTS) vm.writePhys(s.guestPhys, bg.subarray(s.guestPhys, s.guestPhys + s.size));
-    for (const [addr, hex] of c.mem) vm.writePhys(addr, Buffer.from(hex, 'hex'));
+    for (const [addr, m] of c.mem) vm.writePhys(addr, typeof m === 'string' ? Buffer.from(m, 'hex') : m);
     vm.setA20(c.a20);
     vcpu.setCpuid(this.core.cpuidForModel(c.cpu));
     vcpu.setSregs(structuredClone(c.sregs));
     vcpu.setRegs({ ...c.regs });
     if (c.fpu !== null) vcpu.setFpu(structuredClone(c.fpu));
     vcpu.setMsrs(c.msrs.map(([index, v]) => ({ index, value: BigInt('0x' + v) })));
+  }
+
+  /**
+   * Vcpu.reset() zeroes DR7 but leaves the breakpoints it had enabled armed (the core derives
+   * them only when DR7 or CR4 is written; test/fuzz/repro/reset.test.ts): a guest write of DR7
+   * disarms them, so that a case does not inherit the last one's breakpoints.
+   */
+  private clearBreakpoints(): void {
+    const { vm, vcpu } = this;
+    // 0000:0500: mov eax, 0x400 ; mov dr7, eax ; hlt
+    vm.writePhys(0x500, new Uint8Array([0x66, 0xb8, 0x00, 0x04, 0x00, 0x00, 0x0f, 0x23, 0xf8, 0xf4]));
+    const s = vcpu.getSregs();
+    s.cs = { ...s.cs, selector: 0, base: 0 };
+    vcpu.setSregs(s);
+    vcpu.setRegs({ ...vcpu.getRegs(), eip: 0x500 });
+    if (vcpu.run(10) !== R_HLT) throw new Error(`the breakpoint-clearing prologue did not halt (exit ${vcpu.exit.reason})`);
   }
 
   /** Run a case; `watchdogMs` bounds its wall time (checked between run() calls). */

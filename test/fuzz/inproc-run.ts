@@ -1,0 +1,139 @@
+// A run of the in-process differential fuzzer: cases generated from a seed, each run on the
+// interpreter and on the compiled instance(s), compared; figures kept; failing cases shrunk and
+// handed to the caller. Used by the smoke test (inproc.test.ts) and the long run (tools/fuzz.mjs).
+
+import { caseToJson, generateCase, type FuzzCase, type Mode } from './cases.js';
+import { compare, Runner, selfFinding, type Outcome } from './inproc.js';
+
+export interface InprocOptions {
+  seed: number;
+  /** Case indices [first, first + cases). */
+  first?: number;
+  cases: number;
+  /** Stop early after this much wall time (ms). */
+  timeLimitMs?: number;
+  /** Per-case wall-clock bound, checked between run() calls (ms). */
+  watchdogMs?: number;
+  /** Only these modes (default: all, weighted). */
+  mode?: Mode;
+  /** Called before each case (the long run's supervisor watches it for hangs). */
+  onCase?(index: number): void;
+  onFailure?(f: InprocFailure): void;
+}
+
+export interface InprocFailure {
+  /** The case as generated, and shrunk (fewer instructions, memory overlays, still failing). */
+  original: FuzzCase;
+  shrunk: FuzzCase;
+  /** Which instance disagreed with the interpreter (or had a finding of its own). */
+  core: string;
+  /** What differed, or the finding. */
+  what: string[];
+}
+
+export interface InprocStats {
+  cases: number;
+  byMode: Record<string, number>;
+  /** How the interpreter's runs ended. */
+  ends: Record<string, number>;
+  /** InternalError reasons (numbers folded), from the interpreter's runs. */
+  internalErrors: Record<string, number>;
+  instructions: number;
+  exits: number;
+  failures: number;
+  worstCaseMs: number;
+  worstCaseId: string;
+  /** Wall time spent in each instance's runs (ms). */
+  msByCore: Record<string, number>;
+  wallMs: number;
+}
+
+function bump(r: Record<string, number>, k: string, n = 1): void {
+  r[k] = (r[k] ?? 0) + n;
+}
+
+/**
+ * Run `c` on the interpreter and on each other instance; for each, the differences (and findings
+ * of either run on its own), [] when they agree. Also the interpreter's outcome (for the figures).
+ */
+export function check(interp: Runner, others: Runner[], c: FuzzCase, watchdogMs: number, ms?: Record<string, number>): { what: string[][]; a: Outcome } {
+  // An outcome's memory is its runner's own buffer: the interpreter's stays valid while the
+  // others run.
+  const a = interp.run(c, watchdogMs);
+  if (ms !== undefined) bump(ms, interp.core.name, a.ms);
+  const aSelf = selfFinding(a);
+  const what = others.map((other) => {
+    const b = other.run(c, watchdogMs);
+    if (ms !== undefined) bump(ms, other.core.name, b.ms);
+    const bSelf = selfFinding(b);
+    return [...(aSelf !== null ? [`${interp.core.name}: ${aSelf}`] : []), ...(bSelf !== null ? [`${other.core.name}: ${bSelf}`] : []), ...compare(a, b)];
+  });
+  return { what, a };
+}
+
+/**
+ * A smaller case that still fails: the least budget that shows it (binary search), then without
+ * each memory overlay that is not needed.
+ */
+export function shrink(interp: Runner, other: Runner, c: FuzzCase, watchdogMs: number): FuzzCase {
+  const fails = (x: FuzzCase): boolean => check(interp, [other], x, watchdogMs).what[0].length > 0;
+  let best = c;
+  let lo = 0, hi = c.budget;
+  while (hi - lo > 1) {
+    const mid = Math.floor((lo + hi) / 2);
+    if (fails({ ...best, budget: mid })) hi = mid;
+    else lo = mid;
+  }
+  if (fails({ ...best, budget: hi })) best = { ...best, budget: hi };
+  for (let k = best.mem.length - 1; k >= 0; k--) {
+    const without = { ...best, mem: best.mem.filter((_, j) => j !== k) };
+    if (fails(without)) best = without;
+  }
+  return best;
+}
+
+export function runInproc(interp: Runner, others: Runner[], opts: InprocOptions): InprocStats {
+  const t0 = performance.now();
+  const watchdogMs = opts.watchdogMs ?? 5000;
+  const stats: InprocStats = {
+    cases: 0, byMode: {}, ends: {}, internalErrors: {}, instructions: 0, exits: 0, failures: 0, worstCaseMs: 0, worstCaseId: '', msByCore: {}, wallMs: 0,
+  };
+  const first = opts.first ?? 0;
+  for (let n = 0; n < opts.cases; n++) {
+    if (opts.timeLimitMs !== undefined && performance.now() - t0 > opts.timeLimitMs) break;
+    const index = first + n;
+    opts.onCase?.(index);
+    const c = generateCase(opts.seed, index, opts.mode);
+    const tc = performance.now();
+    const { what, a } = check(interp, others, c, watchdogMs, stats.msByCore);
+    bump(stats.byMode, c.mode);
+    bump(stats.ends, a.end);
+    if (a.end === 'internal-error') bump(stats.internalErrors, a.error.replace(/0x[0-9a-f]+/g, '0x…'));
+    stats.instructions += a.instructions;
+    stats.exits += a.exits.length;
+    others.forEach((other, k) => {
+      if (what[k].length === 0) return;
+      stats.failures++;
+      const shrunk = shrink(interp, other, c, watchdogMs);
+      const again = check(interp, [other], shrunk, watchdogMs).what[0];
+      opts.onFailure?.({ original: c, shrunk, core: other.core.name, what: again.length > 0 ? again : what[k] });
+    });
+    const ms = performance.now() - tc;
+    if (ms > stats.worstCaseMs) {
+      stats.worstCaseMs = ms;
+      stats.worstCaseId = c.id;
+    }
+    stats.cases++;
+  }
+  stats.wallMs = performance.now() - t0;
+  return stats;
+}
+
+/**
+ * A reproducer file for a failure (test/fuzz/repro/ keeps some; inproc.test.ts replays them):
+ * what differed, the instance, and the shrunk case. `status` 'open' marks a problem not fixed yet
+ * (its replay is expected to fail).
+ */
+export function reproJson(f: InprocFailure, note: string, status: 'open' | 'fixed' = 'open'): string {
+  return `{\n "note": ${JSON.stringify(note)},\n "status": "${status}",\n "core": "${f.core}",\n "what": ${JSON.stringify(f.what)},\n "case": ${caseToJson(f.shrunk)}\n}\n`;
+}
