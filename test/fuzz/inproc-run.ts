@@ -19,6 +19,9 @@ export interface InprocOptions {
   /** Called before each case (the long run's supervisor watches it for hangs). */
   onCase?(index: number): void;
   onFailure?(f: InprocFailure): void;
+  /** Called every `progressEvery` cases with the figures so far. */
+  onProgress?(stats: InprocStats): void;
+  progressEvery?: number;
 }
 
 export interface InprocFailure {
@@ -124,6 +127,10 @@ export function runInproc(interp: Runner, others: Runner[], opts: InprocOptions)
       stats.worstCaseId = c.id;
     }
     stats.cases++;
+    if (opts.onProgress !== undefined && stats.cases % (opts.progressEvery ?? 1000) === 0) {
+      stats.wallMs = performance.now() - t0;
+      opts.onProgress(stats);
+    }
   }
   stats.wallMs = performance.now() - t0;
   return stats;

@@ -12,7 +12,7 @@ import { compare, Runner, selfFinding } from './inproc.js';
 import { runInproc, type InprocFailure } from './inproc-run.js';
 
 const SEED = 20240601;
-const CASES = 120;
+const CASES = 100;
 
 const interp = new Runner(await loadCore('interpreter'));
 const compiled = new Runner(await loadCore('compiled'));

@@ -18,6 +18,16 @@ import type { Vm } from '../../src/hv/vm.js';
 import { background, HOST_SIZE, SLOTS, type FuzzCase } from './cases.js';
 import { hash32, Rng } from './rng.js';
 
+/** The core's compiler settings for each kind of instance (environment variables read when it loads). */
+export const CORE_ENV: Record<string, Record<string, string | undefined>> = {
+  // The block compiler off: every instruction through the interpreter's handlers.
+  interpreter: { VMRUN_JIT: '0', VMRUN_JIT_THRESHOLD: undefined, VMRUN_JIT_REGION: undefined },
+  // Every block compiled at its first execution, one block per compiled function (the default).
+  compiled: { VMRUN_JIT: undefined, VMRUN_JIT_THRESHOLD: '1', VMRUN_JIT_REGION: undefined },
+  // The same with multi-block regions of up to 64 instructions.
+  regions: { VMRUN_JIT: undefined, VMRUN_JIT_THRESHOLD: '1', VMRUN_JIT_REGION: '64' },
+};
+
 /** What a harness needs of a core instance. */
 export interface Core {
   /** Shown in reports: 'interpreter' or 'compiled'. */

@@ -1,0 +1,67 @@
+// The in-process fuzzer of the long run, in a worker thread (tools/fuzz.mjs starts long-run.js,
+// which starts this): loads the core instances from their folders (one copy of the compiled
+// core per instance, each imported under its own environment), runs its range of cases and
+// reports to the supervisor, which watches the heartbeat for a run() that never returns.
+import { pathToFileURL } from 'node:url';
+import { parentPort, workerData } from 'node:worker_threads';
+import type { Mode } from './cases.js';
+import { CORE_ENV, Runner, type Core } from './inproc.js';
+import { reproJson, runInproc } from './inproc-run.js';
+
+export interface WorkerData {
+  /** Folder of each instance's compiled core (containing src/hv/vm.js), by instance name. */
+  coreDirs: Record<string, string>;
+  instances: string[];
+  seed: number;
+  first: number;
+  cases: number;
+  timeLimitMs: number;
+  watchdogMs: number;
+  mode?: Mode;
+  /** [0]: the index of the case being run, [1]: 1 while running; shared with the supervisor. */
+  heartbeat: SharedArrayBuffer;
+}
+
+export type WorkerMessage =
+  | { type: 'failure'; file: string; json: string; id: string; core: string; what: string[] }
+  | { type: 'progress'; stats: unknown }
+  | { type: 'done'; stats: unknown };
+
+async function load(name: string, dir: string): Promise<Core> {
+  const env = CORE_ENV[name];
+  for (const [k, v] of Object.entries(env)) {
+    if (v === undefined) delete process.env[k];
+    else process.env[k] = v;
+  }
+  const { Vm } = await import(pathToFileURL(`${dir}/src/hv/vm.js`).href);
+  const { cpuidForModel } = await import(pathToFileURL(`${dir}/src/hv/cpu-models.js`).href);
+  return { name, Vm, cpuidForModel };
+}
+
+const d = workerData as WorkerData;
+const beat = new Int32Array(d.heartbeat);
+const interp = new Runner(await load('interpreter', d.coreDirs.interpreter));
+const others: Runner[] = [];
+for (const name of d.instances) others.push(new Runner(await load(name, d.coreDirs[name])));
+const stats = runInproc(interp, others, {
+  seed: d.seed, first: d.first, cases: d.cases, timeLimitMs: d.timeLimitMs, watchdogMs: d.watchdogMs, mode: d.mode,
+  onCase(index) {
+    Atomics.store(beat, 0, index);
+    Atomics.store(beat, 1, 1);
+  },
+  onFailure(f) {
+    const id = f.original.id;
+    const msg: WorkerMessage = {
+      type: 'failure', id, core: f.core, what: f.what,
+      file: `inproc-${id.replace(':', '-')}-${f.core}.json`,
+      json: reproJson(f, `found by npm run fuzz, seed ${f.original.id.split(':')[0]} case ${f.original.id.split(':')[1]} (${f.original.mode})`),
+    };
+    parentPort!.postMessage(msg);
+  },
+  progressEvery: 500,
+  onProgress(s) {
+    parentPort!.postMessage({ type: 'progress', stats: s } satisfies WorkerMessage);
+  },
+});
+Atomics.store(beat, 1, 0);
+parentPort!.postMessage({ type: 'done', stats } satisfies WorkerMessage);
