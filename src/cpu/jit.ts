@@ -15,7 +15,9 @@
 //   (or, for a multi-block region, when CS is not 4 GiB).
 // - Before an instruction that can fault it stores that instruction's EIP in c.eip, so a fault (or
 //   an EXIT) leaves c.eip at the faulting instruction; c.curBlock / c.curEntry name the block being
-//   run, from which runBlock derives the retired count.
+//   run, from which runBlock derives the retired count. (A handler that may switch tasks leaves
+//   the new task's EIP: before it the count is brought up to date and c.curBlock is a block
+//   without instructions, so that nothing more is counted.)
 // - When an instruction sets c.brk the function stops after it, with c.eip at the next one.
 // - At the end of each block it adds the block's length to instructionCount; it goes on to the
 //   next block of the region only when c.brk is clear and the whole block fits in `limit`, as the
@@ -23,9 +25,9 @@
 
 import { CS, F_ARITH, SS } from './constants.js';
 import type { Cpu, Handler } from './cpu.js';
-import type { Block, Insn } from './decoder.js';
+import type { Insn } from './decoder.js';
 import { ud } from './ops.js';
-import { endsBlock, relativeBranch } from './decoder.js';
+import { Block, endsBlock, relativeBranch } from './decoder.js';
 
 export type Compiled = (c: Cpu, limit: number) => boolean;
 
@@ -233,11 +235,15 @@ function memWrite(g: Gen, seg: number, off: string, size: number, val: string): 
   }
 }
 
-/** Probe that a memory operand is writable (so flags are not changed by an instruction that faults). */
+/**
+ * Probe that a memory operand is writable (so flags are not changed by an instruction that
+ * faults): the slow probe checks both pages of an access that crosses into the next one.
+ */
 function memProbe(g: Gen, seg: number, off: string, size: number): void {
   g.sync = true;
   if (g.flat(seg)) {
-    g.emit(`if ((TLB[${off} >>> 12] & WM) !== WW) { c.eip = ${g.eipHere}; c.probeWrite(${seg}, ${off}, ${size}); }`);
+    const crosses = size === 1 ? '' : ` || (${off} & 4095) > ${4096 - size}`;
+    g.emit(`if ((TLB[${off} >>> 12] & WM) !== WW${crosses}) { c.eip = ${g.eipHere}; c.probeWrite(${seg}, ${off}, ${size}); }`);
   } else {
     g.emit(`c.eip = ${g.eipHere}; c.probeWrite(${seg}, ${off}, ${size});`);
   }
@@ -651,6 +657,19 @@ function inline(g: Gen, i: Insn, eipHere: string, next: string, nextOff: number,
   return false;
 }
 
+/**
+ * Handlers that may switch tasks (and then fault with EIP already the new task's): far JMP and
+ * CALL, INT n, INT3, INTO, ICEBP (through a task gate), IRET (with NT). All end their block.
+ */
+function switchesTask(i: Insn): boolean {
+  const op = i.op;
+  return op === 0xea || op === 0x9a || op === 0xcc || op === 0xcd || op === 0xce || op === 0xcf || op === 0xf1 ||
+    (op === 0xff && (i.reg === 3 || i.reg === 5));
+}
+
+/** A block without instructions: Block.indexOf finds nothing before any EIP in it. */
+const NO_INSNS = new Block(-1);
+
 /** Inlined instructions after which the block must check c.brk (anything that may end a block early). */
 function mayBreak(i: Insn): boolean {
   if (i.op === 0x8d) return false; // LEA: no memory access
@@ -819,9 +838,17 @@ export function compileBlock(cpu: Cpu, entry: Block, code32: boolean, minRuns: n
       handlers.push(i.handler);
       insnParams.push(i);
       const h = handlers.length - 1;
-      g.emit(`c.eip = ${eipHere}; c.nextEip = ${next}; H${h}(c, Q${insnParams.length - 1});`);
+      if (last && switchesTask(i)) {
+        // A task switch loads the new task's EIP before it loads (and may fault on) its
+        // segments: runBlock could not find the faulting instruction from EIP. The instructions
+        // before this one are counted first, and while it runs curBlock is a block without
+        // instructions, so a fault counts nothing more (as the interpreter counts them).
+        g.emit(`c.eip = ${eipHere}; c.nextEip = ${next}; c.instructionCount += ${k}; c.curBlock = NB; H${h}(c, Q${insnParams.length - 1}); c.curBlock = B${bk};`);
+      } else {
+        g.emit(`c.eip = ${eipHere}; c.nextEip = ${next}; H${h}(c, Q${insnParams.length - 1});`);
+      }
       if (last) {
-        g.emit(`c.instructionCount += ${n};`);
+        g.emit(`c.instructionCount += ${switchesTask(i) ? n - k : n};`);
         const { targets, dynamic } = successors(i, g.d + off);
         if (dynamic) {
           g.emit(g.goto('c.nextEip', null, true));
@@ -876,13 +903,14 @@ export function compileBlock(cpu: Cpu, entry: Block, code32: boolean, minRuns: n
     LOCALS.filter(([name]) => new RegExp(`\\b${name}\\b`).test(code)).map(([name, field]) => `const ${name} = c.${field};`).join(' '),
     `const E = c.eip; let pc = E, b = 0;`,
   ];
-  // Q<k>: instruction records, H<h>: handlers, B<k>: the region's blocks (distinct from locals).
-  const params = [...VIEWS, ...insnParams.map((_, k) => `Q${k}`), ...handlers.map((_, k) => `H${k}`), ...region.blocks.map((_, k) => `B${k}`)];
+  // Q<k>: instruction records, H<h>: handlers, B<k>: the region's blocks, NB: the block without
+  // instructions (distinct from locals).
+  const params = [...VIEWS, 'NB', ...insnParams.map((_, k) => `Q${k}`), ...handlers.map((_, k) => `H${k}`), ...region.blocks.map((_, k) => `B${k}`)];
   const src = `return (function block(c, limit) {\n${header.join('\n')}\nfor (;;) {\nswitch (b) {\n${code}\n}\nc.eip = pc; return true;\n}\n});`;
   if (DUMP !== '') {
     const at = parseInt(DUMP, 16), start = cpu.eip >>> 0;
     if (at >= start && at < start + 64) console.error(`region at ${start.toString(16)} (${region.blocks.length} blocks):\n${src}`);
   }
   const factory = new Function(...params, src) as (...args: unknown[]) => Compiled;
-  return factory(cpu.regs, cpu.regs16, cpu.regs8, cpu.tlb, cpu.u8, cpu.u16, cpu.i32, ...insnParams, ...handlers, ...region.blocks);
+  return factory(cpu.regs, cpu.regs16, cpu.regs8, cpu.tlb, cpu.u8, cpu.u16, cpu.i32, NO_INSNS, ...insnParams, ...handlers, ...region.blocks);
 }

@@ -2,10 +2,10 @@
 // which starts this): loads the core instances from their folders (one copy of the compiled
 // core per instance, each imported under its own environment), runs its range of cases and
 // reports to the supervisor, which watches the heartbeat for a run() that never returns.
-import { pathToFileURL } from 'node:url';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Mode } from './cases.js';
-import { CORE_ENV, Runner, type Core } from './inproc.js';
+import { loadCoreFrom } from './core-load.js';
+import { Runner } from './inproc.js';
 import { reproJson, runInproc } from './inproc-run.js';
 
 export interface WorkerData {
@@ -27,22 +27,11 @@ export type WorkerMessage =
   | { type: 'progress'; stats: unknown }
   | { type: 'done'; stats: unknown };
 
-async function load(name: string, dir: string): Promise<Core> {
-  const env = CORE_ENV[name];
-  for (const [k, v] of Object.entries(env)) {
-    if (v === undefined) delete process.env[k];
-    else process.env[k] = v;
-  }
-  const { Vm } = await import(pathToFileURL(`${dir}/src/hv/vm.js`).href);
-  const { cpuidForModel } = await import(pathToFileURL(`${dir}/src/hv/cpu-models.js`).href);
-  return { name, Vm, cpuidForModel };
-}
-
 const d = workerData as WorkerData;
 const beat = new Int32Array(d.heartbeat);
-const interp = new Runner(await load('interpreter', d.coreDirs.interpreter));
+const interp = new Runner(await loadCoreFrom('interpreter', d.coreDirs.interpreter));
 const others: Runner[] = [];
-for (const name of d.instances) others.push(new Runner(await load(name, d.coreDirs[name])));
+for (const name of d.instances) others.push(new Runner(await loadCoreFrom(name, d.coreDirs[name])));
 const stats = runInproc(interp, others, {
   seed: d.seed, first: d.first, cases: d.cases, timeLimitMs: d.timeLimitMs, watchdogMs: d.watchdogMs, mode: d.mode,
   onCase(index) {

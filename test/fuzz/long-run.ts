@@ -9,6 +9,7 @@
 //   --mode MODE         only this mode of the in-process fuzzer (real, pm16, pm32, ...)
 //   --first N           first case index (both fuzzers; to resume or shard a seed)
 //   --progress SEC      print figures this often (default 60)
+//   --replay FILE...    run reproducers (JSON) again on every instance and show why they differ
 //
 // The in-process fuzzer runs in a worker thread whose heartbeat the main thread watches: a case
 // that has not finished after --hang seconds (default 120; the harness's own watchdog checks the
@@ -24,6 +25,9 @@ import { caseToJson, generateCase, type Mode } from './cases.js';
 import { checkCliResult, generateCliCase, runCliCase, workDir, type CliCase, type CliResult } from './cli-fuzz.js';
 import type { InprocStats } from './inproc-run.js';
 import type { WorkerData, WorkerMessage } from './inproc-worker.js';
+import { loadCoreFrom } from './core-load.js';
+import { Runner } from './inproc.js';
+import { replay } from './replay.js';
 
 interface Options {
   seed: number;
@@ -38,12 +42,13 @@ interface Options {
   hangS: number;
   root: string;
   coreDirs: Record<string, string>;
+  replay: string[];
 }
 
 function parse(argv: string[]): Options {
   const o: Options = {
     seed: Date.now() % 1_000_000_007, inproc: 1_000_000, cli: 10_000, timeS: 3600, out: '', instances: ['compiled', 'regions'],
-    first: 0, progressS: 60, hangS: 120, root: '', coreDirs: {},
+    first: 0, progressS: 60, hangS: 120, root: '', coreDirs: {}, replay: [],
   };
   for (let k = 0; k < argv.length; k++) {
     const a = argv[k], v = argv[k + 1];
@@ -65,6 +70,10 @@ function parse(argv: string[]): Options {
       case '--instances': o.instances = v.split(','); k++; break;
       case '--mode': o.mode = v as Mode; k++; break;
       case '--root': o.root = v; k++; break;
+      case '--replay':
+        o.replay = argv.slice(k + 1);
+        k = argv.length;
+        break;
       case '--core': { // --core name=dir (from tools/fuzz.mjs)
         const [name, dir] = v.split('=');
         o.coreDirs[name] = dir;
@@ -240,6 +249,11 @@ function report(o: Options, t0: number, inp: InprocTotals, cli: CliStats, cliFil
 
 async function main(): Promise<number> {
   const o = parse(process.argv.slice(2));
+  if (o.replay.length > 0) {
+    const runners: Runner[] = [];
+    for (const name of ['interpreter', ...o.instances]) runners.push(new Runner(await loadCoreFrom(name, o.coreDirs[name])));
+    return replay(o.replay.map((f) => resolve(f)), runners) > 0 ? 1 : 0;
+  }
   mkdirSync(o.out, { recursive: true });
   console.log(`vmrun fuzz: seed ${o.seed}, up to ${o.inproc} in-process cases and ${o.cli} CLI runs, ${o.timeS} s; failures in ${o.out}`);
   const t0 = performance.now();
