@@ -22,7 +22,7 @@ function kase(o: Partial<CliCase> = {}): CliCase {
 }
 
 function result(o: Partial<CliResult> = {}): CliResult {
-  return { status: 4, signal: null, wallMs: 400, rssKiB: 60 * 1024, stdoutBytes: 0, stderr: '', stop: 'text', hung: false, ...o };
+  return { status: 4, signal: null, wallMs: 400, cpuMs: 300, rssKiB: 60 * 1024, stdoutBytes: 0, stderr: '', stop: 'text', hung: false, ...o };
 }
 
 const textCrash = ['vmrun: the guest crashed: triple fault (shutdown) (exit status 4)', ...DUMP, 'vmrun: stats: 1 exits: shutdown 1', 'vmrun: stats: exits by port: 0xe9 1'].join('\n') + '\n';

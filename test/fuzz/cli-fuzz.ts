@@ -10,7 +10,9 @@
 //   caught inside the core) — whatever the guest wrote to port 0xE9.
 // - time: the process ends within --timeout + 0.5 s of wall time, measured from spawn to exit
 //   (--timeout counts from vmrun's process start, loading included). A run still alive at
-//   --timeout + 5 s is killed and reported as a hang.
+//   --timeout + 5 s is killed and reported as a hang. The process's CPU time is reported with an
+//   overrun: when it is within the limit, the host was too busy to run vmrun on time (the long
+//   run counts those apart).
 // - memory: peak RSS (GNU time's %M) below guest RAM (-m) + 128 MiB.
 // - stderr: with status 2 (bad usage or input; nothing ran) exactly one line, "vmrun: ...".
 //   Otherwise every line is vmrun's: it starts with "vmrun: ", or it belongs to the register dump
@@ -52,6 +54,8 @@ export interface CliResult {
   status: number | null;
   signal: string | null;
   wallMs: number;
+  /** CPU time the process used (user + system, ms): far below wallMs, the host was busy. */
+  cpuMs: number;
   rssKiB: number;
   stdoutBytes: number;
   stderr: string;
@@ -346,7 +350,7 @@ export function runCliCase(root: string, c: CliCase, work: string): Promise<CliR
   for (const k of Object.keys(env)) if (k.startsWith('VMRUN_')) delete env[k];
   const t0 = performance.now();
   return new Promise((resolve, reject) => {
-    const child = spawn('/usr/bin/time', ['-f', '%M', '-o', rssFile, process.execPath, 'bin/vmrun.js', '--kernel', kernel, ...c.args], {
+    const child = spawn('/usr/bin/time', ['-f', '%M %U %S', '-o', rssFile, process.execPath, 'bin/vmrun.js', '--kernel', kernel, ...c.args], {
       cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true,
     });
     let stdoutBytes = 0;
@@ -364,11 +368,13 @@ export function runCliCase(root: string, c: CliCase, work: string): Promise<CliR
     child.on('close', (status, signal) => {
       clearTimeout(killer);
       const wallMs = performance.now() - t0;
-      let rssKiB = 0;
+      let rssKiB = 0, cpuMs = 0;
       try {
         const text = readFileSync(rssFile, 'utf8');
-        // GNU time prints "Command exited with non-zero status N" before the figure.
-        rssKiB = Number(text.trim().split('\n').pop());
+        // GNU time prints "Command exited with non-zero status N" before the figures.
+        const [m, u, sys] = (text.trim().split('\n').pop() ?? '').split(' ').map(Number);
+        rssKiB = m;
+        cpuMs = (u + sys) * 1000;
       } catch { /* killed before time wrote it */ }
       rmSync(kernel, { force: true });
       rmSync(rssFile, { force: true });
@@ -378,7 +384,7 @@ export function runCliCase(root: string, c: CliCase, work: string): Promise<CliR
         const at = stderr.lastIndexOf('{"status":');
         try { stop = String((JSON.parse(stderr.slice(at)) as { stop: string }).stop); } catch { stop = 'no-json'; }
       }
-      resolve({ status, signal, wallMs, rssKiB, stdoutBytes, stderr, stop, hung });
+      resolve({ status, signal, wallMs, cpuMs, rssKiB, stdoutBytes, stderr, stop, hung });
     });
   });
 }
@@ -422,7 +428,9 @@ export function checkCliResult(c: CliCase, r: CliResult): string[] {
   if (r.signal !== null) out.push(`killed by ${r.signal}`);
   const documented = documentedStatuses();
   if (r.status === null || !(documented.includes(r.status) || (c.qemuExit && r.status % 2 === 1))) out.push(`exit status ${String(r.status)} is not a documented one`);
-  if (r.wallMs > c.timeoutS * 1000 + 500) out.push(`wall time ${(r.wallMs / 1000).toFixed(3)} s exceeds --timeout ${c.timeoutS} s by more than 0.5 s`);
+  if (r.wallMs > c.timeoutS * 1000 + 500) {
+    out.push(`wall time ${(r.wallMs / 1000).toFixed(3)} s exceeds --timeout ${c.timeoutS} s by more than 0.5 s (CPU time ${(r.cpuMs / 1000).toFixed(3)} s)`);
+  }
   const rssLimitKiB = (c.memMiB + 128) * 1024;
   if (r.rssKiB > rssLimitKiB) out.push(`peak RSS ${(r.rssKiB / 1024).toFixed(0)} MiB exceeds guest RAM + 128 MiB (${c.memMiB + 128} MiB)`);
   if (r.stderr.length >= STDERR_CAP) out.push('more than 1 MiB on stderr');

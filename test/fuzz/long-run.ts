@@ -97,9 +97,9 @@ function bump(r: Record<string, number>, k: string, n = 1): void {
 const table = (r: Record<string, number>): string => Object.entries(r).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}`).join(', ') || '-';
 
 /** Kinds of CLI findings (the first words of a check's message), for the figures and the cap on files. */
-function category(v: string): string {
+function category(v: string, r: CliResult, c: CliCase): string {
   if (v.startsWith('hang')) return 'hang';
-  if (v.startsWith('wall time')) return 'timeout overrun';
+  if (v.startsWith('wall time')) return r.cpuMs <= c.timeoutS * 1000 + 500 ? 'timeout overrun (host busy)' : 'timeout overrun';
   if (v.startsWith('peak RSS')) return 'rss';
   if (v.includes('exception')) return 'exception';
   if (v.startsWith('exit status') || v.includes('status')) return 'status';
@@ -140,7 +140,7 @@ async function cliLoop(o: Options, deadline: number, stats: CliStats, files: str
     if (r.rssKiB > stats.worstRssKiB) { stats.worstRssKiB = r.rssKiB; stats.worstRssId = c.id; }
     if (v.length === 0) continue;
     stats.failures++;
-    const cats = [...new Set(v.map(category))];
+    const cats = [...new Set(v.map((x) => category(x, r, c)))];
     for (const k of cats) bump(stats.findings, k);
     if (cats.every((k) => (written[k] ?? 0) >= MAX_FILES_PER_CATEGORY)) continue;
     for (const k of cats) bump(written, k);
@@ -149,7 +149,7 @@ async function cliLoop(o: Options, deadline: number, stats: CliStats, files: str
     writeFileSync(`${base}.json`, JSON.stringify({
       id: c.id, kind: c.kind, base: c.base, mutations: c.mutations, findings: v,
       command: `node bin/vmrun.js --kernel ${base}.bin ${c.args.join(' ')}`,
-      status: r.status, wallMs: Math.round(r.wallMs), rssKiB: r.rssKiB, stderr: r.stderr.slice(0, 4000),
+      status: r.status, wallMs: Math.round(r.wallMs), cpuMs: Math.round(r.cpuMs), rssKiB: r.rssKiB, stderr: r.stderr.slice(0, 4000),
     }, null, 1) + '\n');
     files.push(`${base}.json: ${cats.join(', ')}`);
   }
