@@ -18,6 +18,8 @@ export interface InprocOptions {
   mode?: Mode;
   /** Called before each case (the long run's supervisor watches it for hangs). */
   onCase?(index: number): void;
+  /** Called at each step of shrinking a failure (so a supervisor sees progress). */
+  onTick?(): void;
   onFailure?(f: InprocFailure): void;
   /** Called every `progressEvery` cases with the figures so far. */
   onProgress?(stats: InprocStats): void;
@@ -30,6 +32,11 @@ export interface InprocFailure {
   shrunk: FuzzCase;
   /** Which instance disagreed with the interpreter (or had a finding of its own). */
   core: string;
+  /**
+   * Whether the case fails on its own, on instances that ran nothing before it. When it does
+   * not, it depends on state the earlier cases left (and it is not shrunk).
+   */
+  standalone: boolean;
   /** What differed, or the finding. */
   what: string[];
 }
@@ -78,8 +85,11 @@ export function check(interp: Runner, others: Runner[], c: FuzzCase, watchdogMs:
  * A smaller case that still fails: the least budget that shows it (binary search), then without
  * each memory overlay that is not needed.
  */
-export function shrink(interp: Runner, other: Runner, c: FuzzCase, watchdogMs: number): FuzzCase {
-  const fails = (x: FuzzCase): boolean => check(interp, [other], x, watchdogMs).what[0].length > 0;
+export function shrink(interp: Runner, other: Runner, c: FuzzCase, watchdogMs: number, tick?: () => void): FuzzCase {
+  const fails = (x: FuzzCase): boolean => {
+    tick?.();
+    return check(interp, [other], x, watchdogMs).what[0].length > 0;
+  };
   let best = c;
   let lo = 0, hi = c.budget;
   while (hi - lo > 1) {
@@ -117,9 +127,15 @@ export function runInproc(interp: Runner, others: Runner[], opts: InprocOptions)
     others.forEach((other, k) => {
       if (what[k].length === 0) return;
       stats.failures++;
-      const shrunk = shrink(interp, other, c, watchdogMs);
-      const again = check(interp, [other], shrunk, watchdogMs).what[0];
-      opts.onFailure?.({ original: c, shrunk, core: other.core.name, what: again.length > 0 ? again : what[k] });
+      // Verified and shrunk on fresh instances: the main ones go on in step (each has run the
+      // same cases, so that state one case leaves is the same for all of them).
+      const fi = new Runner(interp.core), fo = new Runner(other.core);
+      const standalone = check(fi, [fo], c, watchdogMs).what[0].length > 0;
+      // (A case that hit the watchdog is not shrunk: every step would take as long.)
+      const slow = what[k].some((l) => l.includes('watchdog'));
+      const shrunk = standalone && !slow ? shrink(fi, fo, c, watchdogMs, opts.onTick) : c;
+      const again = standalone ? check(fi, [fo], shrunk, watchdogMs).what[0] : [];
+      opts.onFailure?.({ original: c, shrunk, core: other.core.name, standalone, what: again.length > 0 ? again : what[k] });
     });
     const ms = performance.now() - tc;
     if (ms > stats.worstCaseMs) {

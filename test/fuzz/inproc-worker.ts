@@ -18,12 +18,15 @@ export interface WorkerData {
   timeLimitMs: number;
   watchdogMs: number;
   mode?: Mode;
-  /** [0]: the index of the case being run, [1]: 1 while running; shared with the supervisor. */
+  /**
+   * [0]: the index of the case being run, [1]: 1 while running, [2]: steps of shrinking a
+   * failure; shared with the supervisor.
+   */
   heartbeat: SharedArrayBuffer;
 }
 
 export type WorkerMessage =
-  | { type: 'failure'; file: string; json: string; id: string; core: string; what: string[] }
+  | { type: 'failure'; file: string; json: string; id: string; core: string; what: string[]; standalone: boolean }
   | { type: 'progress'; stats: unknown }
   | { type: 'done'; stats: unknown };
 
@@ -38,12 +41,16 @@ const stats = runInproc(interp, others, {
     Atomics.store(beat, 0, index);
     Atomics.store(beat, 1, 1);
   },
+  onTick() {
+    Atomics.add(beat, 2, 1);
+  },
   onFailure(f) {
     const id = f.original.id;
     const msg: WorkerMessage = {
-      type: 'failure', id, core: f.core, what: f.what,
+      type: 'failure', id, core: f.core, what: f.what, standalone: f.standalone,
       file: `inproc-${id.replace(':', '-')}-${f.core}.json`,
-      json: reproJson(f, `found by npm run fuzz, seed ${f.original.id.split(':')[0]} case ${f.original.id.split(':')[1]} (${f.original.mode})`),
+      json: reproJson(f, `found by npm run fuzz, seed ${f.original.id.split(':')[0]} case ${f.original.id.split(':')[1]} (${f.original.mode})` +
+        (f.standalone ? '' : '; does not fail on fresh instances: it depends on state the cases before it left')),
     };
     parentPort!.postMessage(msg);
   },

@@ -183,7 +183,7 @@ async function inprocLoop(o: Options, deadline: number, totals: InprocTotals): P
   const end = o.first + o.inproc;
   const workerFile = new URL('./inproc-worker.js', import.meta.url);
   while (next < end && performance.now() < deadline) {
-    const heartbeat = new SharedArrayBuffer(8);
+    const heartbeat = new SharedArrayBuffer(12);
     const beat = new Int32Array(heartbeat);
     Atomics.store(beat, 0, next);
     const data: WorkerData = {
@@ -192,10 +192,10 @@ async function inprocLoop(o: Options, deadline: number, totals: InprocTotals): P
     };
     const w = new Worker(workerFile, { workerData: data });
     const result = await new Promise<{ done: boolean; hangAt: number }>((resolveRun, reject) => {
-      let last = next, since = performance.now();
+      let last = next, lastTick = 0, since = performance.now();
       const timer = setInterval(() => {
-        const at = Atomics.load(beat, 0);
-        if (at !== last) { last = at; since = performance.now(); return; }
+        const at = Atomics.load(beat, 0), tick = Atomics.load(beat, 2);
+        if (at !== last || tick !== lastTick) { last = at; lastTick = tick; since = performance.now(); return; }
         if (Atomics.load(beat, 1) === 1 && performance.now() - since > o.hangS * 1000) {
           clearInterval(timer);
           void w.terminate();
@@ -206,7 +206,7 @@ async function inprocLoop(o: Options, deadline: number, totals: InprocTotals): P
         if (m.type === 'failure') {
           const file = join(o.out, m.file);
           writeFileSync(file, m.json);
-          totals.failures.push(`${file}: ${m.core}: ${m.what[0] ?? ''}`);
+          totals.failures.push(`${file}: ${m.core}: ${m.what[0] ?? ''}${m.standalone ? '' : ' (not on fresh instances)'}`);
         } else if (m.type === 'progress') {
           totals.current = m.stats as InprocStats;
         } else {
