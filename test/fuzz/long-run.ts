@@ -98,7 +98,7 @@ const table = (r: Record<string, number>): string => Object.entries(r).sort((a, 
 
 /** Kinds of CLI findings (the first words of a check's message), for the figures and the cap on files. */
 function category(v: string, r: CliResult, c: CliCase): string {
-  if (v.startsWith('hang')) return 'hang';
+  if (v.startsWith('hang')) return 'killed at timeout + 5 s';
   if (v.startsWith('wall time')) return r.cpuMs <= c.timeoutS * 1000 + 500 ? 'timeout overrun (host busy)' : 'timeout overrun';
   if (v.startsWith('peak RSS')) return 'rss';
   if (v.includes('exception')) return 'exception';
