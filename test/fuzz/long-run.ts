@@ -191,7 +191,7 @@ async function inprocLoop(o: Options, deadline: number, totals: InprocTotals): P
       timeLimitMs: deadline - performance.now(), watchdogMs: 5000, mode: o.mode, heartbeat,
     };
     const w = new Worker(workerFile, { workerData: data });
-    const result = await new Promise<{ done: boolean; hangAt: number }>((resolveRun, reject) => {
+    const result = await new Promise<{ done: boolean; hangAt: number; error?: boolean }>((resolveRun) => {
       let last = next, lastTick = 0, since = performance.now();
       const timer = setInterval(() => {
         const at = Atomics.load(beat, 0), tick = Atomics.load(beat, 2);
@@ -216,11 +216,21 @@ async function inprocLoop(o: Options, deadline: number, totals: InprocTotals): P
           resolveRun({ done: true, hangAt: -1 });
         }
       });
-      w.on('error', (e) => { clearInterval(timer); reject(e); });
+      // An exception in the harness itself: reported with its case, and the run goes on after it.
+      w.on('error', (e) => {
+        clearInterval(timer);
+        const at = Atomics.load(beat, 0);
+        totals.failures.push(`harness error at case ${o.seed}:${at}: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
+        resolveRun({ done: false, hangAt: at, error: true });
+      });
     });
     if (totals.current !== null) totals.stats.push(totals.current); // (a hang: the figures up to the last progress message)
     totals.current = null;
     if (result.done) break;
+    if (result.error === true) {
+      next = result.hangAt + 1;
+      continue;
+    }
     const c = generateCase(o.seed, result.hangAt, o.mode);
     const file = join(o.out, `inproc-hang-${c.id.replace(':', '-')}.json`);
     writeFileSync(file, `{\n "note": "no answer for ${o.hangS} s (npm run fuzz, seed ${o.seed})",\n "status": "open",\n "core": "compiled",\n "what": ["hang"],\n "case": ${caseToJson(c)}\n}\n`);
