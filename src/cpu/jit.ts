@@ -667,8 +667,11 @@ function switchesTask(i: Insn): boolean {
     (op === 0xff && (i.reg === 3 || i.reg === 5));
 }
 
-/** A block without instructions: Block.indexOf finds nothing before any EIP in it. */
-const NO_INSNS = new Block(-1);
+/**
+ * A block without instructions: Block.indexOf finds nothing before any EIP in it. Made at the
+ * first compilation (decoder.ts may still be loading when this module is evaluated).
+ */
+let noInsns: Block | null = null;
 
 /** Inlined instructions after which the block must check c.brk (anything that may end a block early). */
 function mayBreak(i: Insn): boolean {
@@ -912,5 +915,6 @@ export function compileBlock(cpu: Cpu, entry: Block, code32: boolean, minRuns: n
     if (at >= start && at < start + 64) console.error(`region at ${start.toString(16)} (${region.blocks.length} blocks):\n${src}`);
   }
   const factory = new Function(...params, src) as (...args: unknown[]) => Compiled;
-  return factory(cpu.regs, cpu.regs16, cpu.regs8, cpu.tlb, cpu.u8, cpu.u16, cpu.i32, NO_INSNS, ...insnParams, ...handlers, ...region.blocks);
+  noInsns ??= new Block(-1);
+  return factory(cpu.regs, cpu.regs16, cpu.regs8, cpu.tlb, cpu.u8, cpu.u16, cpu.i32, noInsns, ...insnParams, ...handlers, ...region.blocks);
 }

@@ -8,8 +8,10 @@ import { describe, expect, it } from 'vitest';
 import { checkCliResult, generateCliCase, runCliCase, workDir } from './cli-fuzz.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-// (Seed 100 case 1, a bzImage mutant that runs to its 1.5 s timeout, is left out for time.)
-const CASES: [number, number][] = [[100, 0], ...Array.from({ length: 8 }, (_, k): [number, number] => [100, k + 2]), [105, 0], [105, 3]];
+// Seed 100 but case 1 (a bzImage mutant that runs to its 1.5 s timeout: too long here), and a
+// 16- and a 32-bit random stream that end by themselves (status 3 and 4): cases that run into
+// slow self-modifying code (test/fuzz/repro/cli.test.ts) overrun their timeout on a busy host.
+const CASES: [number, number][] = [[100, 0], ...Array.from({ length: 8 }, (_, k): [number, number] => [100, k + 2]), [109, 4], [111, 8]];
 
 describe('process-level fuzzing (smoke)', () => {
   const work = workDir();
