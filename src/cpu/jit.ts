@@ -15,7 +15,9 @@
 //   (or, for a multi-block region, when CS is not 4 GiB).
 // - Before an instruction that can fault it stores that instruction's EIP in c.eip, so a fault (or
 //   an EXIT) leaves c.eip at the faulting instruction; c.curBlock / c.curEntry name the block being
-//   run, from which runBlock derives the retired count.
+//   run, from which runBlock derives the retired count. (A handler that may switch tasks leaves
+//   the new task's EIP: before it the count is brought up to date and c.curBlock is a block
+//   without instructions, so that nothing more is counted.)
 // - When an instruction sets c.brk the function stops after it, with c.eip at the next one.
 // - At the end of each block it adds the block's length to instructionCount; it goes on to the
 //   next block of the region only when c.brk is clear and the whole block fits in `limit`, as the
@@ -23,9 +25,9 @@
 
 import { CS, F_ARITH, SS } from './constants.js';
 import type { Cpu, Handler } from './cpu.js';
-import type { Block, Insn } from './decoder.js';
+import type { Insn } from './decoder.js';
 import { ud } from './ops.js';
-import { endsBlock, relativeBranch } from './decoder.js';
+import { Block, endsBlock, relativeBranch } from './decoder.js';
 
 export type Compiled = (c: Cpu, limit: number) => boolean;
 
@@ -51,11 +53,18 @@ interface FlagState {
 
 /** Flags an instruction reads and writes, and whether it is a point where all flags must be exact. */
 const ALL = F_ARITH;
+/** Line tag of an instruction's early exit, and where in it the dead flag record goes. */
+const EARLY_EXIT = -2;
+const FLAGS_HERE = '/*flags*/';
 
 class Gen {
   readonly lines: string[] = [];
-  /** Per line: the index (in the block) of the instruction whose flag result it records, or -1. */
+  /**
+   * Per line: the index (in the block) of the instruction whose flag result it records, -1, or
+   * EARLY_EXIT for the brk check after an instruction (whose index is then in exitOf).
+   */
   readonly tags: number[] = [];
+  readonly exitOf: number[] = [];
   private n = 0;
   assumed = 0;
   flags: FlagState | null = null;
@@ -87,10 +96,21 @@ class Gen {
     this.tags.push(this.k);
   }
 
+  /**
+   * Emit the early exit after the current instruction; FLAGS_HERE in it is replaced by the
+   * instruction's flag record when that is dead on the fall-through path.
+   */
+  emitEarlyExit(s: string): void {
+    this.exitOf[this.lines.length] = this.k;
+    this.lines.push(s);
+    this.tags.push(EARLY_EXIT);
+  }
+
   /** Roll the output back to `mark` lines (an instruction that turned out not to be inlined). */
   rollback(mark: number): void {
     this.lines.length = mark;
     this.tags.length = mark;
+    this.exitOf.length = Math.min(this.exitOf.length, mark);
   }
 
   /** Whether segment `seg` is flat now (and will be guarded at entry if used that way). */
@@ -171,13 +191,16 @@ function eaExpr(i: Insn): string {
 function memRead(g: Gen, seg: number, off: string, size: number): string {
   const v = g.tmp();
   g.sync = true;
+  // The slow path's value is made an int32 like the fast path's: an MMIO read returns the
+  // monitor's data, which may be an unsigned number (IMUL's overflow test multiplies it).
+  const norm = size === 4 ? ' | 0' : '';
   if (!g.flat(seg)) {
-    g.emit(`c.eip = ${g.eipHere}; const ${v} = c.read${size * 8}(${seg}, ${off});`);
+    g.emit(`c.eip = ${g.eipHere}; const ${v} = c.read${size * 8}(${seg}, ${off})${norm};`);
     return v;
   }
   // The fast path (a TLB hit, aligned) cannot fault; the slow path stores EIP first.
   const o = g.tmp(), e = g.tmp();
-  const slow = `{ c.eip = ${g.eipHere}; ${v} = c.read${size * 8}(${seg}, ${o}); }`;
+  const slow = `{ c.eip = ${g.eipHere}; ${v} = c.read${size * 8}(${seg}, ${o})${norm}; }`;
   g.emit(`const ${o} = ${off}; const ${e} = TLB[${o} >>> 12]; let ${v};`);
   if (size === 1) {
     g.emit(`if ((${e} & RM) === RW) ${v} = U8[(${e} & -4096) | (${o} & 4095)]; else ${slow}`);
@@ -212,11 +235,15 @@ function memWrite(g: Gen, seg: number, off: string, size: number, val: string): 
   }
 }
 
-/** Probe that a memory operand is writable (so flags are not changed by an instruction that faults). */
+/**
+ * Probe that a memory operand is writable (so flags are not changed by an instruction that
+ * faults): the slow probe checks both pages of an access that crosses into the next one.
+ */
 function memProbe(g: Gen, seg: number, off: string, size: number): void {
   g.sync = true;
   if (g.flat(seg)) {
-    g.emit(`if ((TLB[${off} >>> 12] & WM) !== WW) { c.eip = ${g.eipHere}; c.probeWrite(${seg}, ${off}, ${size}); }`);
+    const crosses = size === 1 ? '' : ` || (${off} & 4095) > ${4096 - size}`;
+    g.emit(`if ((TLB[${off} >>> 12] & WM) !== WW${crosses}) { c.eip = ${g.eipHere}; c.probeWrite(${seg}, ${off}, ${size}); }`);
   } else {
     g.emit(`c.eip = ${g.eipHere}; c.probeWrite(${seg}, ${off}, ${size});`);
   }
@@ -630,6 +657,22 @@ function inline(g: Gen, i: Insn, eipHere: string, next: string, nextOff: number,
   return false;
 }
 
+/**
+ * Handlers that may switch tasks (and then fault with EIP already the new task's): far JMP and
+ * CALL, INT n, INT3, INTO, ICEBP (through a task gate), IRET (with NT). All end their block.
+ */
+function switchesTask(i: Insn): boolean {
+  const op = i.op;
+  return op === 0xea || op === 0x9a || op === 0xcc || op === 0xcd || op === 0xce || op === 0xcf || op === 0xf1 ||
+    (op === 0xff && (i.reg === 3 || i.reg === 5));
+}
+
+/**
+ * A block without instructions: Block.indexOf finds nothing before any EIP in it. Made at the
+ * first compilation (decoder.ts may still be loading when this module is evaluated).
+ */
+let noInsns: Block | null = null;
+
 /** Inlined instructions after which the block must check c.brk (anything that may end a block early). */
 function mayBreak(i: Insn): boolean {
   if (i.op === 0x8d) return false; // LEA: no memory access
@@ -788,7 +831,7 @@ export function compileBlock(cpu: Cpu, entry: Block, code32: boolean, minRuns: n
           g.emit(g.goto(next, code32 ? g.d + off : null, mayBreak(i)));
           ended = true;
         } else if (mayBreak(i)) {
-          g.emit(`if (c.brk !== 0) { c.eip = ${next}; c.instructionCount += ${k + 1}; return true; }`);
+          g.emitEarlyExit(`if (c.brk !== 0) { ${FLAGS_HERE}c.eip = ${next}; c.instructionCount += ${k + 1}; return true; }`);
         }
         continue;
       }
@@ -800,9 +843,17 @@ export function compileBlock(cpu: Cpu, entry: Block, code32: boolean, minRuns: n
       handlers.push(i.handler);
       insnParams.push(i);
       const h = handlers.length - 1;
-      g.emit(`c.eip = ${eipHere}; c.nextEip = ${next}; H${h}(c, Q${insnParams.length - 1});`);
+      if (last && switchesTask(i)) {
+        // A task switch loads the new task's EIP before it loads (and may fault on) its
+        // segments: runBlock could not find the faulting instruction from EIP. The instructions
+        // before this one are counted first, and while it runs curBlock is a block without
+        // instructions, so a fault counts nothing more (as the interpreter counts them).
+        g.emit(`c.eip = ${eipHere}; c.nextEip = ${next}; c.instructionCount += ${k}; c.curBlock = NB; H${h}(c, Q${insnParams.length - 1}); c.curBlock = B${bk};`);
+      } else {
+        g.emit(`c.eip = ${eipHere}; c.nextEip = ${next}; H${h}(c, Q${insnParams.length - 1});`);
+      }
       if (last) {
-        g.emit(`c.instructionCount += ${n};`);
+        g.emit(`c.instructionCount += ${switchesTask(i) ? n - k : n};`);
         const { targets, dynamic } = successors(i, g.d + off);
         if (dynamic) {
           g.emit(g.goto('c.nextEip', null, true));
@@ -828,7 +879,22 @@ export function compileBlock(cpu: Cpu, entry: Block, code32: boolean, minRuns: n
       dead[k] = writes[k] !== 0 && (writes[k] & live) === 0;
       live = sync[k] ? ALL : (live & ~writes[k]) | reads[k];
     }
-    const lines = g.lines.filter((_, x) => g.tags[x] < 0 || !dead[g.tags[x]]);
+    // A dead result is still recorded on the early exit right after its instruction (brk set
+    // by an MMIO write or a write to a code page): there the flags are the monitor's to see and
+    // the next run()'s to use. (Earlier results are live there anyway: a memory access syncs.)
+    const lines: string[] = [];
+    for (let x = 0; x < g.lines.length; x++) {
+      const tag = g.tags[x];
+      if (tag >= 0) {
+        if (!dead[tag]) lines.push(g.lines[x]);
+      } else if (tag === EARLY_EXIT) {
+        const k = g.exitOf[x];
+        const record = dead[k] ? g.lines.filter((_, y) => g.tags[y] === k).join(' ') + ' ' : '';
+        lines.push(g.lines[x].replace(FLAGS_HERE, record));
+      } else {
+        lines.push(g.lines[x]);
+      }
+    }
     body.push(`case ${bk}: {`, `const e0 = pc;`, ...lines, `}`);
   }
   if (!inlinedAny) return null;
@@ -842,13 +908,15 @@ export function compileBlock(cpu: Cpu, entry: Block, code32: boolean, minRuns: n
     LOCALS.filter(([name]) => new RegExp(`\\b${name}\\b`).test(code)).map(([name, field]) => `const ${name} = c.${field};`).join(' '),
     `const E = c.eip; let pc = E, b = 0;`,
   ];
-  // Q<k>: instruction records, H<h>: handlers, B<k>: the region's blocks (distinct from locals).
-  const params = [...VIEWS, ...insnParams.map((_, k) => `Q${k}`), ...handlers.map((_, k) => `H${k}`), ...region.blocks.map((_, k) => `B${k}`)];
+  // Q<k>: instruction records, H<h>: handlers, B<k>: the region's blocks, NB: the block without
+  // instructions (distinct from locals).
+  const params = [...VIEWS, 'NB', ...insnParams.map((_, k) => `Q${k}`), ...handlers.map((_, k) => `H${k}`), ...region.blocks.map((_, k) => `B${k}`)];
   const src = `return (function block(c, limit) {\n${header.join('\n')}\nfor (;;) {\nswitch (b) {\n${code}\n}\nc.eip = pc; return true;\n}\n});`;
   if (DUMP !== '') {
     const at = parseInt(DUMP, 16), start = cpu.eip >>> 0;
     if (at >= start && at < start + 64) console.error(`region at ${start.toString(16)} (${region.blocks.length} blocks):\n${src}`);
   }
   const factory = new Function(...params, src) as (...args: unknown[]) => Compiled;
-  return factory(cpu.regs, cpu.regs16, cpu.regs8, cpu.tlb, cpu.u8, cpu.u16, cpu.i32, ...insnParams, ...handlers, ...region.blocks);
+  noInsns ??= new Block(-1);
+  return factory(cpu.regs, cpu.regs16, cpu.regs8, cpu.tlb, cpu.u8, cpu.u16, cpu.i32, noInsns, ...insnParams, ...handlers, ...region.blocks);
 }
