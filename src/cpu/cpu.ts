@@ -149,7 +149,13 @@ export class Cpu {
   // --- MSR storage
   sysenterCs = 0; sysenterEsp = 0; sysenterEip = 0;
   apicBase = 0xfee00900 | 0;
+  /**
+   * The TSC is instructions retired + tscOffset (the monitor's, small: time without
+   * instructions) + tscBase (what a WRMSR to the TSC set, kept as a BigInt so a value above
+   * 2^53 stays exact; 0n almost always, which keeps RDTSC in number arithmetic).
+   */
   tscOffset = 0;
+  tscBase = 0n;
   readonly msrStore = new Map<number, bigint>();
   cpuid: CpuidEntry[] = defaultCpuid();
   /** What of the CPUID table decides which MSRs exist. */
@@ -300,7 +306,15 @@ export class Cpu {
     this.fragUsed = 0;
     this.x87.reset();
     resetStorage(this.msrModel, this.msrStore);
+    // The TSC counts from 0 again (SDM vol. 3 17.17), the SYSENTER MSRs are 0, and nothing of
+    // the old DR7's breakpoints stays armed.
+    this.tscOffset = -this.instructionCount;
+    this.tscBase = 0n;
+    this.sysenterCs = 0; this.sysenterEsp = 0; this.sysenterEip = 0;
+    this.apicBase = 0xfee00900 | 0;
+    this.pendingDebugTrap = 0;
     this.updateMode();
+    this.updateDebug();
     this.flushTlb(true);
     this.flushBlocks();
   }
@@ -390,7 +404,7 @@ export class Cpu {
     const u = index >>> 0;
     if (msrDef(u, this.msrModel) === undefined) return undefined;
     switch (u) {
-      case MSR_TSC: return BigInt.asUintN(64, BigInt(this.retired()) + BigInt(this.tscOffset));
+      case MSR_TSC: return this.tsc();
       case MSR_APIC_BASE: return BigInt(this.apicBase >>> 0);
       case MSR_SYSENTER_CS: return BigInt(this.sysenterCs >>> 0);
       case MSR_SYSENTER_ESP: return BigInt(this.sysenterEsp >>> 0);
@@ -398,6 +412,12 @@ export class Cpu {
       case MSR_EFER: return BigInt(this.efer >>> 0);
       default: return this.msrStore.get(u) ?? 0n;
     }
+  }
+
+  /** The time-stamp counter now (RDTSC, RDMSR 0x10). */
+  tsc(): bigint {
+    const n = this.retired() + this.tscOffset;
+    return this.tscBase === 0n && n >= 0 ? BigInt(n) : BigInt.asUintN(64, this.tscBase + BigInt(n));
   }
 
   /** Write an MSR; false when the model does not have it or refuses the value (WRMSR: #GP). */
@@ -408,7 +428,9 @@ export class Cpu {
     const v = BigInt.asUintN(64, value);
     const lo = Number(BigInt.asUintN(32, v)) | 0;
     switch (u) {
-      case MSR_TSC: this.tscOffset = Number(BigInt.asIntN(64, v - BigInt(this.retired()))); return true;
+      case MSR_TSC:
+        this.tscBase = v - BigInt(this.retired() + this.tscOffset);
+        return true;
       case MSR_APIC_BASE: this.apicBase = lo; return true;
       case MSR_SYSENTER_CS: this.sysenterCs = lo & 0xffff; return true;
       case MSR_SYSENTER_ESP: this.sysenterEsp = lo; return true;

@@ -864,9 +864,17 @@ export function rdpmc(c: Cpu): void {
 export function rdtsc(c: Cpu): void {
   requireFeature(c, CPUID_TSC);
   if ((c.cr4 & CR4_TSD) !== 0 && c.cpl !== 0 && (c.pmode || c.vm86)) c.gp(0);
-  const t = c.retired() + c.tscOffset;
-  c.regs[EAX] = t % 4294967296 | 0;
-  c.regs[EDX] = Math.floor(t / 4294967296) | 0;
+  if (c.tscBase === 0n) {
+    const t = c.retired() + c.tscOffset;
+    if (t >= 0) {
+      c.regs[EAX] = t % 4294967296 | 0;
+      c.regs[EDX] = Math.floor(t / 4294967296) | 0;
+      return;
+    }
+  }
+  const t = c.tsc();
+  c.regs[EAX] = Number(t & 0xffffffffn) | 0;
+  c.regs[EDX] = Number(t >> 32n) | 0;
 }
 
 export function cpuid(c: Cpu): void {

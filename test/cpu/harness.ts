@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { ExitReason } from '../../src/hv/exit.js';
-import type { Regs, Segment, Sregs } from '../../src/hv/types.js';
+import type { MsrEntry, Regs, Segment, Sregs } from '../../src/hv/types.js';
 import { Vm } from '../../src/hv/vm.js';
 import type { Vcpu } from '../../src/hv/vcpu.js';
 
@@ -373,9 +373,10 @@ export class Flat32 {
   /**
    * Run `code` (followed by a HLT) at F32.CODE in flat 32-bit protected mode, CPL 0.
    * `regs` are the initial general registers (ESP defaults to STACK_TOP), `flags` EFLAGS,
-   * `mem` extra [address, bytes] to load first. IN from any port reads all ones.
+   * `mem` extra [address, bytes] to load first, `msrs` MSRs to set after the reset. IN from any
+   * port reads all ones.
    */
-  run(code: number[], regs: Partial<Regs> = {}, flags = 0x2, mem: Array<[number, number[]]> = []): Run32Result {
+  run(code: number[], regs: Partial<Regs> = {}, flags = 0x2, mem: Array<[number, number[]]> = [], msrs: MsrEntry[] = []): Run32Result {
     this.prepare();
     for (const [a, b] of mem) this.write(a, b);
     this.write(F32.CODE, [...code, 0xf4]);
@@ -390,6 +391,7 @@ export class Flat32 {
       eax: 0, ebx: 0, ecx: 0, edx: 0, esi: 0, edi: 0, ebp: 0, esp: F32.STACK_TOP, eip: F32.CODE, eflags: flags,
       ...regs,
     });
+    if (msrs.length > 0) this.vcpu.setMsrs(msrs);
     let reason = 0;
     for (let n = 0; n < 1000; n++) {
       reason = this.vcpu.run(1_000_000);

@@ -380,8 +380,7 @@ describe('RDTSC', () => {
     expect(t1).toBeGreaterThan(t0);
   });
   it('rdtsc ; follows a TSC written through the MSR interface', () => {
-    machine.vcpu.setMsrs([{ index: 0x10, value: 0x5_0000_0000n }]);
-    const r = machine.run([0x0f, 0x31]);
+    const r = machine.run([0x0f, 0x31], {}, 0x2, [], [{ index: 0x10, value: 0x5_0000_0000n }]);
     expect(r.regs.edx).toBe(5);
     expect(r.regs.eax).toBeLessThan(1000);
   });

@@ -41,7 +41,7 @@ export const R_IO = 1, R_MMIO = 2, R_HLT = 3, R_IRQ_WINDOW = 4, R_SHUTDOWN = 5, 
 const REASON_NAMES = ['?', 'io', 'mmio', 'hlt', 'irq-window', 'shutdown', 'debug', 'budget', 'internal-error'];
 
 /** MSRs read back at the end (the TSC counts retired instructions and deliveries). */
-const MSRS = [0x10, 0x1b, 0x174, 0x175, 0x176, 0x277, 0x1a0, 0xc0000080];
+const MSRS = [0x10, 0x1b, 0x174, 0x175, 0x176, 0x179, 0x277, 0xc0000080];
 
 /** How a case ended. */
 export type End = 'budget' | 'exits' | 'shutdown' | 'internal-error' | 'debug' | 'watchdog' | 'js-exception';
@@ -97,7 +97,9 @@ export class Runner {
     vcpu.setSregs(structuredClone(c.sregs));
     vcpu.setRegs({ ...c.regs });
     if (c.fpu !== null) vcpu.setFpu(structuredClone(c.fpu));
-    vcpu.setMsrs(c.msrs.map(([index, v]) => ({ index, value: BigInt('0x' + v) })));
+    // Only the MSRs the case's CPU model has (KVM_SET_MSRS refuses the others, as vmrun does).
+    const present = new Set(presentMsrs(vcpu, c.msrs.map(([index]) => index)));
+    vcpu.setMsrs(c.msrs.filter(([index]) => present.has(index)).map(([index, v]) => ({ index, value: BigInt('0x' + v) })));
   }
 
   /**
@@ -211,7 +213,7 @@ export class Runner {
     const ms = performance.now() - t0;
     return {
       end, exits, error,
-      regs: vcpu.getRegs(), sregs: vcpu.getSregs(), fpu: vcpu.getFpu(), msrs: vcpu.getMsrs(MSRS),
+      regs: vcpu.getRegs(), sregs: vcpu.getSregs(), fpu: vcpu.getFpu(), msrs: vcpu.getMsrs(presentMsrs(vcpu, MSRS)),
       instructions: vcpu.instructions - before,
       memory: this.vm.bytes,
       ms,
@@ -272,4 +274,17 @@ export function compare(a: Outcome, b: Outcome): string[] {
     out.push(`memory: ${count} bytes differ, first at ${diffs.map((d) => `0x${hx(d)} (${hx(a.memory[d])}/${hx(b.memory[d])})`).join(', ')}`);
   }
   return out;
+}
+
+/** Those of `indices` that the vCPU's model has (getMsrs throws a RangeError for the others). */
+function presentMsrs(vcpu: Vcpu, indices: readonly number[]): number[] {
+  return indices.filter((index) => {
+    try {
+      vcpu.getMsrs([index]);
+      return true;
+    } catch (e) {
+      if (e instanceof RangeError) return false;
+      throw e;
+    }
+  });
 }

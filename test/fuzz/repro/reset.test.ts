@@ -1,6 +1,6 @@
 // Reproducers for state that Vcpu.reset() (Cpu.reset in src/cpu/cpu.ts) leaves from before the
 // reset, found because the in-process fuzzer reuses one vCPU for many cases (inproc.ts works
-// around both). Marked it.fails until the core is fixed: the expectations are the SDM's.
+// around both). The expectations are the SDM's.
 import { describe, expect, it } from 'vitest';
 import { Vm } from '../../../src/hv/vm.js';
 import { realModeVm } from '../../support/x86-guest.js';
@@ -11,7 +11,7 @@ describe('Vcpu.reset()', () => {
   // DR7 reads 0x400 after the reset, but the breakpoints the core derived from the old DR7 (in
   // updateDebug, only called on MOV DR7 / MOV CR4) stay armed: an instruction breakpoint on
   // DR0 = 0 then fires at linear address 0.
-  it.fails('disarms the breakpoints DR7 had enabled (SDM vol. 3 table 9-1: DR7 = 0x400)', () => {
+  it('disarms the breakpoints DR7 had enabled (SDM vol. 3 table 9-1: DR7 = 0x400)', () => {
     // 7C00: mov eax, 1 ; mov dr7, eax (L0: execution breakpoint at DR0 = 0) ; hlt
     const { vm, vcpu } = realModeVm(Vm, [0x66, 0xb8, 0x01, 0x00, 0x00, 0x00, 0x0f, 0x23, 0xf8, 0xf4]);
     expect(vcpu.run(100)).toBe(R_HLT);
@@ -30,7 +30,7 @@ describe('Vcpu.reset()', () => {
   });
 
   // The TSC reads instructions retired since the vCPU was created plus an offset; reset() keeps both.
-  it.fails('sets the time-stamp counter to 0 (SDM vol. 3 17.17: the TSC is set to 0 on RESET)', () => {
+  it('sets the time-stamp counter to 0 (SDM vol. 3 17.17: the TSC is set to 0 on RESET)', () => {
     const { vcpu } = realModeVm(Vm, [0x90, 0x90, 0x90, 0xf4]);
     expect(vcpu.run(100)).toBe(R_HLT);
     vcpu.reset();
