@@ -1445,22 +1445,16 @@ export class Cpu {
     this.runLimit = start + budget;
     this.runDeliveries = 0;
     this.exitPending = 0;
-    this.guarded(() => this.completePending(exit));
+    if (this.mmioReadPending || this.pendingIn !== 0) this.guarded(this.completeStep);
     if (this.exitPending === 0 && this.mmioWqLen > 0) this.nextMmioWriteExit(exit);
     if (this.exitPending === 0 && this.fragCount > 0) {
       // The instruction whose MMIO read left run() is completed first, with the data, before
       // an interrupt the monitor injected meanwhile (as KVM completes an emulated instruction).
-      const limit = this.instructionCount + 1;
-      this.guarded(() => this.runBlock(limit));
+      this.guarded(this.replayStep);
       if (!this.mmioReadPending) this.fragCount = this.fragUsed = 0;
       if (this.exitPending === 0 && this.mmioWqLen > 0) this.nextMmioWriteExit(exit);
     }
-    if (this.exitPending === 0 && this.pendingVector >= 0) {
-      const v = this.pendingVector;
-      this.pendingVector = -1;
-      this.interruptShadow = false;
-      this.guarded(() => this.deliverInterrupt(v, INT_EXT, -1));
-    }
+    if (this.exitPending === 0 && this.pendingVector >= 0) this.guarded(this.injectStep);
     while (this.exitPending === 0) {
       if (this.irqWindowRequested && (this.flags & F_IF) !== 0 && !this.interruptShadow) {
         this.exitPending = ExitReason.IrqWindowOpen;
@@ -1481,8 +1475,20 @@ export class Cpu {
     exit.readyForInterruptInjection = this.canInjectInterrupt();
   }
 
-  /** runBlock up to run()'s limit (bound once: guarded() calls it without arguments). */
+  // The steps of run() that guarded() runs, bound once (no closure per run).
+  /** Blocks up to run()'s limit. */
   private readonly runChain = (): void => this.runBlock(this.runLimit);
+  /** The data of an IN or an MMIO read the monitor supplied. */
+  private readonly completeStep = (): void => this.completePending(this.exit);
+  /** The instruction whose MMIO read left run(), once more, alone. */
+  private readonly replayStep = (): void => this.runBlock(this.instructionCount + 1);
+  /** The interrupt the monitor injected (KVM_INTERRUPT). */
+  private readonly injectStep = (): void => {
+    const v = this.pendingVector;
+    this.pendingVector = -1;
+    this.interruptShadow = false;
+    this.deliverInterrupt(v, INT_EXT, -1);
+  };
 
   /**
    * Run `work`; a guest exception it raises is delivered (one step of the budget and a cycle of

@@ -222,7 +222,7 @@ describe('vmrun runs guests', () => {
   });
 
   it('--reboot restarts the machine on a guest reset (here until the timeout)', () => {
-    const r = vmrun(['--kernel', guest('reset.bin', [0xb0, 0xfe, 0xe6, 0x64, 0xfa, 0xf4]), '--reboot', '--timeout', '0.3', '--json']);
+    const r = vmrun(['--kernel', guest('reset.bin', [0xb0, 0xfe, 0xe6, 0x64, 0xfa, 0xf4]), '--reboot', '--timeout', '1.5', '--json']);
     expect(r.status).toBe(124);
     const j = JSON.parse(r.stderrLines[r.stderrLines.length - 1]) as { resets: number };
     expect(j.resets).toBeGreaterThan(0);
@@ -505,9 +505,9 @@ describe('--timeout, --expect and --success', () => {
   });
 
   it('--reboot --timeout reports the user\'s seconds', () => {
-    const r = vmrun(['--kernel', guest('reset2.bin', [0xb0, 0xfe, 0xe6, 0x64, 0xfa, 0xf4]), '--reboot', '--timeout', '0.4']);
+    const r = vmrun(['--kernel', guest('reset2.bin', [0xb0, 0xfe, 0xe6, 0x64, 0xfa, 0xf4]), '--reboot', '--timeout', '1.5']);
     expect(r.status).toBe(124);
-    expect(r.stderrLines[0]).toMatch(/^vmrun: timeout: the guest was still running after 0\.4 s \(it had reset the machine \d+ times\) \(exit status 124\)$/);
+    expect(r.stderrLines[0]).toMatch(/^vmrun: timeout: the guest was still running after 1\.5 s \(it had reset the machine \d+ times\) \(exit status 124\)$/);
   });
 
   it('--expect that never matched fails an orderly stop with status 5', () => {
