@@ -326,7 +326,7 @@ async function runMachine(
           traceLine: traces?.push ?? null,
         };
         try {
-          machine = new MachineClass(config);
+          machine = new MachineClass(config, machine ?? undefined);
         } catch (e) {
           if (e instanceof LoadError) return fail(STATUS_USAGE, e.message);
           if (e instanceof RangeError && /array buffer|allocation/i.test(e.message)) {

@@ -9,7 +9,7 @@ import {
   CS, DB, DF, DS, EFER_NXE, ES, ESP, F_AC, F_AF, F_ARITH, F_CF, F_FIXED, F_IF, F_NT, F_OF, F_PF, F_RF,
   F_SF, F_TF, F_VM, F_ZF, FS, GP, GS, LDTR, NP, PF, SS, SSF, TR, TS,
 } from './constants.js';
-import { Block, decodeBlock, decodeSingle } from './decoder.js';
+import { Block, decodeBlock, decodeSingle, tailBlock } from './decoder.js';
 import type { PhysicalMemory } from './memory.js';
 import { cr4Allowed, defaultCpuid, leaf1Features } from './cpuid.js';
 import {
@@ -71,9 +71,15 @@ const TLB_LIST_MAX = 4096;
 const MAX_MMIO_READS = 4;
 /**
  * Decoded instructions kept in the block cache at most; beyond, every block is dropped (as QEMU
- * flushes a full translation buffer), so decoded code takes bounded memory (about 100 MiB).
+ * flushes a full translation buffer), so decoded code takes bounded memory (a record is about
+ * 170 bytes): one per KiB of guest RAM, at least 128 K (about 22 MiB: the bundled Linux boot
+ * keeps 75 K) and at most 1 M (Debian's installer boot, 512 MiB, keeps 283 K).
  */
-const MAX_CACHED_INSNS = 1 << 19;
+function maxCachedInsns(ramBytes: number): number {
+  return Math.max(1 << 17, Math.min(1 << 20, Math.floor(ramBytes / 1024)));
+}
+/** Blocks kept in the block cache at most (the same flush beyond). */
+const MAX_CACHED_BLOCKS = 1 << 17;
 /** Writes that hit a code page's decoded instructions before the page runs uncached for a while. */
 const VOLATILE_AFTER = 64;
 /**
@@ -257,9 +263,13 @@ export class Cpu {
   /** Instructions in cached blocks (bounded by maxCachedInsns). */
   cachedInsns = 0;
   /** The bound of cachedInsns: beyond it every block is dropped (tests set it lower). */
-  maxCachedInsns = MAX_CACHED_INSNS;
+  maxCachedInsns = 1 << 17;
   /** Counters of the decoded-code cache, for --stats and tests. */
-  readonly codeStats = { blocksDecoded: 0, singleDecodes: 0, flushes: 0, volatilePages: 0 };
+  readonly codeStats = { blocksDecoded: 0, tailBlocks: 0, singleDecodes: 0, flushes: 0, volatilePages: 0 };
+  /** Decoded-instruction records of flushed blocks, for the decoder to reuse. */
+  readonly insnPool: Insn[] = [];
+  /** The block that ran last (kept across run() calls: where execution resumes mid-block). */
+  private lastBlock: Block | null = null;
   /** The one block a volatile page's instructions are decoded into, one at a time. */
   private readonly scratch = new Block(-1);
 
@@ -268,6 +278,7 @@ export class Cpu {
     this.u8 = mem.u8;
     this.u16 = mem.u16;
     this.i32 = mem.i32;
+    this.maxCachedInsns = maxCachedInsns(mem.u8.length);
     mem.onMapChange = () => this.flushTlb(true);
     mem.onCodeWrite = (page, offset, length) => this.codeWritten(page, offset, length);
     this.reset();
@@ -300,6 +311,8 @@ export class Cpu {
     this.pendingIn = 0;
     this.pendingIns = false;
     this.interruptShadow = false;
+    this.irqWindowRequested = false;
+    this.exitPending = 0;
     this.mmioWqLen = 0;
     this.mmioReadPending = false;
     this.fragCount = 0;
@@ -313,6 +326,8 @@ export class Cpu {
     this.sysenterCs = 0; this.sysenterEsp = 0; this.sysenterEip = 0;
     this.apicBase = 0xfee00900 | 0;
     this.pendingDebugTrap = 0;
+    this.lastBlock = null;
+    this.prevBlock = null;
     this.updateMode();
     this.updateDebug();
     this.flushTlb(true);
@@ -1264,7 +1279,17 @@ export class Cpu {
   // Blocks
 
   private flushBlocks(): void {
-    for (const b of this.blocks.values()) dropBlock(b);
+    // The records of every block are free again (only blocks that decoded their own: a tail
+    // block shares them): the decoder reuses them instead of allocating (a guest that fills the
+    // cache again and again otherwise made the collector's old space grow to 175 MiB for 25 MiB
+    // live).
+    const pool = this.insnPool;
+    for (const b of this.blocks.values()) {
+      if (b.decoded === b.insns.length && pool.length + b.decoded <= this.maxCachedInsns) {
+        for (const i of b.insns) pool.push(i);
+      }
+      dropBlock(b);
+    }
     this.blocks.clear();
     this.blockCache.fill(undefined);
     this.codePages.length = 0;
@@ -1319,11 +1344,12 @@ export class Cpu {
   /** Drop a cached block (its page's list is the caller's). */
   private forgetBlock(b: Block): void {
     if (this.blocks.get(b.key) === b) this.blocks.delete(b.key);
-    this.cachedInsns -= b.insns.length;
+    this.cachedInsns -= b.decoded;
     dropBlock(b);
   }
 
-  private registerBlock(b: Block, page: number): void {
+  /** Cache block `b` of `page`, which decoded `decoded` new instruction records. */
+  private registerBlock(b: Block, page: number, decoded: number): void {
     let cp = this.codePages[page];
     if (cp === undefined) {
       cp = new CodePage();
@@ -1331,7 +1357,8 @@ export class Cpu {
     }
     cp.blocks.push(b);
     cp.cover(b.lo, b.hi);
-    this.cachedInsns += b.insns.length;
+    b.decoded = decoded;
+    this.cachedInsns += decoded;
     if (this.mem.codePage[page] === 0) {
       this.mem.codePage[page] = 1;
       // Writes to this page must now take the slow path: drop write permission from the TLB.
@@ -1415,17 +1442,32 @@ export class Cpu {
       this.codeStats.singleDecodes++;
       return decodeSingle(this, this.eip, this.code32, this.scratch);
     }
-    if (this.cachedInsns > this.maxCachedInsns) {
+    if (this.cachedInsns > this.maxCachedInsns || this.blocks.size >= MAX_CACHED_BLOCKS) {
       this.codeStats.flushes++;
       this.flushBlocks();
       this.flushTlb(true);
+    }
+    // Resuming inside the block that ran last (after an exit, a fault, an interrupt): its
+    // decoded instructions from here on make the new block.
+    const last = this.lastBlock;
+    if (last !== null && last.valid && last.cacheable && last.key >= 0 && (last.key & 1) === (key & 1) &&
+        Math.floor(last.key / 8192) === page && (phys & 4095) > last.lo && (phys & 4095) < last.hi) {
+      const k = last.insnAt(phys & 4095);
+      if (k > 0) {
+        const b = tailBlock(last, k, this.eip, this.code32, key);
+        this.codeStats.tailBlocks++;
+        this.blocks.set(key, b);
+        this.blockCache[slot] = b;
+        this.registerBlock(b, page, 0);
+        return b;
+      }
     }
     this.codeStats.blocksDecoded++;
     const b = decodeBlock(this, this.eip, this.code32, key);
     if (b.cacheable) {
       this.blocks.set(key, b);
       this.blockCache[slot] = b;
-      this.registerBlock(b, page);
+      this.registerBlock(b, page, b.insns.length);
     }
     return b;
   }
@@ -1467,6 +1509,7 @@ export class Cpu {
       this.guarded(this.runChain);
       if (this.mmioWqLen > 0 && this.exitPending === 0) this.nextMmioWriteExit(exit);
     }
+    if (this.curBlock !== null) this.lastBlock = this.curBlock;
     this.curBlock = null;
     exit.reason = this.exitPending;
     exit.instructions = this.instructionCount - start;
@@ -1703,6 +1746,8 @@ export class Cpu {
   // Exception and interrupt delivery
 
   private deliverFault(): void {
+    // The handler returns into the middle of this block, usually (see lookupBlock).
+    if (this.curBlock !== null) this.lastBlock = this.curBlock;
     let vector = this.excVector;
     let error = this.excError;
     if (TRACE_EXCEPTIONS) console.error(`vmrun: exception ${vector} err ${error.toString(16)} at ${this.segSel[CS].toString(16)}:${(this.eip>>>0).toString(16)} cr2 ${(this.cr2>>>0).toString(16)} esp ${(this.regs[4]>>>0).toString(16)} cpl ${this.cpl}`);

@@ -49,6 +49,8 @@ export class Block {
   /** The bytes it was decoded from: offsets lo .. hi (exclusive) in its page. */
   lo = 0;
   hi = 0;
+  /** Instruction records it decoded itself (a tail block shares another block's). */
+  decoded = 0;
   /** The compiled form: undefined until tried, null when the compiler declined. */
   compiled: Compiled | null | undefined = undefined;
   /** Successor cache (see Cpu.getBlock): the last two blocks that followed this one. */
@@ -70,6 +72,17 @@ export class Block {
   static readonly shapeTemplates: object[] = [];
   constructor(key: number) {
     (this as { key: number }).key = key;
+  }
+
+  /** The index of the instruction that starts at page offset `off`, or -1. */
+  insnAt(off: number): number {
+    let at = this.lo;
+    for (let k = 0; k < this.insns.length; k++) {
+      if (at === off) return k;
+      if (at > off) return -1;
+      at += this.insns[k].len;
+    }
+    return -1;
   }
 
   /** How many instructions lie before the one at `eip` in a block entered at `entry`. */
@@ -335,7 +348,7 @@ export function decodeBlock(cpu: Cpu, eip: number, code32: boolean, key: number)
   const savedCr2 = cpu.cr2;
   let hi = startLin & 4095;
   for (let n = 0; n < MAX_BLOCK; n++) {
-    const i = new Insn();
+    const i = cpu.insnPool.pop() ?? new Insn(); // decodeInsn sets every field
     let len: number;
     if (n === 0) {
       len = decodeInsn(cpu, off, code32, i);
@@ -370,10 +383,32 @@ export function decodeBlock(cpu: Cpu, eip: number, code32: boolean, key: number)
   }
   block.lo = startLin & 4095;
   block.hi = hi;
-  // A relative branch other than CALL whose target is the block's first instruction.
+  markSelfLoop(block, eip, off, code32);
+  return block;
+}
+
+/** selfLoop: the block ends with a relative branch other than CALL to its first instruction. */
+function markSelfLoop(block: Block, eip: number, end: number, code32: boolean): void {
   const last = block.insns[block.insns.length - 1];
   const branch = last.op === 0xe8 ? null : relativeBranch(last);
-  if (branch !== null) block.selfLoop = ((off + branch.disp - eip) & (code32 ? -1 : 0xffff)) === 0;
+  block.selfLoop = branch !== null && ((end + branch.disp - eip) & (code32 ? -1 : 0xffff)) === 0;
+}
+
+/**
+ * The block that starts at the instruction `k` of `whole` (a cached block of the same page and
+ * code size), at CS:eip: its instructions are `whole`'s from k on — the same decoded records,
+ * shared, not decoded again. Execution resumes in the middle of a block after every exit, fault
+ * and interrupt; decoding up to 64 instructions afresh each time made straight-line code that
+ * exits at every instruction (MMIO) decode and keep 64 records per instruction.
+ */
+export function tailBlock(whole: Block, k: number, eip: number, code32: boolean, key: number): Block {
+  const block = new Block(key);
+  block.insns = whole.insns.slice(k);
+  let lo = whole.lo;
+  for (let j = 0; j < k; j++) lo += whole.insns[j].len;
+  block.lo = lo;
+  block.hi = whole.hi;
+  markSelfLoop(block, eip, (eip + whole.hi - lo) & (code32 ? -1 : 0xffff), code32);
   return block;
 }
 

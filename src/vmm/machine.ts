@@ -109,7 +109,14 @@ export class Machine {
   private a20Port92 = false;
 
   /** Throws LoadError for a kernel that cannot be loaded (the CLI exits 2). */
-  constructor(config: MachineConfig) {
+  /**
+   * `previous`: the machine this one replaces after a guest reset (--reboot). Its VM and vCPU
+   * are kept — guest RAM keeps its contents, as a PC's does across a reset (and QEMU's
+   * system_reset) — and reset; everything else is new. A reboot then allocates no guest RAM, TLB
+   * or page map again (a guest resetting in a loop grew the process by that much per reset
+   * until the collector caught up).
+   */
+  constructor(config: MachineConfig, previous?: Machine) {
     this.config = config;
     const mem = config.memorySize;
     if (!Number.isSafeInteger(mem) || mem % 4096 !== 0 || mem < MIN_MEMORY || mem > MAX_MEMORY) {
@@ -127,8 +134,14 @@ export class Machine {
       bits: config.bits,
     });
 
-    this.vm = new Vm(mem);
-    this.vm.setMemoryRegion({ slot: 0, guestPhys: 0, size: mem, hostOffset: 0, readonly: false });
+    const reuse = previous !== undefined && previous.config.memorySize === mem;
+    if (reuse) {
+      this.vm = previous.vm;
+      this.vm.setA20(true);
+    } else {
+      this.vm = new Vm(mem);
+      this.vm.setMemoryRegion({ slot: 0, guestPhys: 0, size: mem, hostOffset: 0, readonly: false });
+    }
     for (const chunk of this.load.chunks) {
       try {
         this.vm.writePhys(chunk.addr, chunk.data);
@@ -138,7 +151,12 @@ export class Machine {
         );
       }
     }
-    this.vcpu = this.vm.createVcpu();
+    if (reuse) {
+      this.vcpu = previous.vcpu;
+      this.vcpu.reset();
+    } else {
+      this.vcpu = this.vm.createVcpu();
+    }
     this.vcpu.setCpuid(cpuidForModel(config.cpu ?? DEFAULT_CPU));
     this.vcpu.setSregs(entrySregs(this.load.entry));
     this.vcpu.setRegs(entryRegs(this.load));
@@ -203,6 +221,7 @@ export class Machine {
         traceLine,
         onTimeWithoutInstructions: (ns) => this.advanceTsc(ns),
       },
+      reuse ? previous.loop : undefined,
     );
   }
 

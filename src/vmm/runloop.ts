@@ -225,7 +225,7 @@ export class RunLoop {
   interruptsInjected = 0;
   private totalExits = 0;
   private readonly reasonCounts = new Float64Array(16);
-  private readonly portCounts = new Float64Array(0x10000);
+  private readonly portCounts: Float64Array;
 
   // The last RING exits: reason, address (port or MMIO), value, size, direction (1 = write/out).
   private readonly ringReason = new Uint8Array(RING);
@@ -237,7 +237,17 @@ export class RunLoop {
   private readonly ringInstr = new Float64Array(RING);
   private ringPos = 0;
 
-  constructor(parts: RunLoopParts, options: RunLoopOptions = {}) {
+  /**
+   * `previous`: a loop that has finished and that this one replaces (a reboot): its large
+   * tables are taken over, cleared, rather than allocated again.
+   */
+  constructor(parts: RunLoopParts, options: RunLoopOptions = {}, previous?: RunLoop) {
+    if (previous !== undefined && !previous.running) {
+      this.portCounts = previous.portCounts;
+      this.portCounts.fill(0);
+    } else {
+      this.portCounts = new Float64Array(0x10000);
+    }
     this.vcpu = parts.vcpu;
     this.ports = parts.ports;
     this.mmio = parts.mmio;

@@ -68,16 +68,22 @@ describe('checkCliResult', () => {
     expect(checkCliResult(kase({ json: true }), result({ stderr: json({ dump: DUMP.slice(1) }) })).length).toBeGreaterThan(0);
   });
 
-  it('counts bytes outside vmrun\'s lines against the guest\'s port 0xE9 writes', () => {
+  it('counts the debug console\'s bytes against the guest\'s port 0xE9 writes', () => {
     // One 0xE9 write: "A" and its newline are two bytes, one too many.
-    expect(checkCliResult(kase(), result({ stderr: 'A\n' + textCrash }))).toContain('2 bytes on stderr are not vmrun\'s lines, and the guest wrote 1 to the debug console (port 0xE9)');
-    expect(checkCliResult(kase(), result({ stderr: 'A\n' + textCrash.replace('0xe9 1', '0xe9 2') }))).toEqual([]);
-    expect(checkCliResult(kase({ json: true }), result({ stderr: 'hello\n' + json({ exits: { byPort: { '0xe9': 6 } } }) }))).toEqual([]);
-    expect(checkCliResult(kase({ json: true }), result({ stderr: 'hello\n' + json({}) })).length).toBe(1);
+    expect(checkCliResult(kase(), result({ stderr: 'debugcon: A\n' + textCrash }))).toContain('2 bytes on stderr are not vmrun\'s lines, and the guest wrote 1 to the debug console (port 0xE9)');
+    expect(checkCliResult(kase(), result({ stderr: 'debugcon: A\n' + textCrash.replace('0xe9 1', '0xe9 2') }))).toEqual([]);
+    expect(checkCliResult(kase({ json: true }), result({ stderr: 'debugcon: hello\n' + json({ exits: { byPort: { '0xe9': 6 } } }) }))).toEqual([]);
+    expect(checkCliResult(kase({ json: true }), result({ stderr: 'debugcon: hello\n' + json({}) })).length).toBe(1);
+    // An escaped byte is one byte of the guest's.
+    expect(checkCliResult(kase({ json: true }), result({ stderr: 'debugcon: \\x00\\x01\n' + json({ exits: { byPort: { '0xe9': 3 } } }) }))).toEqual([]);
+  });
+
+  it('reports a line that is neither vmrun\'s nor the debug console\'s', () => {
+    expect(checkCliResult(kase(), result({ stderr: 'A\n' + textCrash.replace('0xe9 1', '0xe9 2') }))).toEqual(['a line on stderr is neither vmrun\'s nor the debug console\'s: "A"']);
   });
 
   it('reports vmrun\'s line glued to an unfinished line of the guest', () => {
-    expect(checkCliResult(kase(), result({ stderr: 'A' + textCrash }))).toEqual(['the stop line does not start a line: it follows the guest\'s unfinished debug-console line']);
-    expect(checkCliResult(kase({ json: true }), result({ stderr: 'A' + json({ exits: { byPort: { '0xe9': 1 } } }) }))).toEqual(['the JSON object does not start a line: it follows the guest\'s unfinished debug-console line']);
+    expect(checkCliResult(kase(), result({ stderr: 'debugcon: A' + textCrash })).filter((f) => f.includes('does not start a line'))).toEqual(['the stop line does not start a line: it follows the guest\'s unfinished debug-console line']);
+    expect(checkCliResult(kase({ json: true }), result({ stderr: 'debugcon: A' + json({ exits: { byPort: { '0xe9': 1 } } }) })).filter((f) => f.includes('does not start a line'))).toEqual(['the JSON object does not start a line: it follows the guest\'s unfinished debug-console line']);
   });
 });

@@ -19,16 +19,17 @@
 //   printed after a crash (4) or timeout (124) stop line (the exact formats of formatRegisters
 //   and the exit ring in src/vmm/runloop.ts), or, with --json, it is the final JSON object (whose
 //   `dump` lines follow the same grammar). The one exception is the guest's own output on the
-//   debug console (port 0xE9, unprefixed on stderr by design): bytes outside vmrun's lines are
-//   allowed up to the number of port 0xE9 exits the run reports (--stats, or `exits.byPort` in
-//   the JSON), and then they must still end with a newline before vmrun's next line (a stop line
-//   glued to the guest's unfinished line is reported).
+//   debug console (port 0xE9), whose lines start with "debugcon: " (src/vmm/console.ts) and
+//   carry the guest's bytes, control bytes escaped as \xNN: they may hold at most as many bytes
+//   as the run reports port 0xE9 exits (--stats, or `exits.byPort` in the JSON); any other text,
+//   and a vmrun line glued to the guest's unfinished one, is reported.
 
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { documentedStatuses, STOP_KINDS } from '../../src/vmm/status.js';
+import { DEBUGCON_PREFIX } from '../../src/vmm/console.js';
 import { Rng } from './rng.js';
 import { StreamGen } from './x86gen.js';
 
@@ -446,7 +447,14 @@ export function checkCliResult(c: CliCase, r: CliResult): string[] {
   let e9 = 0;
   let vmrunLines: string[] = [];
   let guestBytes = 0;
+  // A debug-console line counts the guest bytes it shows, not its prefix and escapes.
+  let debugconSlack = 0;
+  for (const l of r.stderr.split('\n')) {
+    if (l.startsWith(DEBUGCON_PREFIX)) debugconSlack += l.length - guestByteCount(l.slice(DEBUGCON_PREFIX.length));
+  }
   const glued: string[] = [];
+  /** Lines that are neither vmrun's nor the debug console's. */
+  const foreign: string[] = [];
   const note = (l: string): void => {
     if (STACK_FRAME.test(l) || UNCAUGHT.test(l)) out.push(`a JavaScript exception escaped: ${JSON.stringify(l.slice(0, 200))}`);
   };
@@ -472,7 +480,10 @@ export function checkCliResult(c: CliCase, r: CliResult): string[] {
     parts.forEach((l, k) => {
       const complete = k < parts.length - 1;
       if (complete && l.startsWith('vmrun: ')) vmrunLines.push(l);
-      else guestBytes += l.length + (complete ? 1 : 0);
+      else {
+        guestBytes += l.length + (complete ? 1 : 0);
+        if (l !== '' && !l.startsWith(DEBUGCON_PREFIX)) foreign.push(l);
+      }
       note(l);
     });
   } else {
@@ -497,7 +508,10 @@ export function checkCliResult(c: CliCase, r: CliResult): string[] {
       const e9m = ports === undefined ? null : /(?:: |, )0xe9 (\d+)/.exec(ports);
       e9 = e9m === null ? 0 : Number(e9m[1]);
       for (const l of lines.slice(0, stop)) {
-        if (!l.startsWith('vmrun: ')) guestBytes += l.length + 1;
+        if (!l.startsWith('vmrun: ')) {
+          guestBytes += l.length + 1;
+          if (!l.startsWith(DEBUGCON_PREFIX)) foreign.push(l);
+        }
         note(l);
       }
       const gluedAt = lines[stop].indexOf('vmrun: ');
@@ -505,12 +519,19 @@ export function checkCliResult(c: CliCase, r: CliResult): string[] {
     }
   }
   for (const l of vmrunLines) note(l);
+  guestBytes -= debugconSlack;
   if (guestBytes > e9) out.push(`${guestBytes} bytes on stderr are not vmrun's lines, and the guest wrote ${e9} to the debug console (port 0xE9)`);
   for (const g of glued) out.push(`${g} does not start a line: it follows the guest's unfinished debug-console line`);
+  for (const l of foreign.slice(0, 3)) out.push(`a line on stderr is neither vmrun's nor the debug console's: ${JSON.stringify(l.slice(0, 200))}`);
   return out;
 }
 
 /** A temporary folder for the kernels being run. */
 export function workDir(): string {
   return mkdtempSync(join(tmpdir(), 'vmrun-fuzz-cli-'));
+}
+
+/** The guest bytes a debug-console line's text stands for (\xNN and \uNNNN escapes collapsed). */
+function guestByteCount(text: string): number {
+  return Buffer.byteLength(text.replace(/\\x[0-9a-f]{2}/g, 'X').replace(/\\u[0-9a-f]{4}/g, 'XXX'), 'utf8');
 }

@@ -97,4 +97,34 @@ describe('decoded-code cache', () => {
     expect(cpu.cachedInsns).toBeLessThanOrEqual(51);
     expect(cpu.blocks.size).toBeLessThanOrEqual(51);
   });
+
+  it('resuming in the middle of a block (after each MMIO exit) shares its decoded instructions', () => {
+    // 40 × add al, [0] with DS = 0x9000 (0x90000: no RAM, MMIO), then hlt
+    const code: number[] = [];
+    for (let k = 0; k < 40; k++) code.push(0x02, 0x06, 0x00, 0x00); // add al, [0x0000] (DS-relative)
+    code.push(0xf4);
+    const vm = new Vm(0x80000); // RAM below 0x80000; 0x90000 is MMIO
+    vm.setMemoryRegion({ slot: 0, guestPhys: 0, size: 0x80000, hostOffset: 0, readonly: false });
+    vm.writePhys(0x7c00, new Uint8Array(code));
+    const vcpu = vm.createVcpu();
+    const s = vcpu.getSregs();
+    vcpu.setSregs({ ...s, cs: { ...s.cs, selector: 0, base: 0 }, ds: { ...s.ds, selector: 0x9000, base: 0x90000 } });
+    vcpu.setRegs({ ...vcpu.getRegs(), eax: 0, eip: 0x7c00, esp: 0x7000 });
+    const cpu = core(vcpu);
+    let reads = 0;
+    for (;;) {
+      const reason = vcpu.run(1000);
+      if (reason === ExitReason.Hlt) break;
+      expect(reason).toBe(ExitReason.Mmio);
+      vcpu.exit.mmioData = 1;
+      reads++;
+    }
+    expect(reads).toBe(40);
+    expect(vcpu.getRegs().eax & 0xff).toBe(40);
+    // One block decoded; each resumption after an exit took the rest of it, not a fresh decode
+    // of up to 64 instructions (which kept 64 records per instruction of such code).
+    expect(cpu.codeStats.blocksDecoded).toBe(1);
+    expect(cpu.codeStats.tailBlocks).toBe(40);
+    expect(cpu.cachedInsns).toBe(41);
+  });
 });
