@@ -158,3 +158,31 @@ describe('Machine', () => {
     expect(() => new Machine(config(CLI_HLT, { memorySize: MiB }).cfg)).toThrow(LoadError);
   });
 });
+
+describe('a reboot (Machine built with the machine it replaces)', () => {
+  it('keeps the VM and the vCPU, resets the vCPU, loads the kernel again, and runs the same', async () => {
+    // Writes 0x55 to 0x9000 (RAM outside the kernel), prints "B", exits 0.
+    const code = [0xb0, 0x55, 0xa2, 0x00, 0x90, ...print('B'), ...exitWith(0)];
+    const { cfg, output } = config(code);
+    const first = new Machine(cfg);
+    const r1 = await first.run();
+    expect(r1.status).toBe(0);
+    const second = new Machine(cfg, first);
+    expect(second.vm).toBe(first.vm);
+    expect(second.vcpu).toBe(first.vcpu);
+    expect(second.vcpu.getRegs().eip).toBe(0x7c00); // the entry state again
+    expect(second.vcpu.getMsrs([0x10])[0].value).toBe(0n); // the TSC restarts at 0
+    expect(Array.from(second.vm.readPhys(0x9000, 1))).toEqual([0x55]); // RAM survives a reset, as on a PC
+    const r2 = await second.run();
+    expect(r2.status).toBe(0);
+    expect(r2.instructions).toBe(r1.instructions);
+    expect(output()).toBe('BB');
+  });
+
+  it('with another memory size, builds a new VM', () => {
+    const { cfg } = config([...exitWith(0)]);
+    const first = new Machine(cfg);
+    const second = new Machine({ ...cfg, memorySize: 8 * MiB }, first);
+    expect(second.vm).not.toBe(first.vm);
+  });
+});
