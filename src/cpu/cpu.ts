@@ -1496,7 +1496,11 @@ export class Cpu {
       if (!this.mmioReadPending) this.fragCount = this.fragUsed = 0;
       if (this.exitPending === 0 && this.mmioWqLen > 0) this.nextMmioWriteExit(exit);
     }
-    if (this.exitPending === 0 && this.pendingVector >= 0) this.guarded(this.injectStep);
+    if (this.exitPending === 0 && this.pendingVector >= 0) {
+      this.guarded(this.injectStep);
+      // A delivery that pushed its frame to MMIO leaves run() with those writes first.
+      if (this.exitPending === 0 && this.mmioWqLen > 0) this.nextMmioWriteExit(exit);
+    }
     while (this.exitPending === 0) {
       if (this.irqWindowRequested && (this.flags & F_IF) !== 0 && !this.interruptShadow) {
         this.exitPending = ExitReason.IrqWindowOpen;
