@@ -67,8 +67,8 @@ export const INT_EXT = 0, INT_SOFT = 1, INT_EXC = 2, INT_ICEBP = 3;
 const BR8 = [0, 4, 8, 12, 1, 5, 9, 13];
 
 const TLB_LIST_MAX = 4096;
-/** MMIO reads one instruction may make (CMPS and MOVS make two). */
-const MAX_MMIO_READS = 4;
+/** MMIO reads one instruction may make (CMPS and MOVS make two, POPA eight, FXRSTOR 128). */
+const MAX_MMIO_READS = 128;
 /**
  * Decoded instructions kept in the block cache at most; beyond, every block is dropped (as QEMU
  * flushes a full translation buffer), so decoded code takes bounded memory (a record is about

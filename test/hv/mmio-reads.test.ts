@@ -120,4 +120,19 @@ describe('instructions with two MMIO reads', () => {
     // The frame's return address is the instruction after CMPSB.
     expect(Array.from(vm.readPhys(0x7000 - 6, 2))).toEqual([0x02, 0x7c]);
   });
+
+  it('POPA with the stack in MMIO: eight reads, each once, and the registers loaded', () => {
+    const dev = new Device(Array.from({ length: 16 }, (_, k) => k + 1), []);
+    const { vcpu } = machine([0x61], {}); // popa
+    const s = vcpu.getSregs();
+    vcpu.setSregs({ ...s, ss: { ...s.ss, selector: A >> 4, base: A } });
+    vcpu.setRegs({ ...vcpu.getRegs(), esp: 0 });
+    runToHlt(vcpu, dev);
+    expect(dev.log.map((e) => e.addr)).toEqual([0, 2, 4, 6, 8, 10, 12, 14].map((o) => A + o));
+    const r = vcpu.getRegs();
+    // POPA pops DI, SI, BP, (SP skipped), BX, DX, CX, AX.
+    expect([r.edi & 0xffff, r.esi & 0xffff, r.ebp & 0xffff, r.ebx & 0xffff, r.edx & 0xffff, r.ecx & 0xffff, r.eax & 0xffff])
+      .toEqual([0x0201, 0x0403, 0x0605, 0x0a09, 0x0c0b, 0x0e0d, 0x100f]);
+    expect(r.esp & 0xffff).toBe(16);
+  });
 });
