@@ -447,10 +447,11 @@ export function checkCliResult(c: CliCase, r: CliResult): string[] {
   let e9 = 0;
   let vmrunLines: string[] = [];
   let guestBytes = 0;
-  // A debug-console line counts the guest bytes it shows, not its prefix and escapes.
+  // A debug-console line counts the guest bytes it shows, not its prefix and escapes, nor its
+  // line end (vmrun ends a line the guest left unfinished before writing its own).
   let debugconSlack = 0;
   for (const l of r.stderr.split('\n')) {
-    if (l.startsWith(DEBUGCON_PREFIX)) debugconSlack += l.length - guestByteCount(l.slice(DEBUGCON_PREFIX.length));
+    if (l.startsWith(DEBUGCON_PREFIX)) debugconSlack += l.length + 1 - guestByteCount(l.slice(DEBUGCON_PREFIX.length));
   }
   const glued: string[] = [];
   /** Lines that are neither vmrun's nor the debug console's. */
