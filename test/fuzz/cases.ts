@@ -190,13 +190,25 @@ function regValue(r: Rng, ptrs: readonly number[]): number {
 }
 
 /**
- * The instruction stream: `count` random instructions for `code32` at physical `phys`, then a
- * few bytes of tail (the background follows).
+ * The instruction stream: `count` random instructions for `code32` at physical `phys` (the
+ * background follows). A third of the streams are a counted loop around a shorter random body —
+ * `mov ecx, n ; body: ... ; dec ecx ; jnz body` — so that their blocks run many times: compiled
+ * code that goes round inside its function, and regions of several blocks.
  */
 function stream(b: Builder, phys: number, code32: boolean, lin: number, count: number): number[] {
-  const s = new StreamGen(b.r, code32, { pointers: pointers(code32, lin) }).generate(count);
-  b.put(phys, s.bytes);
-  return s.starts;
+  const r = b.r;
+  const loop = r.chance(0.33);
+  const s = new StreamGen(r, code32, { pointers: pointers(code32, lin) }).generate(loop ? Math.max(2, count >> 2) : count);
+  if (!loop) {
+    b.put(phys, s.bytes);
+    return s.starts;
+  }
+  const n = r.weighted([r.range(1, 20), r.range(20, 400)], [1, 2]);
+  const head = code32 ? [0xb9, ...le(n, 4)] : [0xb9, ...le(n, 2)];
+  const back = -(s.bytes.length + 1 + 2); // from the end of a short JNZ back to the body
+  const tail = back >= -128 ? [0x49, 0x75, back & 0xff] : [0x49, 0x0f, 0x85, ...le(back - (code32 ? 4 : 2), code32 ? 4 : 2)];
+  b.put(phys, [...head, ...s.bytes, ...tail]);
+  return [0, ...s.starts.map((x) => x + head.length), head.length + s.bytes.length, head.length + s.bytes.length + 1];
 }
 
 /** Handler code for one vector (what an exception or interrupt through it runs). */
