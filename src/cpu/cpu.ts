@@ -21,6 +21,10 @@ import { compileBlock, REGIONS } from './jit.js';
 import { TASK_INT, taskSwitch } from './task.js';
 import type { Insn } from './decoder.js';
 import { makeFieldsMutable } from './shapes.js';
+import {
+  BYTE_REG_OFFSET, GPR_COUNT, SEG_COUNT, S_DR, S_GPR, S_SEG_AR, S_SEG_BASE, S_SEG_LIMIT, S_SEG_MAX, S_SEG_MIN,
+  S_SEG_RW, S_SEG_SEL, TLB_ENTRIES, TLB_OFFSET, TLB_PHYS_OFFSET,
+} from './state.js';
 
 const INT_MIN = -2147483648;
 
@@ -64,7 +68,7 @@ for (let v = 0; v < 256; v++) {
 /** Interrupt sources, which decide the return address and the privilege checks. */
 export const INT_EXT = 0, INT_SOFT = 1, INT_EXC = 2, INT_ICEBP = 3;
 
-const BR8 = [0, 4, 8, 12, 1, 5, 9, 13];
+const BR8 = BYTE_REG_OFFSET;
 
 const TLB_LIST_MAX = 4096;
 /** MMIO reads one instruction may make (CMPS and MOVS make two, POPA eight, FXRSTOR 128). */
@@ -103,9 +107,14 @@ const TRACE_EXCEPTIONS = process.env.VMRUN_TRACE_EXCEPTIONS === '1';
 
 export class Cpu {
   // --- registers
-  readonly regs = new Int32Array(8);
-  readonly regs16 = new Uint16Array(this.regs.buffer);
-  readonly regs8 = new Uint8Array(this.regs.buffer);
+  /**
+   * The general registers, views of the machine memory's register file (state.ts): 16 registers
+   * of 8 bytes, so 32-bit register r is `regs[r << 1]`, 16-bit `regs16[r << 2]`, 8-bit
+   * `regs8[BYTE_REG_OFFSET[r]]`.
+   */
+  readonly regs: Int32Array;
+  readonly regs16: Uint16Array;
+  readonly regs8: Uint8Array;
   eip = 0;
   /** EFLAGS; the arithmetic bits named in `lazyFlags` are stale and derived from the lazy record. */
   flags = F_FIXED;
@@ -119,16 +128,16 @@ export class Cpu {
   lazySign = 0;
 
   // --- segments (cached descriptors)
-  readonly segSel = new Int32Array(8);
-  readonly segBase = new Int32Array(8);
+  readonly segSel: Int32Array;
+  readonly segBase: Int32Array;
   /** Byte-granular limit as an unsigned value. */
-  readonly segLimit = new Float64Array(8);
-  readonly segAr = new Int32Array(8);
+  readonly segLimit: Float64Array;
+  readonly segAr: Int32Array;
   /** Lowest and highest valid offsets (expand-down segments have a high window). */
-  readonly segMin = new Float64Array(8);
-  readonly segMax = new Float64Array(8);
+  readonly segMin: Float64Array;
+  readonly segMax: Float64Array;
   /** Bit 0 readable, bit 1 writable. */
-  readonly segRW = new Uint8Array(8);
+  readonly segRW: Uint8Array;
   /** Bit s set when segment s is flat (see deriveSeg); the compiled blocks test it. */
   flatBits = 0;
   gdtBase = 0; gdtLimit = 0xffff;
@@ -140,7 +149,7 @@ export class Cpu {
   cr3 = 0;
   cr4 = 0;
   efer = 0;
-  readonly dr = new Int32Array(8);
+  readonly dr: Int32Array;
   cpl = 0;
   /** CS.D: 32-bit code. */
   code32 = false;
@@ -245,9 +254,9 @@ export class Cpu {
   readonly u8: Uint8Array;
   readonly u16: Uint16Array;
   readonly i32: Int32Array;
-  readonly tlb = new Int32Array(1 << 20);
+  readonly tlb: Int32Array;
   /** Guest-physical page of each TLB entry (for MMIO and code tracking). */
-  readonly tlbPhys = new Int32Array(1 << 20);
+  readonly tlbPhys: Int32Array;
   private readonly tlbList = new Int32Array(TLB_LIST_MAX);
   private tlbListLen = 0;
   private tlbListOverflow = false;
@@ -275,6 +284,20 @@ export class Cpu {
 
   constructor(mem: PhysicalMemory) {
     this.mem = mem;
+    const b = mem.buffer;
+    this.regs = new Int32Array(b, S_GPR, GPR_COUNT * 2);
+    this.regs16 = new Uint16Array(b, S_GPR, GPR_COUNT * 4);
+    this.regs8 = new Uint8Array(b, S_GPR, GPR_COUNT * 8);
+    this.segSel = new Int32Array(b, S_SEG_SEL, SEG_COUNT);
+    this.segBase = new Int32Array(b, S_SEG_BASE, SEG_COUNT);
+    this.segLimit = new Float64Array(b, S_SEG_LIMIT, SEG_COUNT);
+    this.segAr = new Int32Array(b, S_SEG_AR, SEG_COUNT);
+    this.segMin = new Float64Array(b, S_SEG_MIN, SEG_COUNT);
+    this.segMax = new Float64Array(b, S_SEG_MAX, SEG_COUNT);
+    this.segRW = new Uint8Array(b, S_SEG_RW, SEG_COUNT);
+    this.dr = new Int32Array(b, S_DR, 8);
+    this.tlb = new Int32Array(b, TLB_OFFSET, TLB_ENTRIES);
+    this.tlbPhys = new Int32Array(b, TLB_PHYS_OFFSET, TLB_ENTRIES);
     this.u8 = mem.u8;
     this.u16 = mem.u16;
     this.i32 = mem.i32;
@@ -291,7 +314,7 @@ export class Cpu {
 
   reset(): void {
     this.regs.fill(0);
-    this.regs[2] = 0x600; // EDX: family 6 signature at reset
+    this.regs[4] = 0x600; // EDX: family 6 signature at reset
     this.flags = F_FIXED;
     this.lazyFlags = 0;
     this.cr0 = CR0_ET | 0x60000000;
@@ -337,16 +360,16 @@ export class Cpu {
   getRegs(): Regs {
     const r = this.regs;
     return {
-      eax: r[0] >>> 0, ecx: r[1] >>> 0, edx: r[2] >>> 0, ebx: r[3] >>> 0,
-      esp: r[4] >>> 0, ebp: r[5] >>> 0, esi: r[6] >>> 0, edi: r[7] >>> 0,
+      eax: r[0] >>> 0, ecx: r[2] >>> 0, edx: r[4] >>> 0, ebx: r[6] >>> 0,
+      esp: r[8] >>> 0, ebp: r[10] >>> 0, esi: r[12] >>> 0, edi: r[14] >>> 0,
       eip: this.eip >>> 0, eflags: this.getFlags() >>> 0,
     };
   }
 
   setRegs(v: Regs): void {
     const r = this.regs;
-    r[0] = v.eax; r[1] = v.ecx; r[2] = v.edx; r[3] = v.ebx;
-    r[4] = v.esp; r[5] = v.ebp; r[6] = v.esi; r[7] = v.edi;
+    r[0] = v.eax; r[2] = v.ecx; r[4] = v.edx; r[6] = v.ebx;
+    r[8] = v.esp; r[10] = v.ebp; r[12] = v.esi; r[14] = v.edi;
     this.eip = v.eip | 0;
     this.setFlagsRaw(v.eflags);
     this.updateMode();
@@ -778,14 +801,14 @@ export class Cpu {
   // Registers by size
 
   getReg(r: number, size: number): number {
-    if (size === 4) return this.regs[r];
-    if (size === 2) return this.regs16[r << 1];
+    if (size === 4) return this.regs[r << 1];
+    if (size === 2) return this.regs16[r << 2];
     return this.regs8[BR8[r]];
   }
 
   setReg(r: number, size: number, v: number): void {
-    if (size === 4) this.regs[r] = v;
-    else if (size === 2) this.regs16[r << 1] = v;
+    if (size === 4) this.regs[r << 1] = v;
+    else if (size === 2) this.regs16[r << 2] = v;
     else this.regs8[BR8[r]] = v;
   }
 
@@ -1234,29 +1257,29 @@ export class Cpu {
   // --- stack
 
   push(v: number, size: number): void {
-    const sp = this.stack32 ? (this.regs[ESP] - size) | 0 : (this.regs16[ESP << 1] - size) & 0xffff;
+    const sp = this.stack32 ? (this.regs[ESP << 1] - size) | 0 : (this.regs16[ESP << 2] - size) & 0xffff;
     this.writeMem(SS, sp, size, v);
-    if (this.stack32) this.regs[ESP] = sp;
-    else this.regs16[ESP << 1] = sp;
+    if (this.stack32) this.regs[ESP << 1] = sp;
+    else this.regs16[ESP << 2] = sp;
   }
 
   pop(size: number): number {
-    const sp = this.stack32 ? this.regs[ESP] : this.regs16[ESP << 1];
+    const sp = this.stack32 ? this.regs[ESP << 1] : this.regs16[ESP << 2];
     const v = this.readMem(SS, sp, size);
-    if (this.stack32) this.regs[ESP] = (sp + size) | 0;
-    else this.regs16[ESP << 1] = sp + size;
+    if (this.stack32) this.regs[ESP << 1] = (sp + size) | 0;
+    else this.regs16[ESP << 2] = sp + size;
     return v;
   }
 
   /** Read the stack `depth` bytes above ESP without popping. */
   peek(depth: number, size: number): number {
-    const sp = this.stack32 ? (this.regs[ESP] + depth) | 0 : (this.regs16[ESP << 1] + depth) & 0xffff;
+    const sp = this.stack32 ? (this.regs[ESP << 1] + depth) | 0 : (this.regs16[ESP << 2] + depth) & 0xffff;
     return this.readMem(SS, sp, size);
   }
 
   adjustSp(delta: number): void {
-    if (this.stack32) this.regs[ESP] = (this.regs[ESP] + delta) | 0;
-    else this.regs16[ESP << 1] = this.regs16[ESP << 1] + delta;
+    if (this.stack32) this.regs[ESP << 1] = (this.regs[ESP << 1] + delta) | 0;
+    else this.regs16[ESP << 2] = this.regs16[ESP << 2] + delta;
   }
 
   // =============================================================================================
@@ -1594,15 +1617,15 @@ export class Cpu {
       }
       this.pendingIns = false;
       const a32 = this.pendingInsAsz === 4;
-      const di = a32 ? this.regs[7] : this.regs16[14];
+      const di = a32 ? this.regs[14] : this.regs16[28];
       this.writeMem(ES, di, size, v);
       const step = (this.flags & 0x400) !== 0 ? -size : size;
-      if (a32) this.regs[7] = (di + step) | 0;
-      else this.regs16[14] = di + step;
+      if (a32) this.regs[14] = (di + step) | 0;
+      else this.regs16[28] = di + step;
       if (this.pendingInsRep) {
-        const c = a32 ? (this.regs[1] - 1) | 0 : (this.regs16[2] - 1) & 0xffff;
-        if (a32) this.regs[1] = c;
-        else this.regs16[2] = c;
+        const c = a32 ? (this.regs[2] - 1) | 0 : (this.regs16[4] - 1) & 0xffff;
+        if (a32) this.regs[2] = c;
+        else this.regs16[4] = c;
         if (c !== 0) return; // the INS runs again
       }
       this.eip = (this.eip + this.pendingInsLen) & this.ipMask;
@@ -1754,7 +1777,7 @@ export class Cpu {
     if (this.curBlock !== null) this.lastBlock = this.curBlock;
     let vector = this.excVector;
     let error = this.excError;
-    if (TRACE_EXCEPTIONS) console.error(`vmrun: exception ${vector} err ${error.toString(16)} at ${this.segSel[CS].toString(16)}:${(this.eip>>>0).toString(16)} cr2 ${(this.cr2>>>0).toString(16)} esp ${(this.regs[4]>>>0).toString(16)} cpl ${this.cpl}`);
+    if (TRACE_EXCEPTIONS) console.error(`vmrun: exception ${vector} err ${error.toString(16)} at ${this.segSel[CS].toString(16)}:${(this.eip>>>0).toString(16)} cr2 ${(this.cr2>>>0).toString(16)} esp ${(this.regs[8]>>>0).toString(16)} cpl ${this.cpl}`);
     let tries = 0;
     for (;;) {
       try {
@@ -1764,7 +1787,7 @@ export class Cpu {
         if (e === EXIT) return; // an internal error while delivering: the exit is already set
         if (e !== FAULT) throw e;
         const second = this.excVector;
-        if (TRACE_EXCEPTIONS) console.error(`vmrun:   during delivery of ${vector}: exc ${second} err ${this.excError.toString(16)} cr2 ${(this.cr2>>>0).toString(16)} esp ${(this.regs[4]>>>0).toString(16)} tr ${this.segSel[TR].toString(16)} base ${(this.segBase[TR]>>>0).toString(16)} lim ${this.segLimit[TR]}`);
+        if (TRACE_EXCEPTIONS) console.error(`vmrun:   during delivery of ${vector}: exc ${second} err ${this.excError.toString(16)} cr2 ${(this.cr2>>>0).toString(16)} esp ${(this.regs[8]>>>0).toString(16)} tr ${this.segSel[TR].toString(16)} base ${(this.segBase[TR]>>>0).toString(16)} lim ${this.segLimit[TR]}`);
         if (vector === DF || ++tries > 3) {
           this.exitPending = ExitReason.Shutdown;
           return;
@@ -1862,7 +1885,7 @@ export class Cpu {
       if ((ssar & AR_P) === 0) this.raise(SSF, (newSs & 0xfffc) | ext);
       if (!descRoom(sslo, sshi, newEsp, frame)) this.raise(SSF, (newSs & 0xfffc) | ext);
     } else {
-      const sp = this.stack32 ? this.regs[ESP] >>> 0 : this.regs16[ESP << 1];
+      const sp = this.stack32 ? this.regs[ESP << 1] >>> 0 : this.regs16[ESP << 2];
       if (sp < frame || sp - frame < this.segMin[SS] || sp - 1 > this.segMax[SS]) this.raise(SSF, ext);
     }
     const target = gate32 ? offset : offset & 0xffff;
@@ -1873,13 +1896,13 @@ export class Cpu {
     if (inner) {
       // The inner stack from the TSS; the pushes are made at the new privilege level.
       const oldSs = this.segSel[SS];
-      const oldEsp = this.regs[ESP];
+      const oldEsp = this.regs[ESP << 1];
       this.descAddr = ssAddr;
       this.loadSegFromDesc(SS, newSs, sslo, sshi);
       // A 16-bit stack gets SP only; ESP's upper half stays as it was (as in Bochs, and as
       // IRET and RETF to a 16-bit stack do on real processors).
-      if ((sshi & 0x400000) !== 0) this.regs[ESP] = newEsp;
-      else this.regs16[ESP << 1] = newEsp;
+      if ((sshi & 0x400000) !== 0) this.regs[ESP << 1] = newEsp;
+      else this.regs16[ESP << 2] = newEsp;
       this.flags &= ~F_VM;
       this.updateMode();
       this.setCpl(ddpl);

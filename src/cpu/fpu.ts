@@ -686,7 +686,7 @@ export function x87Execute(c: Cpu, i: Insn): void {
 function control(c: Cpu, f: X87, i: Insn, esc: number): void {
   if (i.mod === 3) {
     if (esc === 7) { // FNSTSW AX
-      c.regs16[EAX << 1] = f.sw;
+      c.regs16[EAX << 2] = f.sw;
       return;
     }
     switch (i.modrm) {

@@ -27,6 +27,7 @@ import { CS, F_ARITH, SS } from './constants.js';
 import type { Cpu, Handler } from './cpu.js';
 import type { Insn } from './decoder.js';
 import { ud } from './ops.js';
+import { BYTE_REG_OFFSET } from './state.js';
 import { Block, endsBlock, relativeBranch } from './decoder.js';
 
 export type Compiled = (c: Cpu, limit: number) => boolean;
@@ -36,7 +37,7 @@ const DUMP = process.env.VMRUN_JIT_DUMP ?? '';
 
 // Lazy-flag operation codes (as in cpu.ts).
 const L_ADD = 1, L_SUB = 3, L_LOGIC = 5;
-const BR8 = [0, 4, 8, 12, 1, 5, 9, 13];
+const BR8 = BYTE_REG_OFFSET;
 
 /** Bit in Cpu.flatBits for a segment that is base 0, 4 GiB, expand-up, read/write (SS: and 32-bit). */
 export function flatBit(seg: number): number {
@@ -171,19 +172,19 @@ function sign(size: number): number {
 }
 
 function reg(r: number, size: number): string {
-  return size === 4 ? `R[${r}]` : size === 2 ? `R16[${r << 1}]` : `R8[${BR8[r]}]`;
+  return size === 4 ? `R[${r << 1}]` : size === 2 ? `R16[${r << 2}]` : `R8[${BR8[r]}]`;
 }
 
 function eaExpr(i: Insn): string {
   if (i.asz === 4) {
     let e = `${i.disp}`;
-    if (i.base >= 0) e += ` + R[${i.base}]`;
-    if (i.index >= 0) e += i.scale === 0 ? ` + R[${i.index}]` : ` + (R[${i.index}] << ${i.scale})`;
+    if (i.base >= 0) e += ` + R[${i.base << 1}]`;
+    if (i.index >= 0) e += i.scale === 0 ? ` + R[${i.index << 1}]` : ` + (R[${i.index << 1}] << ${i.scale})`;
     return `((${e}) | 0)`;
   }
   let e = `${i.disp}`;
-  if (i.base >= 0) e += ` + R16[${i.base << 1}]`;
-  if (i.index >= 0) e += ` + R16[${i.index << 1}]`;
+  if (i.base >= 0) e += ` + R16[${i.base << 2}]`;
+  if (i.index >= 0) e += ` + R16[${i.index << 2}]`;
   return `((${e}) & 0xffff)`;
 }
 
@@ -549,7 +550,7 @@ function inline(g: Gen, i: Insn, eipHere: string, next: string, nextOff: number,
   if (op === 0xd3 && !mem && osz === 4 && i.reg !== 2 && i.reg !== 3) {
     g.flags = null; // (writes stays 0: with a zero count the flags before it live on)
     const n = g.tmp();
-    g.emit(`const ${n} = R8[4] & 31;`);
+    g.emit(`const ${n} = R8[8] & 31;`);
     g.emit(`if (${n} !== 0) {`);
     shiftCode(g, i.reg, reg(i.rm, 4), n, 32);
     g.emit('}');
@@ -562,14 +563,14 @@ function inline(g: Gen, i: Insn, eipHere: string, next: string, nextOff: number,
     if (mem) {
       g.emit(`const ${a} = ${memRead(g, i.seg, eaExpr(i), 4)};`);
     } else {
-      g.emit(`const ${a} = R[${i.rm}];`);
+      g.emit(`const ${a} = R[${i.rm << 1}];`);
     }
-    const b = op === 0x1af ? `R[${i.reg}]` : `${op === 0x6b ? (i.imm << 24) >> 24 : i.imm | 0}`;
+    const b = op === 0x1af ? `R[${i.reg << 1}]` : `${op === 0x6b ? (i.imm << 24) >> 24 : i.imm | 0}`;
     const lo = g.tmp();
     g.emit(`const ${lo} = Math.imul(${a}, ${b});`);
     g.writes = ALL;
     g.emitFlags(`c.setArith(((${a} * ${b}) !== ${lo} ? 0x801 : 0) | c.szp(${lo}, 4), 0x8d5);`);
-    g.emit(`R[${i.reg}] = ${lo};`);
+    g.emit(`R[${i.reg << 1}] = ${lo};`);
     g.flags = null;
     return true;
   }
@@ -603,21 +604,21 @@ function inline(g: Gen, i: Insn, eipHere: string, next: string, nextOff: number,
   const flatStack = osz === 4 && g.flat(SS);
   if (op >= 0x50 && op <= 0x57 && flatStack && (op & 7) !== 4) {
     const sp = g.tmp();
-    g.emit(`const ${sp} = (R[4] - 4) | 0;`);
-    memWrite(g, SS, sp, 4, `R[${op & 7}]`);
-    g.emit(`R[4] = ${sp};`);
+    g.emit(`const ${sp} = (R[8] - 4) | 0;`);
+    memWrite(g, SS, sp, 4, `R[${(op & 7) << 1}]`);
+    g.emit(`R[8] = ${sp};`);
     return true;
   }
   if (op >= 0x58 && op <= 0x5f && flatStack && (op & 7) !== 4) {
-    const v = memRead(g, SS, 'R[4]', 4);
-    g.emit(`R[4] = (R[4] + 4) | 0; R[${op & 7}] = ${v};`);
+    const v = memRead(g, SS, 'R[8]', 4);
+    g.emit(`R[8] = (R[8] + 4) | 0; R[${(op & 7) << 1}] = ${v};`);
     return true;
   }
   if ((op === 0x68 || op === 0x6a) && flatStack) {
     const sp = g.tmp();
-    g.emit(`const ${sp} = (R[4] - 4) | 0;`);
+    g.emit(`const ${sp} = (R[8] - 4) | 0;`);
     memWrite(g, SS, sp, 4, `${op === 0x6a ? (i.imm << 24) >> 24 : i.imm | 0}`);
-    g.emit(`R[4] = ${sp};`);
+    g.emit(`R[8] = ${sp};`);
     return true;
   }
   // Control transfers (always the last instruction of a block).
@@ -645,9 +646,9 @@ function inline(g: Gen, i: Insn, eipHere: string, next: string, nextOff: number,
     }
     if (op === 0xe8 && flatStack) {
       const sp = g.tmp();
-      g.emit(`const ${sp} = (R[4] - 4) | 0;`);
+      g.emit(`const ${sp} = (R[8] - 4) | 0;`);
       memWrite(g, SS, sp, 4, next);
-      g.emit(`R[4] = ${sp}; c.instructionCount += ${n};`);
+      g.emit(`R[8] = ${sp}; c.instructionCount += ${n};`);
       // (the push may have written code: brk)
       g.emit(g.goto(target(i.imm | 0), delta(i.imm | 0), true));
       g.ended = true;

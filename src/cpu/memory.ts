@@ -1,13 +1,19 @@
-// Guest-physical memory as the core sees it: one host ArrayBuffer, a page map from guest-physical
-// pages to host offsets (unmapped pages are MMIO), the A20 gate, and the set of pages that hold
-// decoded code (so that writing them invalidates the cached blocks).
+// Guest-physical memory as the core sees it: the host memory of the VM (a region of the machine's
+// one WebAssembly.Memory, see state.ts), a page map from guest-physical pages to host offsets
+// (unmapped pages are MMIO), the A20 gate, and the set of pages that hold decoded code (so that
+// writing them invalidates the cached blocks).
+
+import { allocateMachineMemory, RAM_OFFSET } from './state.js';
 
 export const PAGE_SHIFT = 12;
 export const PAGE_SIZE = 4096;
 const PAGES = 1 << 20; // 4 GiB of physical address space
 
 export class PhysicalMemory {
+  /** The machine's memory: the vCPU state, the TLB and, from RAM_OFFSET, the host memory. */
+  readonly memory: WebAssembly.Memory;
   readonly buffer: ArrayBuffer;
+  /** Views of the host memory (index 0 is host offset 0, at RAM_OFFSET in the buffer). */
   readonly u8: Uint8Array;
   readonly u16: Uint16Array;
   readonly i32: Int32Array;
@@ -24,11 +30,14 @@ export class PhysicalMemory {
   /** Called when bytes `offset .. offset + length` of a page holding decoded code are written. */
   onCodeWrite: ((page: number, offset: number, length: number) => void) | null = null;
 
-  constructor(buffer: ArrayBuffer) {
+  /** `hostBytes`: the size of the host memory behind the guest's RAM and ROM (a multiple of 4096). */
+  constructor(hostBytes: number) {
+    this.memory = allocateMachineMemory(hostBytes);
+    const buffer = this.memory.buffer;
     this.buffer = buffer;
-    this.u8 = new Uint8Array(buffer);
-    this.u16 = new Uint16Array(buffer, 0, buffer.byteLength >>> 1);
-    this.i32 = new Int32Array(buffer, 0, buffer.byteLength >>> 2);
+    this.u8 = new Uint8Array(buffer, RAM_OFFSET, hostBytes);
+    this.u16 = new Uint16Array(buffer, RAM_OFFSET, hostBytes >>> 1);
+    this.i32 = new Int32Array(buffer, RAM_OFFSET, hostBytes >>> 2);
     this.pageHost = new Int32Array(PAGES).fill(-1);
     this.pageReadonly = new Uint8Array(PAGES);
     this.codePage = new Uint8Array(PAGES);

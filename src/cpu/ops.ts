@@ -18,13 +18,13 @@ import { CPUID_CMOV, CPUID_CX8 } from './cpuid.js';
 export function ea(c: Cpu, i: Insn): number {
   if (i.asz === 4) {
     let a = i.disp;
-    if (i.base >= 0) a = (a + c.regs[i.base]) | 0;
-    if (i.index >= 0) a = (a + (c.regs[i.index] << i.scale)) | 0;
+    if (i.base >= 0) a = (a + c.regs[i.base << 1]) | 0;
+    if (i.index >= 0) a = (a + (c.regs[i.index << 1] << i.scale)) | 0;
     return a;
   }
   let a = i.disp;
-  if (i.base >= 0) a += c.regs16[i.base << 1];
-  if (i.index >= 0) a += c.regs16[i.index << 1];
+  if (i.base >= 0) a += c.regs16[i.base << 2];
+  if (i.index >= 0) a += c.regs16[i.index << 2];
   return a & 0xffff;
 }
 
@@ -235,7 +235,7 @@ function grp2(byte: boolean, kind: number): Handler {
   // kind 0: count imm8, 1: count 1, 2: count CL
   return (c, i) => {
     const size = byte ? 1 : i.osz;
-    const count = (kind === 0 ? i.imm : kind === 1 ? 1 : c.regs8[4]) & 31;
+    const count = (kind === 0 ? i.imm : kind === 1 ? 1 : c.regs8[8]) & 31;
     if (i.mod === 3) {
       c.setReg(i.rm, size, shift(c, i.reg, c.getReg(i.rm, size), count, size));
       return;
@@ -377,12 +377,12 @@ function grp3(byte: boolean): Handler {
         } else if (size === 2) {
           const p = c.regs16[0] * b;
           c.regs16[0] = p;
-          c.regs16[EDX << 1] = p >>> 16;
+          c.regs16[EDX << 2] = p >>> 16;
           mulFlags(c, p > 0xffff, p, 2);
         } else {
-          mulu32(c.regs[EAX], b);
-          c.regs[EAX] = mulLo;
-          c.regs[EDX] = mulHi;
+          mulu32(c.regs[EAX << 1], b);
+          c.regs[EAX << 1] = mulLo;
+          c.regs[EDX << 1] = mulHi;
           mulFlags(c, mulHi !== 0, mulLo, 4);
         }
         return;
@@ -396,12 +396,12 @@ function grp3(byte: boolean): Handler {
         } else if (size === 2) {
           const p = sext(c.regs16[0], 2) * sext(b, 2);
           c.regs16[0] = p;
-          c.regs16[EDX << 1] = p >> 16;
+          c.regs16[EDX << 2] = p >> 16;
           mulFlags(c, p !== sext(p, 2), p, 2);
         } else {
-          muls32(c.regs[EAX], b | 0);
-          c.regs[EAX] = mulLo;
-          c.regs[EDX] = mulHi;
+          muls32(c.regs[EAX << 1], b | 0);
+          c.regs[EAX << 1] = mulLo;
+          c.regs[EDX << 1] = mulHi;
           mulFlags(c, mulHi !== (mulLo >> 31), mulLo, 4);
         }
         return;
@@ -416,17 +416,17 @@ function grp3(byte: boolean): Handler {
           c.regs8[0] = q;
           c.regs8[1] = n % d;
         } else if (size === 2) {
-          const n = c.regs16[EDX << 1] * 65536 + c.regs16[0];
+          const n = c.regs16[EDX << 2] * 65536 + c.regs16[0];
           const q = Math.floor(n / d);
           if (q > 0xffff) c.raise(DE, -1);
           c.regs16[0] = q;
-          c.regs16[EDX << 1] = n % d;
+          c.regs16[EDX << 2] = n % d;
         } else {
-          const hi = c.regs[EDX] >>> 0;
+          const hi = c.regs[EDX << 1] >>> 0;
           if (hi >= d) c.raise(DE, -1);
-          divu64(hi, c.regs[EAX], d);
-          c.regs[EAX] = divQ;
-          c.regs[EDX] = divR;
+          divu64(hi, c.regs[EAX << 1], d);
+          c.regs[EAX << 1] = divQ;
+          c.regs[EDX << 1] = divR;
         }
         return;
       }
@@ -440,13 +440,13 @@ function grp3(byte: boolean): Handler {
           c.regs8[0] = q;
           c.regs8[1] = n - q * d;
         } else if (size === 2) {
-          const n = (c.regs16[EDX << 1] << 16) | c.regs16[0];
+          const n = (c.regs16[EDX << 2] << 16) | c.regs16[0];
           const q = Math.trunc(n / d);
           if (q > 32767 || q < -32768) c.raise(DE, -1);
           c.regs16[0] = q;
-          c.regs16[EDX << 1] = n - q * d;
+          c.regs16[EDX << 2] = n - q * d;
         } else {
-          let hi = c.regs[EDX], lo = c.regs[EAX];
+          let hi = c.regs[EDX << 1], lo = c.regs[EAX << 1];
           const negN = hi < 0;
           if (negN) { // negate the 64-bit dividend
             lo = (~lo + 1) | 0;
@@ -459,8 +459,8 @@ function grp3(byte: boolean): Handler {
           if (negN !== d < 0) q = -q;
           if (negN) r = -r;
           if (q > 0x7fffffff || q < -0x80000000) c.raise(DE, -1);
-          c.regs[EAX] = q;
-          c.regs[EDX] = r;
+          c.regs[EAX << 1] = q;
+          c.regs[EDX << 1] = r;
         }
         return;
       }
@@ -485,12 +485,12 @@ function jccZ(cc: number): Handler {
 
 /** Count register for string/loop instructions (by address size). */
 function getCount(c: Cpu, i: Insn): number {
-  return i.asz === 4 ? c.regs[ECX] : c.regs16[ECX << 1];
+  return i.asz === 4 ? c.regs[ECX << 1] : c.regs16[ECX << 2];
 }
 
 function setCount(c: Cpu, i: Insn, v: number): void {
-  if (i.asz === 4) c.regs[ECX] = v;
-  else c.regs16[ECX << 1] = v;
+  if (i.asz === 4) c.regs[ECX << 1] = v;
+  else c.regs16[ECX << 2] = v;
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -500,13 +500,13 @@ function setCount(c: Cpu, i: Insn, v: number): void {
 const REP_CHUNK = 4096;
 
 function strIdx(c: Cpu, i: Insn, r: number): number {
-  return i.asz === 4 ? c.regs[r] : c.regs16[r << 1];
+  return i.asz === 4 ? c.regs[r << 1] : c.regs16[r << 2];
 }
 
 function strAdv(c: Cpu, i: Insn, r: number, size: number): void {
   const d = (c.flags & F_DF) !== 0 ? -size : size;
-  if (i.asz === 4) c.regs[r] = (c.regs[r] + d) | 0;
-  else c.regs16[r << 1] = c.regs16[r << 1] + d;
+  if (i.asz === 4) c.regs[r << 1] = (c.regs[r << 1] + d) | 0;
+  else c.regs16[r << 2] = c.regs16[r << 2] + d;
 }
 
 /**
@@ -598,7 +598,7 @@ function repFast(c: Cpu, i: Insn, one: (c: Cpu, i: Insn) => void): void {
   const size = strSize(i);
   const down = (c.flags & F_DF) !== 0;
   const R = c.regs;
-  let n = R[ECX] >>> 0;
+  let n = R[ECX << 1] >>> 0;
   let left = REP_CHUNK;
   c.stringStop = 0;
   while (n > 0 && left > 0) {
@@ -610,12 +610,12 @@ function repFast(c: Cpu, i: Insn, one: (c: Cpu, i: Insn) => void): void {
       one(c, i);
       n--;
       left--;
-      R[ECX] = n;
+      R[ECX << 1] = n;
       if (c.stringStop !== 0) break;
     } else {
       n -= cnt;
       left -= cnt;
-      R[ECX] = n;
+      R[ECX << 1] = n;
     }
   }
   if (n === 0) return;
@@ -631,14 +631,14 @@ function repFast(c: Cpu, i: Insn, one: (c: Cpu, i: Insn) => void): void {
  */
 function stringRun(c: Cpu, movs: boolean, size: number, down: boolean, max: number): number {
   const R = c.regs, tlb = c.tlb, u8 = c.u8;
-  const d = R[EDI];
+  const d = R[EDI << 1];
   const de = tlb[d >>> 12];
   if ((de & c.wMask) !== c.wWant || (d & 4095) + size > 4096) return 0;
   let cnt = Math.min(max, down ? (((d & 4095) / size) | 0) + 1 : ((4096 - (d & 4095)) / size) | 0);
   const dh = (de & -4096) | (d & 4095);
   const step = down ? -size : size;
   if (movs) {
-    const s = R[ESI];
+    const s = R[ESI << 1];
     const se = tlb[s >>> 12];
     if ((se & c.rMask) !== c.rWant || (s & 4095) + size > 4096) return 0;
     cnt = Math.min(cnt, down ? (((s & 4095) / size) | 0) + 1 : ((4096 - (s & 4095)) / size) | 0);
@@ -655,7 +655,7 @@ function stringRun(c: Cpu, movs: boolean, size: number, down: boolean, max: numb
     const bytes = cnt * size;
     const lowD = down ? dh + size - bytes : dh, lowS = down ? sh + size - bytes : sh;
     u8.copyWithin(lowD, lowS, lowS + bytes);
-    R[ESI] = (s + cnt * step) | 0;
+    R[ESI << 1] = (s + cnt * step) | 0;
   } else {
     const v = c.getReg(EAX, size);
     const lo = down ? dh + size - cnt * size : dh;
@@ -664,7 +664,7 @@ function stringRun(c: Cpu, movs: boolean, size: number, down: boolean, max: numb
     else if (size === 2 && (lo & 1) === 0) c.u16.fill(v, lo >> 1, (lo >> 1) + cnt);
     else return 0;
   }
-  R[EDI] = (d + cnt * step) | 0;
+  R[EDI << 1] = (d + cnt * step) | 0;
   return cnt;
 }
 
@@ -815,15 +815,15 @@ for (let r = 0; r < 8; r++) {
   H[0xb0 + r] = (c, i) => c.setReg(r, 1, i.imm);
   H[0xb8 + r] = (c, i) => c.setReg(r, i.osz, i.imm);
   H[0x1c8 + r] = (c, i) => { // BSWAP
-    const v = c.regs[r];
-    if (i.osz === 2) { c.regs16[r << 1] = 0; return; } // undefined for 16-bit; zero as real CPUs do
-    c.regs[r] = ((v >>> 24) | ((v >> 8) & 0xff00) | ((v << 8) & 0xff0000) | (v << 24)) | 0;
+    const v = c.regs[r << 1];
+    if (i.osz === 2) { c.regs16[r << 2] = 0; return; } // undefined for 16-bit; zero as real CPUs do
+    c.regs[r << 1] = ((v >>> 24) | ((v >> 8) & 0xff00) | ((v << 8) & 0xff0000) | (v << 24)) | 0;
   };
 }
 H[0x60] = (c, i) => { // PUSHA
   const size = i.osz;
   const sp = c.getReg(ESP, size);
-  const sp0 = c.stack32 ? c.regs[ESP] : c.regs16[ESP << 1];
+  const sp0 = c.stack32 ? c.regs[ESP << 1] : c.regs16[ESP << 2];
   // Check every slot first so a fault leaves ESP unchanged; a 16-bit SP wraps inside the segment.
   for (let k = 1; k <= 8; k++) {
     c.probeWrite(SS, c.stack32 ? (sp0 - k * size) | 0 : (sp0 - k * size) & 0xffff, size);
@@ -914,22 +914,22 @@ H[0x8f] = (c, i) => { // POP r/m
     return;
   }
   // The address is computed with ESP already incremented.
-  const saved = c.regs[ESP];
+  const saved = c.regs[ESP << 1];
   c.adjustSp(size);
   try {
     c.writeMem(i.seg, ea(c, i), size, v);
   } catch (e) {
-    c.regs[ESP] = saved;
+    c.regs[ESP << 1] = saved;
     throw e;
   }
 };
 H[0x98] = (c, i) => { // CBW / CWDE
-  if (i.osz === 4) c.regs[EAX] = (c.regs16[0] << 16) >> 16;
+  if (i.osz === 4) c.regs[EAX << 1] = (c.regs16[0] << 16) >> 16;
   else c.regs16[0] = (c.regs8[0] << 24) >> 24;
 };
 H[0x99] = (c, i) => { // CWD / CDQ
-  if (i.osz === 4) c.regs[EDX] = c.regs[EAX] >> 31;
-  else c.regs16[EDX << 1] = (c.regs16[0] << 16) >> 31;
+  if (i.osz === 4) c.regs[EDX << 1] = c.regs[EAX << 1] >> 31;
+  else c.regs16[EDX << 2] = (c.regs16[0] << 16) >> 31;
 };
 H[0x9a] = (c, i) => sys.farCall(c, i, i.imm2, i.imm);
 H[0x9b] = (c) => sys.fwait(c);
@@ -977,32 +977,32 @@ H[0xc8] = (c, i) => { // ENTER
   const size = i.osz;
   const level = i.imm2 & 31;
   const frame = i.imm;
-  const bp0 = c.stack32 ? c.regs[EBP] : c.regs16[EBP << 1];
-  const sp0 = c.regs[ESP];
+  const bp0 = c.stack32 ? c.regs[EBP << 1] : c.regs16[EBP << 2];
+  const sp0 = c.regs[ESP << 1];
   try {
     c.push(c.getReg(EBP, size), size);
-    const frameTemp = c.stack32 ? c.regs[ESP] : c.regs16[ESP << 1];
+    const frameTemp = c.stack32 ? c.regs[ESP << 1] : c.regs16[ESP << 2];
     let bp = bp0;
     for (let k = 1; k < level; k++) {
       bp = c.stack32 ? (bp - size) | 0 : (bp - size) & 0xffff;
       c.push(c.readMem(SS, bp, size), size);
     }
     if (level > 0) c.push(frameTemp, size);
-    const sp = c.stack32 ? (c.regs[ESP] - frame) | 0 : (c.regs16[ESP << 1] - frame) & 0xffff;
+    const sp = c.stack32 ? (c.regs[ESP << 1] - frame) | 0 : (c.regs16[ESP << 2] - frame) & 0xffff;
     c.probeWrite(SS, sp, 1);
     c.setReg(EBP, size, frameTemp);
-    if (c.stack32) c.regs[ESP] = sp;
-    else c.regs16[ESP << 1] = sp;
+    if (c.stack32) c.regs[ESP << 1] = sp;
+    else c.regs16[ESP << 2] = sp;
   } catch (e) {
-    c.regs[ESP] = sp0;
+    c.regs[ESP << 1] = sp0;
     throw e;
   }
 };
 H[0xc9] = (c, i) => { // LEAVE
-  const bp = c.stack32 ? c.regs[EBP] : c.regs16[EBP << 1];
+  const bp = c.stack32 ? c.regs[EBP << 1] : c.regs16[EBP << 2];
   const v = c.readMem(SS, bp, i.osz);
-  if (c.stack32) c.regs[ESP] = (bp + i.osz) | 0;
-  else c.regs16[ESP << 1] = bp + i.osz;
+  if (c.stack32) c.regs[ESP << 1] = (bp + i.osz) | 0;
+  else c.regs16[ESP << 2] = bp + i.osz;
   c.setReg(EBP, i.osz, v);
 };
 H[0xca] = (c, i) => sys.farRet(c, i, i.imm);
@@ -1019,7 +1019,7 @@ H[0xd4] = aam;
 H[0xd5] = aad;
 H[0xd6] = (c) => { c.regs8[0] = c.getCF() ? 0xff : 0; }; // SALC (undocumented, present on i686)
 H[0xd7] = (c, i) => { // XLAT
-  const off = i.asz === 4 ? (c.regs[EBX] + c.regs8[0]) | 0 : (c.regs16[EBX << 1] + c.regs8[0]) & 0xffff;
+  const off = i.asz === 4 ? (c.regs[EBX << 1] + c.regs8[0]) | 0 : (c.regs16[EBX << 2] + c.regs8[0]) & 0xffff;
   c.regs8[0] = c.read8(i.seg, off);
 };
 for (let k = 0xd8; k <= 0xdf; k++) H[k] = (c, i) => sys.fpu(c, i);
@@ -1047,10 +1047,10 @@ H[0xe8] = (c, i) => { // CALL rel
 H[0xe9] = (c, i) => rel(c, i, i.imm);
 H[0xea] = (c, i) => sys.farJmp(c, i, i.imm2, i.imm);
 H[0xeb] = (c, i) => rel(c, i, (i.imm << 24) >> 24);
-H[0xec] = (c) => sys.inPort(c, c.regs16[EDX << 1], 1);
-H[0xed] = (c, i) => sys.inPort(c, c.regs16[EDX << 1], i.osz);
-H[0xee] = (c) => sys.outPort(c, c.regs16[EDX << 1], 1, c.regs8[0]);
-H[0xef] = (c, i) => sys.outPort(c, c.regs16[EDX << 1], i.osz, c.getReg(EAX, i.osz));
+H[0xec] = (c) => sys.inPort(c, c.regs16[EDX << 2], 1);
+H[0xed] = (c, i) => sys.inPort(c, c.regs16[EDX << 2], i.osz);
+H[0xee] = (c) => sys.outPort(c, c.regs16[EDX << 2], 1, c.regs8[0]);
+H[0xef] = (c, i) => sys.outPort(c, c.regs16[EDX << 2], i.osz, c.getReg(EAX, i.osz));
 H[0xf1] = (c) => sys.icebp(c);
 H[0xf4] = (c) => sys.hlt(c);
 H[0xf5] = (c) => c.setArith(c.getCF() ^ 1, F_CF);
@@ -1133,12 +1133,12 @@ H[0x1a1] = (c, i) => sys.popSeg(c, i, FS);
 H[0x1a2] = (c) => sys.cpuid(c);
 H[0x1a3] = (c, i) => btOp(c, i, c.getReg(i.reg, i.osz), 0, false);
 H[0x1a4] = (c, i) => shld(c, i, i.imm, false);
-H[0x1a5] = (c, i) => shld(c, i, c.regs8[4], false);
+H[0x1a5] = (c, i) => shld(c, i, c.regs8[8], false);
 H[0x1a8] = (c, i) => c.push(c.segSel[GS], i.osz);
 H[0x1a9] = (c, i) => sys.popSeg(c, i, GS);
 H[0x1ab] = (c, i) => btOp(c, i, c.getReg(i.reg, i.osz), 1, false);
 H[0x1ac] = (c, i) => shld(c, i, i.imm, true);
-H[0x1ad] = (c, i) => shld(c, i, c.regs8[4], true);
+H[0x1ad] = (c, i) => shld(c, i, c.regs8[8], true);
 H[0x1af] = (c, i) => c.setReg(i.reg, i.osz, imul2(c, c.getReg(i.reg, i.osz), readRM(c, i, i.osz), i.osz));
 H[0x1b0] = (c, i) => cmpxchg(c, i, 1);
 H[0x1b1] = (c, i) => cmpxchg(c, i, i.osz);
@@ -1193,15 +1193,15 @@ H[0x1c7] = (c, i) => { // CMPXCHG8B
   const off = ea(c, i);
   const off4 = i.asz === 4 ? (off + 4) | 0 : (off + 4) & 0xffff;
   const lo = c.read32(i.seg, off), hi = c.read32(i.seg, off4);
-  if (lo === c.regs[EAX] && hi === c.regs[EDX]) {
-    c.write32(i.seg, off, c.regs[EBX]);
-    c.write32(i.seg, off4, c.regs[ECX]);
+  if (lo === c.regs[EAX << 1] && hi === c.regs[EDX << 1]) {
+    c.write32(i.seg, off, c.regs[EBX << 1]);
+    c.write32(i.seg, off4, c.regs[ECX << 1]);
     c.setArith(F_ZF, F_ZF);
   } else {
     c.write32(i.seg, off, lo);
     c.write32(i.seg, off4, hi);
-    c.regs[EAX] = lo;
-    c.regs[EDX] = hi;
+    c.regs[EAX << 1] = lo;
+    c.regs[EDX << 1] = hi;
     c.setArith(0, F_ZF);
   }
 };
@@ -1219,29 +1219,29 @@ for (const op of [0x105, 0x107, 0x139, 0x13b, 0x13c, 0x13d, 0x13e, 0x13f]) H[op]
 // Specialised forms of the hottest handlers (32-bit operand size), chosen once at decode time:
 // the same semantics as the general handlers without the run-time size and operand-kind dispatch.
 
-const movRmReg32: Handler = (c, i) => { c.regs[i.rm] = c.regs[i.reg]; };
-const movMemReg32: Handler = (c, i) => { c.write32(i.seg, ea(c, i), c.regs[i.reg]); };
-const movRegRm32: Handler = (c, i) => { c.regs[i.reg] = c.regs[i.rm]; };
-const movRegMem32: Handler = (c, i) => { c.regs[i.reg] = c.read32(i.seg, ea(c, i)); };
+const movRmReg32: Handler = (c, i) => { c.regs[i.rm << 1] = c.regs[i.reg << 1]; };
+const movMemReg32: Handler = (c, i) => { c.write32(i.seg, ea(c, i), c.regs[i.reg << 1]); };
+const movRegRm32: Handler = (c, i) => { c.regs[i.reg << 1] = c.regs[i.rm << 1]; };
+const movRegMem32: Handler = (c, i) => { c.regs[i.reg << 1] = c.read32(i.seg, ea(c, i)); };
 const leaAddr32: Handler = (c, i) => {
   let a = i.disp;
-  if (i.base >= 0) a = (a + c.regs[i.base]) | 0;
-  if (i.index >= 0) a = (a + (c.regs[i.index] << i.scale)) | 0;
-  c.regs[i.reg] = a;
+  if (i.base >= 0) a = (a + c.regs[i.base << 1]) | 0;
+  if (i.index >= 0) a = (a + (c.regs[i.index << 1] << i.scale)) | 0;
+  c.regs[i.reg << 1] = a;
 };
 const ALU_RR32: Handler[] = [];
 const ALU_RI32: Handler[] = [];
 for (let op = 0; op < 8; op++) {
   ALU_RR32.push((c, i) => {
-    const r = alu(c, op, c.regs[i.rm], c.regs[i.reg], 4);
-    if (op !== 7) c.regs[i.rm] = r;
+    const r = alu(c, op, c.regs[i.rm << 1], c.regs[i.reg << 1], 4);
+    if (op !== 7) c.regs[i.rm << 1] = r;
   });
   ALU_RI32.push((c, i) => {
-    const r = alu(c, op, c.regs[i.rm], i.op === 0x83 ? (i.imm << 24) >> 24 : i.imm, 4);
-    if (op !== 7) c.regs[i.rm] = r;
+    const r = alu(c, op, c.regs[i.rm << 1], i.op === 0x83 ? (i.imm << 24) >> 24 : i.imm, 4);
+    if (op !== 7) c.regs[i.rm << 1] = r;
   });
 }
-const testRR32: Handler = (c, i) => { alu(c, 4, c.regs[i.rm], c.regs[i.reg], 4); };
+const testRR32: Handler = (c, i) => { alu(c, 4, c.regs[i.rm << 1], c.regs[i.reg << 1], 4); };
 
 // Stack and branch forms with a 32-bit operand size: the 32-bit stack (SS.B) inline, the generic
 // path otherwise; conditional branches on ZF or CF without the general condition switch.
@@ -1251,19 +1251,19 @@ function push32(c: Cpu, v: number): void {
     c.push(v, 4);
     return;
   }
-  const sp = (c.regs[ESP] - 4) | 0;
+  const sp = (c.regs[ESP << 1] - 4) | 0;
   c.write32(SS, sp, v);
-  c.regs[ESP] = sp;
+  c.regs[ESP << 1] = sp;
 }
 const PUSH32: Handler[] = [], POP32: Handler[] = [];
 for (let r = 0; r < 8; r++) {
-  PUSH32.push((c) => push32(c, c.regs[r]));
+  PUSH32.push((c) => push32(c, c.regs[r << 1]));
   POP32.push((c) => {
-    if (!c.stack32) { c.regs[r] = c.pop(4); return; }
-    const sp = c.regs[ESP];
+    if (!c.stack32) { c.regs[r << 1] = c.pop(4); return; }
+    const sp = c.regs[ESP << 1];
     const v = c.read32(SS, sp);
-    c.regs[ESP] = (sp + 4) | 0;
-    c.regs[r] = v;
+    c.regs[ESP << 1] = (sp + 4) | 0;
+    c.regs[r << 1] = v;
   });
 }
 const call32: Handler = (c, i) => {
@@ -1272,10 +1272,10 @@ const call32: Handler = (c, i) => {
 };
 const ret32: Handler = (c, i) => {
   if (!c.stack32) { H[0xc3](c, i); return; }
-  const sp = c.regs[ESP];
+  const sp = c.regs[ESP << 1];
   const t = c.read32(SS, sp);
   if (c.pmode && (t >>> 0) > c.segMax[CS]) c.gp(0);
-  c.regs[ESP] = (sp + 4) | 0;
+  c.regs[ESP << 1] = (sp + 4) | 0;
   c.nextEip = t;
 };
 /** The taken branch of a 32-bit Jcc rel8 / rel32. */

@@ -31,8 +31,8 @@ export function popSeg(c: Cpu, i: Insn, s: number): void {
   // ESP steps in the width of the stack the selector was popped from (POP SS may change it).
   const big = c.stack32;
   c.loadSeg(s, sel);
-  if (big) c.regs[ESP] = (c.regs[ESP] + i.osz) | 0;
-  else c.regs16[ESP << 1] = c.regs16[ESP << 1] + i.osz;
+  if (big) c.regs[ESP << 1] = (c.regs[ESP << 1] + i.osz) | 0;
+  else c.regs16[ESP << 2] = c.regs16[ESP << 2] + i.osz;
   if (s === SS) inhibitInterrupts(c);
 }
 
@@ -72,12 +72,12 @@ export function arpl(c: Cpu, i: Insn): void {
 
 /** Push CS and the return EIP as one step: a fault on the second push leaves ESP as it was. */
 function pushReturn(c: Cpu, size: number): void {
-  const sp0 = c.regs[ESP];
+  const sp0 = c.regs[ESP << 1];
   try {
     c.push(c.segSel[CS], size);
     c.push(c.nextEip, size);
   } catch (e) {
-    c.regs[ESP] = sp0;
+    c.regs[ESP << 1] = sp0;
     throw e;
   }
 }
@@ -176,7 +176,7 @@ function callGate(c: Cpu, i: Insn, glo: number, ghi: number, isCall: boolean): v
   if (!descRoom(slo, shi, newEsp, (4 + params) * size)) c.raise(SSF, newSs & 0xfffc);
   const oldSs = c.segSel[SS];
   // The caller's stack pointer as the stack uses it (SP for a 16-bit stack, as Bochs pushes it).
-  const oldEsp = c.stack32 ? c.regs[ESP] : c.regs16[ESP << 1];
+  const oldEsp = c.stack32 ? c.regs[ESP << 1] : c.regs16[ESP << 2];
   const oldCs = c.segSel[CS];
   const ret = c.nextEip;
   // The parameters are read from the caller's stack now; a fault there (#SS(0)) is raised
@@ -191,19 +191,19 @@ function callGate(c: Cpu, i: Insn, glo: number, ghi: number, isCall: boolean): v
     readError = c.excError;
   }
   const old0 = c.segSel[SS], old1 = c.segBase[SS], old2 = c.segLimit[SS], old3 = c.segAr[SS];
-  const oldFullEsp = c.regs[ESP], oldCpl = c.cpl;
+  const oldFullEsp = c.regs[ESP << 1], oldCpl = c.cpl;
   c.descAddr = ssAddr;
   c.loadSegFromDesc(SS, newSs, slo, shi);
   // A 16-bit stack gets SP only; ESP's upper half stays the caller's.
-  if ((shi & 0x400000) !== 0) c.regs[ESP] = newEsp;
-  else c.regs16[ESP << 1] = newEsp;
+  if ((shi & 0x400000) !== 0) c.regs[ESP << 1] = newEsp;
+  else c.regs16[ESP << 2] = newEsp;
   c.updateMode();
   c.setCpl(newCpl); // the pushes are made at the new privilege level
   c.push(oldSs, size);
   c.push(oldEsp, size);
   if (readFault >= 0) {
     c.setSegRaw(SS, old0, old1, old2, old3);
-    c.regs[ESP] = oldFullEsp;
+    c.regs[ESP << 1] = oldFullEsp;
     c.updateMode();
     c.setCpl(oldCpl);
     c.raise(readFault, readError);
@@ -329,8 +329,8 @@ function commitOuterStack(c: Cpu, ss: number, esp: number, size: number, extra: 
   c.descAddr = retSsAddr;
   c.loadSegFromDesc(SS, ss, retSsLo, retSsHi);
   c.updateMode();
-  if (c.stack32) c.regs[ESP] = (size === 4 ? esp : esp & 0xffff) + extra;
-  else c.regs16[ESP << 1] = esp + extra;
+  if (c.stack32) c.regs[ESP << 1] = (size === 4 ? esp : esp & 0xffff) + extra;
+  else c.regs16[ESP << 2] = esp + extra;
   // Data segments the new privilege may not use become null.
   for (let s = ES; s <= GS; s++) {
     if (s === CS || s === SS) continue;
@@ -406,7 +406,7 @@ export function iret(c: Cpu, i: Insn): void {
     c.setFlagsRaw(fl);
     c.updateMode();
     for (const [s, v] of [[CS, sel], [SS, ss], [ES, es], [DS, ds], [FS, fs], [GS, gs]] as const) c.setSegReal(s, v);
-    c.regs[ESP] = esp;
+    c.regs[ESP << 1] = esp;
     c.updateMode();
     c.nextEip = ip & 0xffff;
     c.brk = 1;
@@ -520,11 +520,11 @@ export function outPort(c: Cpu, port: number, size: number, value: number): void
 }
 
 export function ins(c: Cpu, i: Insn, size: number): void {
-  const port = c.regs16[EDX << 1];
+  const port = c.regs16[EDX << 2];
   checkIo(c, port, size);
   const rep = (i.prefix & 3) !== 0;
-  if (rep && (i.asz === 4 ? c.regs[ECX] : c.regs16[ECX << 1]) === 0) return;
-  const di = i.asz === 4 ? c.regs[7] : c.regs16[14];
+  if (rep && (i.asz === 4 ? c.regs[ECX << 1] : c.regs16[ECX << 2]) === 0) return;
+  const di = i.asz === 4 ? c.regs[14] : c.regs16[28];
   c.probeWrite(ES, di, size);
   c.pendingIn = size;
   c.pendingIns = true;
@@ -536,20 +536,20 @@ export function ins(c: Cpu, i: Insn, size: number): void {
 }
 
 export function outs(c: Cpu, i: Insn, size: number): void {
-  const port = c.regs16[EDX << 1];
+  const port = c.regs16[EDX << 2];
   checkIo(c, port, size);
   const rep = (i.prefix & 3) !== 0;
-  let n = i.asz === 4 ? c.regs[ECX] : c.regs16[ECX << 1];
+  let n = i.asz === 4 ? c.regs[ECX << 1] : c.regs16[ECX << 2];
   if (rep && n === 0) return;
-  const si = i.asz === 4 ? c.regs[6] : c.regs16[12];
+  const si = i.asz === 4 ? c.regs[12] : c.regs16[24];
   const v = c.readMem(i.segOvr >= 0 ? i.segOvr : DS, si, size);
   const step = (c.flags & 0x400) !== 0 ? -size : size;
-  if (i.asz === 4) c.regs[6] = (si + step) | 0;
-  else c.regs16[12] = si + step;
+  if (i.asz === 4) c.regs[12] = (si + step) | 0;
+  else c.regs16[24] = si + step;
   if (rep) {
     n = i.asz === 4 ? (n - 1) | 0 : (n - 1) & 0xffff;
-    if (i.asz === 4) c.regs[ECX] = n;
-    else c.regs16[ECX << 1] = n;
+    if (i.asz === 4) c.regs[ECX << 1] = n;
+    else c.regs16[ECX << 2] = n;
     if (n !== 0) c.nextEip = c.eip;
   }
   c.ioExit(port, size, false, v);
@@ -752,7 +752,7 @@ function setCr0(c: Cpu, v: number): void {
 
 export function movToCr(c: Cpu, i: Insn): void {
   requireCpl0(c);
-  const v = c.regs[i.rm];
+  const v = c.regs[i.rm << 1];
   switch (i.reg) {
     case 0: setCr0(c, v); return;
     case 2: c.cr2 = v; return;
@@ -785,7 +785,7 @@ export function movFromCr(c: Cpu, i: Insn): void {
     case 4: v = c.cr4; break;
     default: return c.raise(UD, -1);
   }
-  c.regs[i.rm] = v;
+  c.regs[i.rm << 1] = v;
 }
 
 /** DR7.GD: any MOV to or from a debug register raises #DB (a fault) with DR6.BD. */
@@ -800,7 +800,7 @@ function generalDetect(c: Cpu): void {
 export function movToDr(c: Cpu, i: Insn): void {
   requireCpl0(c);
   generalDetect(c);
-  const v = c.regs[i.rm];
+  const v = c.regs[i.rm << 1];
   let r = i.reg;
   if (r === 4 || r === 5) {
     if ((c.cr4 & 0x8) !== 0) c.raise(UD, -1);
@@ -818,7 +818,7 @@ export function movFromDr(c: Cpu, i: Insn): void {
     if ((c.cr4 & 0x8) !== 0) c.raise(UD, -1);
     r += 2;
   }
-  c.regs[i.rm] = c.dr[r];
+  c.regs[i.rm << 1] = c.dr[r];
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -832,18 +832,18 @@ export function requireFeature(c: Cpu, bit: number): void {
 export function rdmsr(c: Cpu): void {
   requireFeature(c, CPUID_MSR);
   requireCpl0(c);
-  const v = c.readMsr(c.regs[ECX]);
+  const v = c.readMsr(c.regs[ECX << 1]);
   if (v === undefined) c.gp(0);
-  c.regs[EAX] = Number(v & 0xffffffffn) | 0;
-  c.regs[EDX] = Number((v >> 32n) & 0xffffffffn) | 0;
+  c.regs[EAX << 1] = Number(v & 0xffffffffn) | 0;
+  c.regs[EDX << 1] = Number((v >> 32n) & 0xffffffffn) | 0;
 }
 
 export function wrmsr(c: Cpu): void {
   requireFeature(c, CPUID_MSR);
   requireCpl0(c);
-  const index = c.regs[ECX] >>> 0;
-  const v = (BigInt(c.regs[EDX] >>> 0) << 32n) | BigInt(c.regs[EAX] >>> 0);
-  if ((index === MSR_PERFEVTSEL0 || index === MSR_PERFEVTSEL1) && (c.regs[EAX] & 0x400000) !== 0 && c.readMsr(index) !== undefined) {
+  const index = c.regs[ECX << 1] >>> 0;
+  const v = (BigInt(c.regs[EDX << 1] >>> 0) << 32n) | BigInt(c.regs[EAX << 1] >>> 0);
+  if ((index === MSR_PERFEVTSEL0 || index === MSR_PERFEVTSEL1) && (c.regs[EAX << 1] & 0x400000) !== 0 && c.readMsr(index) !== undefined) {
     c.internalError('P6 performance counters that count events (PerfEvtSel EN) are not implemented');
   }
   if (!c.writeMsr(index, v)) c.gp(0);
@@ -853,12 +853,12 @@ export function wrmsr(c: Cpu): void {
 /** RDPMC: the P6 performance counters 0 and 1 (MSRs 0xC1/0xC2), CR4.PCE opening them to CPL > 0. */
 export function rdpmc(c: Cpu): void {
   if ((c.cr4 & 0x100) === 0 && c.cpl !== 0 && (c.pmode || c.vm86)) c.gp(0);
-  const n = c.regs[ECX] >>> 0;
+  const n = c.regs[ECX << 1] >>> 0;
   if (n > 1) c.gp(0);
   const v = c.readMsr(0xc1 + n);
   if (v === undefined) return c.raise(UD, -1); // no performance counters on this model (before the P6)
-  c.regs[EAX] = Number(v & 0xffffffffn) | 0;
-  c.regs[EDX] = Number((v >> 32n) & 0xffn) | 0;
+  c.regs[EAX << 1] = Number(v & 0xffffffffn) | 0;
+  c.regs[EDX << 1] = Number((v >> 32n) & 0xffn) | 0;
 }
 
 export function rdtsc(c: Cpu): void {
@@ -867,19 +867,19 @@ export function rdtsc(c: Cpu): void {
   if (c.tscBase === 0n) {
     const t = c.retired() + c.tscOffset;
     if (t >= 0) {
-      c.regs[EAX] = t % 4294967296 | 0;
-      c.regs[EDX] = Math.floor(t / 4294967296) | 0;
+      c.regs[EAX << 1] = t % 4294967296 | 0;
+      c.regs[EDX << 1] = Math.floor(t / 4294967296) | 0;
       return;
     }
   }
   const t = c.tsc();
-  c.regs[EAX] = Number(t & 0xffffffffn) | 0;
-  c.regs[EDX] = Number(t >> 32n) | 0;
+  c.regs[EAX << 1] = Number(t & 0xffffffffn) | 0;
+  c.regs[EDX << 1] = Number(t >> 32n) | 0;
 }
 
 export function cpuid(c: Cpu): void {
-  const leaf = c.regs[EAX] >>> 0;
-  const sub = c.regs[ECX] >>> 0;
+  const leaf = c.regs[EAX << 1] >>> 0;
+  const sub = c.regs[ECX << 1] >>> 0;
   const table = c.cpuid;
   let max = 0, maxExt = 0;
   for (const e of table) {
@@ -889,10 +889,10 @@ export function cpuid(c: Cpu): void {
   let want = leaf;
   if (leaf >= 0x80000000 ? leaf > maxExt : leaf > max) want = max; // Intel: the highest basic leaf
   const entry = table.find((e) => e.function === want && (!e.significantIndex || e.index === sub));
-  c.regs[EAX] = entry ? entry.eax : 0;
-  c.regs[EBX_] = entry ? entry.ebx : 0;
-  c.regs[ECX] = entry ? entry.ecx : 0;
-  c.regs[EDX] = entry ? entry.edx : 0;
+  c.regs[EAX << 1] = entry ? entry.eax : 0;
+  c.regs[EBX_ << 1] = entry ? entry.ebx : 0;
+  c.regs[ECX << 1] = entry ? entry.ecx : 0;
+  c.regs[EDX << 1] = entry ? entry.edx : 0;
 }
 const EBX_ = 3;
 
@@ -904,7 +904,7 @@ export function sysenter(c: Cpu): void {
   c.flags &= ~(F_VM | F_IF | F_RF);
   c.setSegRaw(CS, cs, 0, 0xffffffff, 0x9b | AR_DB | 0x8000);
   c.setSegRaw(SS, (cs + 8) & 0xfffc, 0, 0xffffffff, 0x93 | AR_DB | 0x8000);
-  c.regs[ESP] = c.sysenterEsp;
+  c.regs[ESP << 1] = c.sysenterEsp;
   c.nextEip = c.sysenterEip;
   c.cpl = 0;
   c.updateMode();
@@ -918,8 +918,8 @@ export function sysexit(c: Cpu): void {
   if (cs === 0) c.gp(0);
   c.setSegRaw(CS, (cs + 16) | 3, 0, 0xffffffff, 0xfb | AR_DB | 0x8000);
   c.setSegRaw(SS, (cs + 24) | 3, 0, 0xffffffff, 0xf3 | AR_DB | 0x8000);
-  c.regs[ESP] = c.regs[ECX];
-  c.nextEip = c.regs[EDX];
+  c.regs[ESP << 1] = c.regs[ECX << 1];
+  c.nextEip = c.regs[EDX << 1];
   c.cpl = 3;
   c.updateMode();
   c.brk = 1;

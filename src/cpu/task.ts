@@ -69,12 +69,12 @@ export function taskSwitch(c: Cpu, sel: number, source: number, retEip: number, 
   if (old32) {
     c.writeSys32((oldBase + T32_EIP) | 0, retEip);
     c.writeSys32((oldBase + T32_EFLAGS) | 0, oldFlags);
-    for (let r = 0; r < 8; r++) c.writeSys32((oldBase + T32_EAX + r * 4) | 0, c.regs[r]);
+    for (let r = 0; r < 8; r++) c.writeSys32((oldBase + T32_EAX + r * 4) | 0, c.regs[r << 1]);
     for (let s = 0; s < 6; s++) c.writeSys16((oldBase + T32_ES + s * 4) | 0, c.segSel[s]);
   } else {
     c.writeSys16((oldBase + T16_IP) | 0, retEip);
     c.writeSys16((oldBase + T16_FLAGS) | 0, oldFlags);
-    for (let r = 0; r < 8; r++) c.writeSys16((oldBase + T16_AX + r * 2) | 0, c.regs[r]);
+    for (let r = 0; r < 8; r++) c.writeSys16((oldBase + T16_AX + r * 2) | 0, c.regs[r << 1]);
     for (let s = 0; s < 4; s++) c.writeSys16((oldBase + T16_ES + s * 2) | 0, c.segSel[s]);
   }
 
@@ -106,7 +106,7 @@ export function taskSwitch(c: Cpu, sel: number, source: number, retEip: number, 
   }
   // A 16-bit TSS holds only the low halves; the SDM leaves the upper halves undefined
   // ("modified and not maintained", vol. 3, 7.6): they become 0xFFFF, as in Bochs.
-  for (let r = 0; r < 8; r++) c.regs[r] = is32 ? n[r] : 0xffff0000 | (n[r] & 0xffff);
+  for (let r = 0; r < 8; r++) c.regs[r << 1] = is32 ? n[r] : 0xffff0000 | (n[r] & 0xffff);
   c.setFlagsRaw(is32 ? newFlags : (newFlags & 0xffff));
   c.eip = is32 ? newEip : newEip & 0xffff;
   c.nextEip = c.eip;

@@ -1,4 +1,5 @@
-// The VM: guest-physical memory over one host ArrayBuffer, divided into KVM-style memory slots.
+// The VM: guest-physical memory over one block of host memory (a region of the machine's one
+// WebAssembly.Memory, which also holds the vCPU's state), divided into KVM-style memory slots.
 // Guest-physical space that no region covers is MMIO: accesses to it leave run() as Mmio exits.
 
 import { PhysicalMemory } from '../cpu/memory.js';
@@ -6,8 +7,7 @@ import type { MemoryRegion } from './types.js';
 import { Vcpu } from './vcpu.js';
 
 export class Vm {
-  /** The host buffer behind every memory region. */
-  readonly memory: ArrayBuffer;
+  /** The host memory behind every memory region (host offset 0 is byte 0). */
   readonly bytes: Uint8Array;
   private readonly phys: PhysicalMemory;
   private readonly regions = new Map<number, MemoryRegion>();
@@ -16,9 +16,8 @@ export class Vm {
   /** `hostSize`: bytes of host memory to back all regions (a multiple of 4096). */
   constructor(hostSize: number) {
     if (hostSize <= 0 || hostSize % 4096 !== 0) throw new RangeError('host memory size must be a positive multiple of 4096');
-    this.memory = new ArrayBuffer(hostSize);
-    this.bytes = new Uint8Array(this.memory);
-    this.phys = new PhysicalMemory(this.memory);
+    this.phys = new PhysicalMemory(hostSize);
+    this.bytes = this.phys.u8;
   }
 
   /** Map (or with size 0, unmap) a slot, like KVM_SET_USER_MEMORY_REGION. */
@@ -33,7 +32,7 @@ export class Vm {
       this.regions.delete(slot);
       return;
     }
-    if (hostOffset + size > this.memory.byteLength) throw new RangeError(`memory slot ${slot} exceeds the host buffer`);
+    if (hostOffset + size > this.bytes.length) throw new RangeError(`memory slot ${slot} exceeds the host buffer`);
     if (guestPhys + size > 0x1_0000_0000) throw new RangeError(`memory slot ${slot} exceeds the 4 GiB physical space`);
     for (const r of this.regions.values()) {
       if (guestPhys < r.guestPhys + r.size && r.guestPhys < guestPhys + size) {

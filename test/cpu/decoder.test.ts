@@ -11,7 +11,7 @@ const AT = 0x1000;
 
 /** A core in real mode with CS base 0 and `code` at AT. */
 function cpuWith(code: number[]): Cpu {
-  const mem = new PhysicalMemory(new ArrayBuffer(MB));
+  const mem = new PhysicalMemory(MB);
   mem.map(0, MB, 0, false);
   mem.u8.set(code, AT);
   const cpu = new Cpu(mem);
