@@ -23,8 +23,11 @@ import type { Insn } from './decoder.js';
 import { makeFieldsMutable } from './shapes.js';
 import {
   BYTE_REG_OFFSET, GPR_COUNT, SEG_COUNT, S_DR, S_GPR, S_SEG_AR, S_SEG_BASE, S_SEG_LIMIT, S_SEG_MAX, S_SEG_MIN,
-  S_SEG_RW, S_SEG_SEL, TLB_ENTRIES, TLB_OFFSET, TLB_PHYS_OFFSET,
+  S_SEG_RW, S_SEG_SEL, TLB_ENTRIES, TLB_OFFSET, TLB_PHYS_OFFSET, STATE_SIZE, S_RIP, S_RFLAGS, S_LAZY,
+  LAZY_A, LAZY_B, LAZY_CIN, LAZY_MASK, LAZY_OP, LAZY_RES, LAZY_SIGN, LAZY_STALE,
 } from './state.js';
+
+const I_EIP = S_RIP >> 2, I_FLAGS = S_RFLAGS >> 2, I_LAZY = S_LAZY >> 2;
 
 const INT_MIN = -2147483648;
 
@@ -115,17 +118,16 @@ export class Cpu {
   readonly regs: Int32Array;
   readonly regs16: Uint16Array;
   readonly regs8: Uint8Array;
+  /**
+   * The i32 cells of the state area that hold EIP, EFLAGS and the lazy-flag record (state.ts), so
+   * that compiled code reads and writes them in place; the accessors below name them.
+   */
+  readonly st: Int32Array;
+  /** The lazy-flag record (LAZY_* indices of state.ts): operation, operands, result, carry in, size mask and sign bit, and the EFLAGS bits it stands for. */
+  readonly lz: Int32Array;
   eip = 0;
   /** EFLAGS; the arithmetic bits named in `lazyFlags` are stale and derived from the lazy record. */
   flags = F_FIXED;
-  lazyFlags = 0;
-  lazyOp = L_NONE;
-  lazyA = 0;
-  lazyB = 0;
-  lazyRes = 0;
-  lazyCin = 0;
-  lazyMask = 0;
-  lazySign = 0;
 
   // --- segments (cached descriptors)
   readonly segSel: Int32Array;
@@ -285,6 +287,9 @@ export class Cpu {
   constructor(mem: PhysicalMemory) {
     this.mem = mem;
     const b = mem.buffer;
+    this.st = new Int32Array(b, 0, STATE_SIZE >> 2);
+    this.lz = new Int32Array(b, S_LAZY, 8);
+    this.lz[LAZY_OP] = L_NONE;
     this.regs = new Int32Array(b, S_GPR, GPR_COUNT * 2);
     this.regs16 = new Uint16Array(b, S_GPR, GPR_COUNT * 4);
     this.regs8 = new Uint8Array(b, S_GPR, GPR_COUNT * 8);
@@ -316,7 +321,7 @@ export class Cpu {
     this.regs.fill(0);
     this.regs[4] = 0x600; // EDX: family 6 signature at reset
     this.flags = F_FIXED;
-    this.lazyFlags = 0;
+    this.lz[LAZY_STALE] = 0;
     this.cr0 = CR0_ET | 0x60000000;
     this.cr2 = 0; this.cr3 = 0; this.cr4 = 0; this.efer = 0;
     this.dr.fill(0);
@@ -672,49 +677,49 @@ export class Cpu {
   // Flags
 
   getFlags(): number {
-    const lf = this.lazyFlags;
+    const lf = this.lz[LAZY_STALE];
     if (lf === 0) return this.flags;
     let f = this.flags & ~lf;
     if (lf & F_CF) f |= this.getCF();
-    if (lf & F_PF) f |= PARITY[this.lazyRes & 0xff];
+    if (lf & F_PF) f |= PARITY[this.lz[LAZY_RES] & 0xff];
     if (lf & F_AF) f |= this.getAF();
-    if (lf & F_ZF) f |= (this.lazyRes & this.lazyMask) === 0 ? F_ZF : 0;
-    if (lf & F_SF) f |= (this.lazyRes & this.lazySign) !== 0 ? F_SF : 0;
+    if (lf & F_ZF) f |= (this.lz[LAZY_RES] & this.lz[LAZY_MASK]) === 0 ? F_ZF : 0;
+    if (lf & F_SF) f |= (this.lz[LAZY_RES] & this.lz[LAZY_SIGN]) !== 0 ? F_SF : 0;
     if (lf & F_OF) f |= this.getOF();
     return f;
   }
 
   /** Materialize the lazy flags into `flags`. */
   materialize(): void {
-    if (this.lazyFlags !== 0) {
+    if (this.lz[LAZY_STALE] !== 0) {
       this.flags = this.getFlags();
-      this.lazyFlags = 0;
+      this.lz[LAZY_STALE] = 0;
     }
   }
 
   /** Set EFLAGS from a value without privilege checks (bit 1 forced, reserved bits cleared). */
   setFlagsRaw(v: number): void {
     this.flags = (v & 0x3f7fd5) | F_FIXED;
-    this.lazyFlags = 0;
+    this.lz[LAZY_STALE] = 0;
   }
 
   getCF(): number {
-    if ((this.lazyFlags & F_CF) === 0) return this.flags & F_CF;
-    const m = this.lazyMask;
-    switch (this.lazyOp) {
-      case L_ADD: return unsignedBelow(this.lazyRes & m, this.lazyA & m, false);
+    if ((this.lz[LAZY_STALE] & F_CF) === 0) return this.flags & F_CF;
+    const m = this.lz[LAZY_MASK];
+    switch (this.lz[LAZY_OP]) {
+      case L_ADD: return unsignedBelow(this.lz[LAZY_RES] & m, this.lz[LAZY_A] & m, false);
       // With a carry in, the sum carries out when the result is not above the first operand.
-      case L_ADC: return unsignedBelow(this.lazyRes & m, this.lazyA & m, this.lazyCin !== 0);
-      case L_SUB: return unsignedBelow(this.lazyA & m, this.lazyB & m, false);
-      case L_SBB: return unsignedBelow(this.lazyA & m, this.lazyB & m, this.lazyCin !== 0);
+      case L_ADC: return unsignedBelow(this.lz[LAZY_RES] & m, this.lz[LAZY_A] & m, this.lz[LAZY_CIN] !== 0);
+      case L_SUB: return unsignedBelow(this.lz[LAZY_A] & m, this.lz[LAZY_B] & m, false);
+      case L_SBB: return unsignedBelow(this.lz[LAZY_A] & m, this.lz[LAZY_B] & m, this.lz[LAZY_CIN] !== 0);
       default: return 0;
     }
   }
 
   getOF(): number {
-    if ((this.lazyFlags & F_OF) === 0) return this.flags & F_OF;
-    const a = this.lazyA, b = this.lazyB, r = this.lazyRes, s = this.lazySign;
-    switch (this.lazyOp) {
+    if ((this.lz[LAZY_STALE] & F_OF) === 0) return this.flags & F_OF;
+    const a = this.lz[LAZY_A], b = this.lz[LAZY_B], r = this.lz[LAZY_RES], s = this.lz[LAZY_SIGN];
+    switch (this.lz[LAZY_OP]) {
       case L_ADD: case L_ADC: return ((a ^ r) & (b ^ r) & s) !== 0 ? F_OF : 0;
       case L_SUB: case L_SBB: return ((a ^ b) & (a ^ r) & s) !== 0 ? F_OF : 0;
       default: return 0;
@@ -722,50 +727,50 @@ export class Cpu {
   }
 
   getAF(): number {
-    if ((this.lazyFlags & F_AF) === 0) return this.flags & F_AF;
-    if (this.lazyOp === L_LOGIC) return 0;
-    return (this.lazyA ^ this.lazyB ^ this.lazyRes) & F_AF;
+    if ((this.lz[LAZY_STALE] & F_AF) === 0) return this.flags & F_AF;
+    if (this.lz[LAZY_OP] === L_LOGIC) return 0;
+    return (this.lz[LAZY_A] ^ this.lz[LAZY_B] ^ this.lz[LAZY_RES]) & F_AF;
   }
 
   getZF(): number {
-    if ((this.lazyFlags & F_ZF) === 0) return this.flags & F_ZF;
-    return (this.lazyRes & this.lazyMask) === 0 ? F_ZF : 0;
+    if ((this.lz[LAZY_STALE] & F_ZF) === 0) return this.flags & F_ZF;
+    return (this.lz[LAZY_RES] & this.lz[LAZY_MASK]) === 0 ? F_ZF : 0;
   }
 
   getSF(): number {
-    if ((this.lazyFlags & F_SF) === 0) return this.flags & F_SF;
-    return (this.lazyRes & this.lazySign) !== 0 ? F_SF : 0;
+    if ((this.lz[LAZY_STALE] & F_SF) === 0) return this.flags & F_SF;
+    return (this.lz[LAZY_RES] & this.lz[LAZY_SIGN]) !== 0 ? F_SF : 0;
   }
 
   getPF(): number {
-    if ((this.lazyFlags & F_PF) === 0) return this.flags & F_PF;
-    return PARITY[this.lazyRes & 0xff];
+    if ((this.lz[LAZY_STALE] & F_PF) === 0) return this.flags & F_PF;
+    return PARITY[this.lz[LAZY_RES] & 0xff];
   }
 
   /** Record a lazily evaluated arithmetic result. `size` is 1, 2 or 4. */
   setLazy(op: number, a: number, b: number, res: number, size: number, which: number): void {
     if (which !== F_ARITH) {
       // INC/DEC: CF keeps its current value (the only flag outside `which`).
-      if ((this.lazyFlags & F_CF) !== 0) this.flags = (this.flags & ~F_CF) | this.getCF();
+      if ((this.lz[LAZY_STALE] & F_CF) !== 0) this.flags = (this.flags & ~F_CF) | this.getCF();
     }
-    this.lazyOp = op;
-    this.lazyA = a;
-    this.lazyB = b;
-    this.lazyRes = res;
-    this.lazyMask = size === 4 ? -1 : size === 2 ? 0xffff : 0xff;
-    this.lazySign = size === 4 ? (0x80000000 | 0) : size === 2 ? 0x8000 : 0x80;
-    this.lazyFlags = which;
+    this.lz[LAZY_OP] = op;
+    this.lz[LAZY_A] = a;
+    this.lz[LAZY_B] = b;
+    this.lz[LAZY_RES] = res;
+    this.lz[LAZY_MASK] = size === 4 ? -1 : size === 2 ? 0xffff : 0xff;
+    this.lz[LAZY_SIGN] = size === 4 ? (0x80000000 | 0) : size === 2 ? 0x8000 : 0x80;
+    this.lz[LAZY_STALE] = which;
   }
 
   /** Write arithmetic flags eagerly: `bits` holds the new values of the flags in `which`. */
   setArith(bits: number, which: number): void {
-    const keep = this.lazyFlags & ~which;
+    const keep = this.lz[LAZY_STALE] & ~which;
     if (keep !== 0) {
       // Derive only the lazy flags this write does not replace.
       const derived = this.getFlags() & keep;
       this.flags = (this.flags & ~keep) | derived;
     }
-    this.lazyFlags = 0;
+    this.lz[LAZY_STALE] = 0;
     this.flags = (this.flags & ~which) | (bits & which);
   }
 

@@ -11,6 +11,7 @@ import type { Insn } from './decoder.js';
 import * as sys from './system.js';
 import { x87Group0FAE } from './fpu.js';
 import { CPUID_CMOV, CPUID_CX8 } from './cpuid.js';
+import { LAZY_CIN } from './state.js';
 
 // ------------------------------------------------------------------------------------------------
 // Operand helpers
@@ -66,14 +67,14 @@ export function alu(c: Cpu, op: number, a: number, b: number, size: number): num
       const cin = c.getCF();
       r = (a + b + cin) | 0;
       c.setLazy(L_ADC, a, b, r, size, F_ARITH);
-      c.lazyCin = cin;
+      c.lz[LAZY_CIN] = cin;
       return r;
     }
     case 3: {
       const cin = c.getCF();
       r = (a - b - cin) | 0;
       c.setLazy(L_SBB, a, b, r, size, F_ARITH);
-      c.lazyCin = cin;
+      c.lz[LAZY_CIN] = cin;
       return r;
     }
     case 4: r = a & b; c.setLazy(L_LOGIC, a, b, r, size, F_ARITH); return r;
