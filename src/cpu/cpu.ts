@@ -18,6 +18,7 @@ import {
 } from './msrs.js';
 import { X87 } from './fpu.js';
 import { compileBlock, REGIONS } from './jit.js';
+import { compileBlockWasm } from './wasm-jit.js';
 import { TASK_INT, taskSwitch } from './task.js';
 import type { Insn } from './decoder.js';
 import { makeFieldsMutable } from './shapes.js';
@@ -105,6 +106,9 @@ const JIT_LOOP_THRESHOLD = Math.max(1, Math.floor(JIT_THRESHOLD / 10));
 /** Executions a block needs to join the compiled region of a hotter block in its page. */
 const JIT_REGION_MIN = Math.max(1, Math.floor(JIT_THRESHOLD / 8));
 
+/** VMRUN_JIT_BACKEND=wasm: hot blocks are compiled to WebAssembly (wasm-jit.ts) instead of JavaScript. */
+const WASM_BACKEND = process.env.VMRUN_JIT_BACKEND === 'wasm';
+
 /** Debug aid: VMRUN_TRACE_EXCEPTIONS=1 prints every guest exception on stderr. */
 const TRACE_EXCEPTIONS = process.env.VMRUN_TRACE_EXCEPTIONS === '1';
 
@@ -186,6 +190,8 @@ export class Cpu {
 
   // --- execution
   instructionCount = 0;
+  /** instructionCount when the running WebAssembly-compiled block was entered (wasm-jit.ts). */
+  jitEntryCount = 0;
   nextEip = 0;
   /** Non-zero: stop executing the current block after this instruction. */
   brk = 0;
@@ -1655,7 +1661,7 @@ export class Cpu {
       let fn = block.compiled;
       if (plain && limit - this.instructionCount >= block.insns.length) {
         if (fn === undefined && ++block.execCount >= (block.selfLoop ? JIT_LOOP_THRESHOLD : JIT_THRESHOLD)) {
-          fn = block.compiled = compileBlock(this, block, this.code32, JIT_REGION_MIN);
+          fn = block.compiled = WASM_BACKEND ? compileBlockWasm(this, block, this.code32) : compileBlock(this, block, this.code32, JIT_REGION_MIN);
         }
         if (typeof fn === 'function') {
           this.curBlock = block;

@@ -1,0 +1,825 @@
+// The WebAssembly block compiler: a hot decoded block becomes one WebAssembly module whose
+// function runs it (and goes round again when the block branches back to its own start), over
+// the machine's one memory (state.ts): general registers, the lazy-flag record and the TLB are
+// loaded and stored in place, guest RAM is read and written through the TLB's fast path inline.
+// Everything else — memory slow paths, flags that live in the EFLAGS field, instructions the
+// compiler does not inline — goes through imported functions into the interpreter's code, so the
+// semantics stay in one place.
+//
+// Its contract with Cpu.runBlock is that of the JavaScript compiler (jit.ts): `(c, limit) =>
+// boolean`, false having done nothing when a segment it assumed flat no longer is; c.eip at the
+// instruction that faulted or exited; instructionCount brought up to date by the completed passes
+// before every imported call (so that a fault, an exit, RDTSC see the right count); the block runs
+// again only when c.brk is clear and it fits whole in the budget.
+
+import { F_ARITH, SS } from './constants.js';
+import type { Cpu, Handler } from './cpu.js';
+import { Block, type Insn } from './decoder.js';
+import { flatBit, type Compiled } from './jit.js';
+import { ud } from './ops.js';
+import {
+  BYTE_REG_OFFSET, LAZY_A, LAZY_B, LAZY_MASK, LAZY_OP, LAZY_RES, LAZY_SIGN, LAZY_STALE, RAM_OFFSET, S_GPR, S_JIT,
+  S_LAZY, TLB_OFFSET,
+} from './state.js';
+import { buildModule, Code, Op, type FuncType } from './wasm-encode.js';
+
+// Lazy-flag operation codes (as in cpu.ts).
+const L_ADD = 1, L_SUB = 3, L_LOGIC = 5;
+
+/** Scratch cells at S_JIT (i32): the EIP and count a run ends with, brk, the last handler's nextEip. */
+const J_EIP = 0, J_N = 4, J_BRK = 8, J_NEXT = 12;
+/** Shared imports, in this order (their indices in every module). */
+const SHARED = [
+  ['rd8', 4, 1], ['rd16', 4, 1], ['rd32', 4, 1],
+  ['wr8', 5, 0], ['wr16', 5, 0], ['wr32', 5, 0],
+  ['probe', 5, 0], ['cond', 1, 1], ['foldCF', 0, 0], ['setCF', 1, 0], ['arith', 4, 0],
+] as const;
+const F_RD = 0, F_WR = 3, F_PROBE = 6, F_COND = 7, F_FOLDCF = 8, F_SETCF = 9, F_ARITHF = 10;
+
+// Locals: the parameters, then the run's own.
+const L_E0 = 0, L_ROOM = 1, L_RM = 2, L_RW = 3, L_WM = 4, L_WW = 5, L_N = 6, L_PC = 7;
+const FIRST_TMP = 8;
+
+interface FlagState {
+  op: 'add' | 'sub' | 'logic' | 'incdec';
+  a: number;
+  b: number;
+  r: number;
+  size: number;
+}
+
+function mask(size: number): number {
+  return size === 4 ? -1 : size === 2 ? 0xffff : 0xff;
+}
+
+function sign(size: number): number {
+  return size === 4 ? (0x80000000 | 0) : size === 2 ? 0x8000 : 0x80;
+}
+
+class Gen {
+  readonly c = new Code();
+  private locals = FIRST_TMP;
+  assumed = 0;
+  flags: FlagState | null = null;
+  /** The current instruction's offset from the block's start (its EIP is e0 + off). */
+  off = 0;
+  /** Handler-call imports: the handler and its instruction record, per import. */
+  readonly calls: { h: Handler; i: Insn; switchesTask: boolean }[] = [];
+  constructor(readonly cpu: Cpu, readonly code32: boolean) {}
+
+  tmp(): number {
+    return this.locals++;
+  }
+
+  get localCount(): number {
+    return this.locals - 2 - 4; // beyond the 6 parameters
+  }
+
+  flat(seg: number): boolean {
+    if ((this.cpu.flatBits & flatBit(seg)) === 0) return false;
+    this.assumed |= flatBit(seg);
+    return true;
+  }
+
+  /** Push e0 + `delta`, wrapped as EIP wraps. */
+  eip(delta: number): void {
+    const c = this.c;
+    c.get(L_E0);
+    if (delta !== 0) c.i32(delta).op(Op.i32Add);
+    if (!this.code32) c.i32(0xffff).op(Op.i32And);
+  }
+
+  // --- registers
+  loadReg(r: number, size: number): void {
+    const c = this.c;
+    c.i32(0);
+    if (size === 4) c.mem(Op.i32Load, 2, S_GPR + r * 8);
+    else if (size === 2) c.mem(Op.i32Load16u, 1, S_GPR + r * 8);
+    else c.mem(Op.i32Load8u, 0, S_GPR + BYTE_REG_OFFSET[r]);
+  }
+
+  /** Store the value `push` pushes into register r. */
+  storeReg(r: number, size: number, push: () => void): void {
+    const c = this.c;
+    c.i32(0);
+    push();
+    if (size === 4) c.mem(Op.i32Store, 2, S_GPR + r * 8);
+    else if (size === 2) c.mem(Op.i32Store16, 1, S_GPR + r * 8);
+    else c.mem(Op.i32Store8, 0, S_GPR + BYTE_REG_OFFSET[r]);
+  }
+
+  regToLocal(r: number, size: number): number {
+    const t = this.tmp();
+    this.loadReg(r, size);
+    this.c.set(t);
+    return t;
+  }
+
+  constLocal(v: number): number {
+    const t = this.tmp();
+    this.c.i32(v).set(t);
+    return t;
+  }
+
+  /** The effective address of a memory operand, into a new local. */
+  ea(i: Insn): number {
+    const c = this.c;
+    c.i32(i.disp | 0);
+    if (i.asz === 4) {
+      if (i.base >= 0) { this.loadReg(i.base, 4); c.op(Op.i32Add); }
+      if (i.index >= 0) {
+        this.loadReg(i.index, 4);
+        if (i.scale !== 0) c.i32(i.scale).op(Op.i32Shl);
+        c.op(Op.i32Add);
+      }
+    } else {
+      if (i.base >= 0) { this.loadReg(i.base, 2); c.op(Op.i32Add); }
+      if (i.index >= 0) { this.loadReg(i.index, 2); c.op(Op.i32Add); }
+      c.i32(0xffff).op(Op.i32And);
+    }
+    const t = this.tmp();
+    c.set(t);
+    return t;
+  }
+
+  // --- memory
+  /** A memory read of `size` bytes at seg:local `off`, into a new local. */
+  read(seg: number, off: number, size: number): number {
+    const c = this.c, v = this.tmp();
+    const slow = (): void => {
+      c.i32(seg).get(off);
+      this.eip(this.off);
+      c.get(L_N).call(F_RD + (size >> 1));
+      c.set(v);
+    };
+    if (!this.flat(seg)) {
+      slow();
+      return v;
+    }
+    const e = this.tmp();
+    c.i32(0).get(off).i32(12).op(Op.i32ShrU).i32(2).op(Op.i32Shl).op(Op.i32Add).mem(Op.i32Load, 2, TLB_OFFSET).tee(e);
+    c.get(L_RM).op(Op.i32And).get(L_RW).op(Op.i32Eq);
+    if (size > 1) c.get(off).i32(4095).op(Op.i32And).i32(4096 - size).op(Op.i32LeU).op(Op.i32And);
+    c.open(Op.if);
+    c.get(e).i32(-4096).op(Op.i32And).get(off).i32(4095).op(Op.i32And).op(Op.i32Or);
+    if (size === 4) c.mem(Op.i32Load, 0, RAM_OFFSET);
+    else if (size === 2) c.mem(Op.i32Load16u, 0, RAM_OFFSET);
+    else c.mem(Op.i32Load8u, 0, RAM_OFFSET);
+    c.set(v);
+    c.op(Op.else);
+    slow();
+    c.end();
+    return v;
+  }
+
+  /** A memory write of the value `push` pushes (evaluated once) at seg:local `off`. */
+  write(seg: number, off: number, size: number, push: () => void): void {
+    const c = this.c;
+    const x = this.tmp();
+    push();
+    c.set(x);
+    const slow = (): void => {
+      c.i32(seg).get(off).get(x);
+      this.eip(this.off);
+      c.get(L_N).call(F_WR + (size >> 1));
+    };
+    if (!this.flat(seg)) {
+      slow();
+      return;
+    }
+    const e = this.tmp();
+    c.i32(0).get(off).i32(12).op(Op.i32ShrU).i32(2).op(Op.i32Shl).op(Op.i32Add).mem(Op.i32Load, 2, TLB_OFFSET).tee(e);
+    c.get(L_WM).op(Op.i32And).get(L_WW).op(Op.i32Eq);
+    if (size > 1) c.get(off).i32(4095).op(Op.i32And).i32(4096 - size).op(Op.i32LeU).op(Op.i32And);
+    c.open(Op.if);
+    c.get(e).i32(-4096).op(Op.i32And).get(off).i32(4095).op(Op.i32And).op(Op.i32Or);
+    c.get(x);
+    if (size === 4) c.mem(Op.i32Store, 0, RAM_OFFSET);
+    else if (size === 2) c.mem(Op.i32Store16, 0, RAM_OFFSET);
+    else c.mem(Op.i32Store8, 0, RAM_OFFSET);
+    c.op(Op.else);
+    slow();
+    c.end();
+  }
+
+  /** Check that seg:off can be written (the slow probe faults as the write would). */
+  probe(seg: number, off: number, size: number): void {
+    const c = this.c;
+    const slow = (): void => {
+      c.i32(seg).get(off).i32(size);
+      this.eip(this.off);
+      c.get(L_N).call(F_PROBE);
+    };
+    if (!this.flat(seg)) {
+      slow();
+      return;
+    }
+    c.i32(0).get(off).i32(12).op(Op.i32ShrU).i32(2).op(Op.i32Shl).op(Op.i32Add).mem(Op.i32Load, 2, TLB_OFFSET);
+    c.get(L_WM).op(Op.i32And).get(L_WW).op(Op.i32Ne);
+    if (size > 1) c.get(off).i32(4095).op(Op.i32And).i32(4096 - size).op(Op.i32GtU).op(Op.i32Or);
+    c.open(Op.if);
+    slow();
+    c.end();
+  }
+
+  // --- flags
+  lazy(op: number, a: number, b: number, r: number, size: number, which: number): void {
+    const c = this.c;
+    const st = (idx: number, push: () => void): void => {
+      c.i32(0);
+      push();
+      c.mem(Op.i32Store, 2, S_LAZY + idx * 4);
+    };
+    st(LAZY_OP, () => c.i32(op));
+    st(LAZY_A, () => c.get(a));
+    st(LAZY_B, () => c.get(b));
+    st(LAZY_RES, () => c.get(r));
+    st(LAZY_MASK, () => c.i32(mask(size)));
+    st(LAZY_SIGN, () => c.i32(sign(size)));
+    st(LAZY_STALE, () => c.i32(which));
+  }
+
+  /** ALU op 0–7 (ADD OR ADC SBB AND SUB XOR CMP) on two locals; the result local, or null. */
+  alu(op: number, a: number, b: number, size: number): number | null {
+    const c = this.c, r = this.tmp();
+    switch (op) {
+      case 0:
+        c.get(a).get(b).op(Op.i32Add).set(r);
+        this.lazy(L_ADD, a, b, r, size, F_ARITH);
+        this.flags = { op: 'add', a, b, r, size };
+        return r;
+      case 5: case 7:
+        c.get(a).get(b).op(Op.i32Sub).set(r);
+        this.lazy(L_SUB, a, b, r, size, F_ARITH);
+        this.flags = { op: 'sub', a, b, r, size };
+        return r;
+      case 1: case 4: case 6:
+        c.get(a).get(b).op(op === 1 ? Op.i32Or : op === 4 ? Op.i32And : Op.i32Xor).set(r);
+        this.lazy(L_LOGIC, a, b, r, size, F_ARITH);
+        this.flags = { op: 'logic', a, b, r, size };
+        return r;
+      default:
+        return null;
+    }
+  }
+
+  /** Push `a < b` (or `<=`) between the low `size` bytes of locals a and b, unsigned. */
+  unsignedLess(a: number, b: number, size: number, orEqual: boolean): void {
+    const c = this.c, m = mask(size);
+    c.get(a);
+    if (size !== 4) c.i32(m).op(Op.i32And);
+    c.get(b);
+    if (size !== 4) c.i32(m).op(Op.i32And);
+    c.op(orEqual ? Op.i32LeU : Op.i32LtU);
+  }
+
+  /** Push CF from the flag-setting instruction's locals; false when unknown. */
+  carry(): boolean {
+    const f = this.flags;
+    if (f === null) return false;
+    switch (f.op) {
+      case 'add': this.unsignedLess(f.r, f.a, f.size, false); return true;
+      case 'sub': this.unsignedLess(f.a, f.b, f.size, false); return true;
+      case 'logic': this.c.i32(0); return true;
+      default: return false;
+    }
+  }
+
+  /** Push condition cc (0–15) as 0/1: from the flag-setting instruction's locals, else the interpreter's. */
+  cond(cc: number): void {
+    const c = this.c;
+    if (this.condLocal(cc & ~1)) {
+      if ((cc & 1) !== 0) c.op(Op.i32Eqz);
+      return;
+    }
+    c.i32(cc).call(F_COND);
+  }
+
+  private condLocal(k: number): boolean {
+    const f = this.flags;
+    if (f === null) return false;
+    const c = this.c, m = mask(f.size), s = sign(f.size);
+    const z = (): void => { c.get(f.r); if (m !== -1) c.i32(m).op(Op.i32And); c.op(Op.i32Eqz); };
+    const sf = (): void => { c.get(f.r).i32(s).op(Op.i32And).i32(0).op(Op.i32Ne); };
+    const sx = (l: number): void => {
+      c.get(l);
+      const sh = 32 - f.size * 8;
+      if (sh !== 0) c.i32(sh).op(Op.i32Shl).i32(sh).op(Op.i32ShrS);
+    };
+    switch (f.op) {
+      case 'sub':
+        switch (k) {
+          case 0: // OF
+            c.get(f.a).get(f.b).op(Op.i32Xor).get(f.a).get(f.r).op(Op.i32Xor).op(Op.i32And).i32(s).op(Op.i32And).i32(0).op(Op.i32Ne);
+            return true;
+          case 2: this.unsignedLess(f.a, f.b, f.size, false); return true;
+          case 4: z(); return true;
+          case 6: this.unsignedLess(f.a, f.b, f.size, true); return true;
+          case 8: sf(); return true;
+          case 12: sx(f.a); sx(f.b); c.op(Op.i32LtS); return true;
+          case 14: sx(f.a); sx(f.b); c.op(Op.i32LeS); return true;
+          default: return false;
+        }
+      case 'logic':
+        switch (k) {
+          case 0: case 2: c.i32(0); return true;
+          case 4: case 6: z(); return true;
+          case 8: case 12: sf(); return true;
+          case 14: z(); sf(); c.op(Op.i32Or); return true;
+          default: return false;
+        }
+      case 'add':
+        switch (k) {
+          case 2: this.unsignedLess(f.r, f.a, f.size, false); return true;
+          case 4: z(); return true;
+          case 8: sf(); return true;
+          default: return false;
+        }
+      default:
+        switch (k) {
+          case 4: z(); return true;
+          case 8: sf(); return true;
+          default: return false;
+        }
+    }
+  }
+
+  /** c.setArith(bits | szp(r, size), which) through the import (size 0: no SF/ZF/PF). */
+  arith(pushBits: () => void, which: number, r: number, size: number): void {
+    const c = this.c;
+    pushBits();
+    c.i32(which);
+    if (size === 0) c.i32(0).i32(0);
+    else c.get(r).i32(size);
+    c.call(F_ARITHF);
+  }
+
+  // --- leaving
+  /** Leave the run with EIP `push` pushes and `extra` more instructions counted. */
+  exit(push: () => void, extra: number): void {
+    const c = this.c;
+    c.i32(0);
+    push();
+    c.mem(Op.i32Store, 2, S_JIT + J_EIP);
+    c.i32(0).get(L_N);
+    if (extra !== 0) c.i32(extra).op(Op.i32Add);
+    c.mem(Op.i32Store, 2, S_JIT + J_N);
+    c.i32(1).op(Op.return);
+  }
+
+  /** If brk (the cell) is set: leave with EIP at the next instruction. */
+  brkExit(k: number, nextOff: number): void {
+    const c = this.c;
+    c.i32(0).mem(Op.i32Load, 2, S_JIT + J_BRK).open(Op.if);
+    this.exit(() => this.eip(nextOff), k + 1);
+    c.end();
+  }
+
+  /**
+   * The block's end, with the next EIP in L_PC and `len` instructions in the block: count them,
+   * go round when the next EIP is the block's start, brk is clear (if `checkBrk`) and the budget
+   * has room for the block again; else leave.
+   */
+  blockEnd(len: number, checkBrk: boolean): void {
+    const c = this.c;
+    c.get(L_N).i32(len).op(Op.i32Add).set(L_N);
+    c.get(L_PC).get(L_E0).op(Op.i32Eq);
+    c.get(L_N).i32(len).op(Op.i32Add).get(L_ROOM).op(Op.i32LeS).op(Op.i32And);
+    if (checkBrk) c.i32(0).mem(Op.i32Load, 2, S_JIT + J_BRK).op(Op.i32Eqz).op(Op.i32And);
+    c.brIf(0);
+    this.exit(() => c.get(L_PC), 0);
+  }
+}
+
+/** Handlers that may switch tasks (see jit.ts): far JMP and CALL, INT n, INT3, INTO, ICEBP, IRET. */
+function switchesTask(i: Insn): boolean {
+  const op = i.op;
+  return op === 0xea || op === 0x9a || op === 0xcc || op === 0xcd || op === 0xce || op === 0xcf || op === 0xf1 ||
+    (op === 0xff && (i.reg === 3 || i.reg === 5));
+}
+
+/** Inlined instructions after which brk must be looked at (a memory access's slow path may set it). */
+function mayBreak(i: Insn): boolean {
+  if (i.op === 0x8d) return false;
+  return i.modrm >= 0 ? i.mod !== 3 : (i.op >= 0x50 && i.op <= 0x5f) || i.op === 0x68 || i.op === 0x6a;
+}
+
+/**
+ * Inline code for instruction i; false when the compiler does not inline it. `nextOff`: the
+ * offset of the next instruction; a control transfer (last) sets L_PC and returns 'end'.
+ */
+function inline(g: Gen, i: Insn, nextOff: number, last: boolean): boolean | 'end' {
+  const c = g.c;
+  const op = i.op, osz = i.osz;
+  const mem = i.modrm >= 0 && i.mod !== 3;
+  if (op < 0x40 && (op & 7) < 6) {
+    const aop = (op >> 3) & 7;
+    if (aop === 2 || aop === 3) return false;
+    const form = op & 7;
+    const size = (form & 1) === 0 ? 1 : osz;
+    if (form === 4 || form === 5) {
+      const a = g.regToLocal(0, size);
+      const r = g.alu(aop, a, g.constLocal(i.imm | 0), size)!;
+      if (aop !== 7) g.storeReg(0, size, () => c.get(r));
+      return true;
+    }
+    const toRm = form < 2;
+    if (!mem) {
+      const dst = toRm ? i.rm : i.reg, src = toRm ? i.reg : i.rm;
+      const a = g.regToLocal(dst, size), b = g.regToLocal(src, size);
+      const r = g.alu(aop, a, b, size)!;
+      if (aop !== 7) g.storeReg(dst, size, () => c.get(r));
+      return true;
+    }
+    const off = g.ea(i);
+    const m = g.read(i.seg, off, size);
+    const rv = g.regToLocal(i.reg, size);
+    if (toRm && aop !== 7) g.probe(i.seg, off, size);
+    const r = (toRm ? g.alu(aop, m, rv, size) : g.alu(aop, rv, m, size))!;
+    if (aop !== 7) {
+      if (toRm) g.write(i.seg, off, size, () => c.get(r));
+      else g.storeReg(i.reg, size, () => c.get(r));
+    }
+    return true;
+  }
+  switch (op) {
+    case 0x80: case 0x81: case 0x83: {
+      const size = op === 0x80 ? 1 : osz;
+      const aop = i.reg;
+      if (aop === 2 || aop === 3) return false;
+      const imm = op === 0x83 ? ((i.imm << 24) >> 24) : i.imm | 0;
+      if (!mem) {
+        const a = g.regToLocal(i.rm, size);
+        const r = g.alu(aop, a, g.constLocal(imm), size)!;
+        if (aop !== 7) g.storeReg(i.rm, size, () => c.get(r));
+        return true;
+      }
+      const off = g.ea(i);
+      const m = g.read(i.seg, off, size);
+      if (aop !== 7) g.probe(i.seg, off, size);
+      const r = g.alu(aop, m, g.constLocal(imm), size)!;
+      if (aop !== 7) g.write(i.seg, off, size, () => c.get(r));
+      return true;
+    }
+    case 0x84: case 0x85: case 0xa8: case 0xa9: {
+      const size = (op & 1) === 0 ? 1 : osz;
+      if (op >= 0xa8) {
+        g.alu(4, g.regToLocal(0, size), g.constLocal(i.imm | 0), size);
+        return true;
+      }
+      const a = mem ? g.read(i.seg, g.ea(i), size) : g.regToLocal(i.rm, size);
+      g.alu(4, a, g.regToLocal(i.reg, size), size);
+      return true;
+    }
+    case 0x88: case 0x89: {
+      const size = op === 0x88 ? 1 : osz;
+      if (!mem) {
+        g.storeReg(i.rm, size, () => g.loadReg(i.reg, size));
+        return true;
+      }
+      const off = g.ea(i);
+      g.write(i.seg, off, size, () => g.loadReg(i.reg, size));
+      return true;
+    }
+    case 0x8a: case 0x8b: {
+      const size = op === 0x8a ? 1 : osz;
+      if (!mem) {
+        g.storeReg(i.reg, size, () => g.loadReg(i.rm, size));
+        return true;
+      }
+      const v = g.read(i.seg, g.ea(i), size);
+      g.storeReg(i.reg, size, () => c.get(v));
+      return true;
+    }
+    case 0xc6: case 0xc7: {
+      if (i.reg !== 0) return false;
+      const size = op === 0xc6 ? 1 : osz;
+      if (!mem) {
+        g.storeReg(i.rm, size, () => c.i32(i.imm | 0));
+        return true;
+      }
+      const off = g.ea(i);
+      g.write(i.seg, off, size, () => c.i32(i.imm | 0));
+      return true;
+    }
+    case 0x8d: {
+      if (!mem) return false;
+      const a = g.ea(i);
+      g.storeReg(i.reg, osz, () => c.get(a));
+      return true;
+    }
+    case 0x1b6: case 0x1b7: case 0x1be: case 0x1bf: {
+      const ssize = (op & 1) === 0 ? 1 : 2;
+      const v = mem ? g.read(i.seg, g.ea(i), ssize) : g.regToLocal(i.rm, ssize);
+      const sh = 32 - ssize * 8;
+      g.storeReg(i.reg, osz, () => {
+        c.get(v);
+        if (op >= 0x1be) c.i32(sh).op(Op.i32Shl).i32(sh).op(Op.i32ShrS);
+      });
+      return true;
+    }
+    default:
+      break;
+  }
+  if ((op === 0xc1 || op === 0xd1) && !mem && (osz === 4 ? i.reg !== 2 && i.reg !== 3 : i.reg >= 4)) {
+    const n = (op === 0xd1 ? 1 : i.imm) & 31;
+    if (osz === 2 && n >= 16) return false;
+    g.flags = null;
+    if (n === 0) return true;
+    shift(g, i.reg, i.rm, osz * 8, () => c.i32(n));
+    return true;
+  }
+  if (op === 0xd3 && !mem && osz === 4 && i.reg !== 2 && i.reg !== 3) {
+    g.flags = null;
+    const n = g.tmp();
+    g.loadReg(1, 1);
+    c.i32(31).op(Op.i32And).tee(n).open(Op.if);
+    shift(g, i.reg, i.rm, 32, () => c.get(n));
+    c.end();
+    return true;
+  }
+  if ((op === 0x1af || op === 0x69 || op === 0x6b) && osz === 4) {
+    const a = mem ? g.read(i.seg, g.ea(i), 4) : g.regToLocal(i.rm, 4);
+    const b = op === 0x1af ? g.regToLocal(i.reg, 4) : g.constLocal(op === 0x6b ? (i.imm << 24) >> 24 : i.imm | 0);
+    const lo = g.tmp();
+    c.get(a).get(b).op(Op.i32Mul).set(lo);
+    g.arith(() => {
+      c.get(a).op(Op.i64ExtendI32s).get(b).op(Op.i64ExtendI32s).op(Op.i64Mul);
+      c.get(lo).op(Op.i64ExtendI32s).op(Op.i64Ne);
+      c.i32(0x801).op(Op.i32Mul);
+    }, 0x8d5, lo, 4);
+    g.storeReg(i.reg, 4, () => c.get(lo));
+    g.flags = null;
+    return true;
+  }
+  if (op === 0x90) return true;
+  if (op >= 0xb0 && op <= 0xb7) {
+    g.storeReg(op & 7, 1, () => c.i32(i.imm & 0xff));
+    return true;
+  }
+  if (op >= 0xb8 && op <= 0xbf) {
+    g.storeReg(op & 7, osz, () => c.i32(i.imm | 0));
+    return true;
+  }
+  if (op >= 0x40 && op <= 0x4f) {
+    const r = op & 7, dec = op >= 0x48;
+    if (g.carry()) {
+      c.call(F_SETCF);
+    } else {
+      c.i32(0).mem(Op.i32Load, 2, S_LAZY + LAZY_STALE * 4).i32(1).op(Op.i32And).open(Op.if).call(F_FOLDCF).end();
+    }
+    const a = g.regToLocal(r, osz), one = g.constLocal(1), res = g.tmp();
+    c.get(a).i32(1).op(dec ? Op.i32Sub : Op.i32Add).set(res);
+    g.storeReg(r, osz, () => c.get(res));
+    g.lazy(dec ? L_SUB : L_ADD, a, one, res, osz, F_ARITH & ~1);
+    g.flags = { op: 'incdec', a, b: one, r: res, size: osz };
+    return true;
+  }
+  const flatStack = osz === 4 && g.flat(SS);
+  if (op >= 0x50 && op <= 0x57 && flatStack && (op & 7) !== 4) {
+    const sp = g.tmp();
+    g.loadReg(4, 4);
+    c.i32(4).op(Op.i32Sub).set(sp);
+    g.write(SS, sp, 4, () => g.loadReg(op & 7, 4));
+    g.storeReg(4, 4, () => c.get(sp));
+    return true;
+  }
+  if (op >= 0x58 && op <= 0x5f && flatStack && (op & 7) !== 4) {
+    const sp = g.regToLocal(4, 4);
+    const v = g.read(SS, sp, 4);
+    g.storeReg(4, 4, () => c.get(sp).i32(4).op(Op.i32Add));
+    g.storeReg(op & 7, 4, () => c.get(v));
+    return true;
+  }
+  if ((op === 0x68 || op === 0x6a) && flatStack) {
+    const sp = g.tmp();
+    g.loadReg(4, 4);
+    c.i32(4).op(Op.i32Sub).set(sp);
+    g.write(SS, sp, 4, () => c.i32(op === 0x6a ? (i.imm << 24) >> 24 : i.imm | 0));
+    g.storeReg(4, 4, () => c.get(sp));
+    return true;
+  }
+  if (last) {
+    const target = (disp: number): void => {
+      g.eip(nextOff);
+      c.i32(disp).op(Op.i32Add);
+      if (osz !== 4) c.i32(0xffff).op(Op.i32And);
+    };
+    if ((op >= 0x70 && op <= 0x7f) || (op >= 0x180 && op <= 0x18f)) {
+      const disp = op < 0x100 ? (i.imm << 24) >> 24 : i.imm | 0;
+      g.cond(op & 0xf);
+      c.open(Op.if);
+      target(disp);
+      c.set(L_PC);
+      c.op(Op.else);
+      g.eip(nextOff);
+      c.set(L_PC);
+      c.end();
+      return 'end';
+    }
+    if (op === 0xeb || op === 0xe9) {
+      target(op === 0xeb ? (i.imm << 24) >> 24 : i.imm | 0);
+      c.set(L_PC);
+      return 'end';
+    }
+    if (op === 0xe8 && flatStack) {
+      const sp = g.tmp();
+      g.loadReg(4, 4);
+      c.i32(4).op(Op.i32Sub).set(sp);
+      g.write(SS, sp, 4, () => g.eip(nextOff));
+      g.storeReg(4, 4, () => c.get(sp));
+      target(i.imm | 0);
+      c.set(L_PC);
+      return 'end';
+    }
+  }
+  return false;
+}
+
+/** Shift/rotate `kind` of register rm (bits 16 or 32) by a count 1..bits-1, flags as the interpreter's. */
+function shift(g: Gen, kind: number, rm: number, bits: number, count: () => void): void {
+  const c = g.c, size = bits / 8;
+  const a = g.regToLocal(rm, size), r = g.tmp(), top = bits - 1;
+  const cnt = g.tmp();
+  count();
+  c.set(cnt);
+  switch (kind) {
+    case 0: // ROL (32-bit only here)
+      c.get(a).get(cnt).op(Op.i32Rotl).set(r);
+      g.storeReg(rm, size, () => c.get(r));
+      g.arith(() => {
+        c.get(r).i32(1).op(Op.i32And);
+        c.get(r).i32(31).op(Op.i32ShrU).get(r).op(Op.i32Xor).i32(1).op(Op.i32And).i32(11).op(Op.i32Shl).op(Op.i32Or);
+      }, 0x801, r, 0);
+      return;
+    case 1: // ROR
+      c.get(a).get(cnt).op(Op.i32Rotr).set(r);
+      g.storeReg(rm, size, () => c.get(r));
+      g.arith(() => {
+        c.get(r).i32(31).op(Op.i32ShrU);
+        c.get(r).i32(31).op(Op.i32ShrU).get(r).i32(30).op(Op.i32ShrU).op(Op.i32Xor).i32(1).op(Op.i32And).i32(11).op(Op.i32Shl).op(Op.i32Or);
+      }, 0x801, r, 0);
+      return;
+    case 4: case 6: { // SHL: CF = last bit out, OF = MSB ^ CF
+      c.get(a).get(cnt).op(Op.i32Shl);
+      if (bits === 16) c.i32(0xffff).op(Op.i32And);
+      c.set(r);
+      g.storeReg(rm, size, () => c.get(r));
+      const out = g.tmp();
+      c.get(a).i32(bits).get(cnt).op(Op.i32Sub).op(Op.i32ShrU).i32(1).op(Op.i32And).set(out);
+      g.arith(() => {
+        c.get(out);
+        c.get(r).i32(top).op(Op.i32ShrU).get(out).op(Op.i32Xor).i32(1).op(Op.i32And).i32(11).op(Op.i32Shl).op(Op.i32Or);
+      }, 0x8d5, r, size);
+      return;
+    }
+    case 5: // SHR: OF = the operand's MSB for a count of 1
+      c.get(a).get(cnt).op(Op.i32ShrU).set(r);
+      g.storeReg(rm, size, () => c.get(r));
+      g.arith(() => {
+        c.get(a).get(cnt).i32(1).op(Op.i32Sub).op(Op.i32ShrU).i32(1).op(Op.i32And);
+        c.get(cnt).i32(1).op(Op.i32Eq).get(a).i32(top).op(Op.i32ShrU).i32(1).op(Op.i32And).op(Op.i32And).i32(11).op(Op.i32Shl).op(Op.i32Or);
+      }, 0x8d5, r, size);
+      return;
+    default: { // SAR
+      const sx = g.tmp();
+      c.get(a);
+      if (bits === 16) c.i32(16).op(Op.i32Shl).i32(16).op(Op.i32ShrS);
+      c.set(sx);
+      c.get(sx).get(cnt).op(Op.i32ShrS);
+      if (bits === 16) c.i32(0xffff).op(Op.i32And);
+      c.set(r);
+      g.storeReg(rm, size, () => c.get(r));
+      g.arith(() => {
+        c.get(sx).get(cnt).i32(1).op(Op.i32Sub).op(Op.i32ShrS).i32(1).op(Op.i32And);
+      }, 0x8d5, r, size);
+    }
+  }
+}
+
+/** The imports every module shares, made once per Cpu. */
+const sharedImports = new WeakMap<Cpu, Record<string, unknown>>();
+
+function shared(cpu: Cpu): Record<string, unknown> {
+  let s = sharedImports.get(cpu);
+  if (s !== undefined) return s;
+  const c = cpu;
+  const J = new Int32Array(c.mem.buffer, S_JIT, 4);
+  const at = (eip: number, n: number): void => {
+    c.eip = eip;
+    c.instructionCount = c.jitEntryCount + n;
+  };
+  s = {
+    mem: c.mem.memory,
+    rd8: (seg: number, off: number, eip: number, n: number) => { at(eip, n); const v = c.read8(seg, off); J[2] = c.brk; return v; },
+    rd16: (seg: number, off: number, eip: number, n: number) => { at(eip, n); const v = c.read16(seg, off); J[2] = c.brk; return v; },
+    rd32: (seg: number, off: number, eip: number, n: number) => { at(eip, n); const v = c.read32(seg, off) | 0; J[2] = c.brk; return v; },
+    wr8: (seg: number, off: number, v: number, eip: number, n: number) => { at(eip, n); c.write8(seg, off, v); J[2] = c.brk; },
+    wr16: (seg: number, off: number, v: number, eip: number, n: number) => { at(eip, n); c.write16(seg, off, v); J[2] = c.brk; },
+    wr32: (seg: number, off: number, v: number, eip: number, n: number) => { at(eip, n); c.write32(seg, off, v); J[2] = c.brk; },
+    probe: (seg: number, off: number, size: number, eip: number, n: number) => { at(eip, n); c.probeWrite(seg, off, size); },
+    cond: (cc: number) => (c.cond(cc) ? 1 : 0),
+    foldCF: () => { c.flags = (c.flags & -2) | c.getCF(); },
+    setCF: (v: number) => { c.flags = (c.flags & -2) | v; },
+    arith: (bits: number, which: number, r: number, size: number) => { c.setArith(size === 0 ? bits : bits | c.szp(r, size), which); },
+  };
+  sharedImports.set(cpu, s);
+  return s;
+}
+
+/** A block without instructions (see jit.ts: what a task-switching handler runs under). */
+let noInsns: Block | null = null;
+
+/** Compile a hot block to WebAssembly; null when nothing in it is inlined. */
+export function compileBlockWasm(cpu: Cpu, block: Block, code32: boolean): Compiled | null {
+  const g = new Gen(cpu, code32);
+  const c = g.c;
+  const insns = block.insns, len = insns.length;
+  let inlinedAny = false;
+  const J = new Int32Array(cpu.mem.buffer, S_JIT, 4);
+  c.i32(0).i32(0).mem(Op.i32Store, 2, S_JIT + J_BRK);
+  c.open(Op.loop);
+  let off = 0;
+  let ended = false;
+  for (let k = 0; k < len; k++) {
+    const i = insns[k];
+    g.off = off;
+    off += i.len;
+    const last = k === len - 1;
+    let done: boolean | 'end' = false;
+    if (i.handler !== ud) {
+      const mark = c.b.length, saved = g.flags;
+      done = inline(g, i, off, last);
+      if (done === false) {
+        c.b.length = mark;
+        g.flags = saved;
+      }
+    }
+    if (done !== false) {
+      inlinedAny = true;
+      if (done === 'end') {
+        g.blockEnd(len, i.op === 0xe8);
+        ended = true;
+      } else if (last) {
+        g.eip(off);
+        c.set(L_PC);
+        g.blockEnd(len, mayBreak(i));
+        ended = true;
+      } else if (mayBreak(i)) {
+        g.brkExit(k, off);
+      }
+      continue;
+    }
+    // A handler call through its own import.
+    g.flags = null;
+    const h = g.calls.length;
+    g.calls.push({ h: i.handler, i, switchesTask: last && switchesTask(i) });
+    g.eip(g.off);
+    g.eip(off);
+    c.get(L_N).i32(k).call(SHARED.length + h);
+    if (last) {
+      c.i32(0).mem(Op.i32Load, 2, S_JIT + J_NEXT).set(L_PC);
+      g.blockEnd(len, true);
+      ended = true;
+    } else {
+      c.i32(0).mem(Op.i32Load, 2, S_JIT + J_BRK).open(Op.if);
+      g.exit(() => c.i32(0).mem(Op.i32Load, 2, S_JIT + J_NEXT), k + 1);
+      c.end();
+    }
+  }
+  if (!ended) throw new Error('wasm-jit: a block without an end');
+  c.end(); // loop
+  c.op(Op.unreachable);
+  if (!inlinedAny) return null;
+  const imports: { name: string; type: FuncType }[] = SHARED.map(([name, params, results]) => ({ name, type: { params, results } }));
+  g.calls.forEach((_, k) => imports.push({ name: `h${k}`, type: { params: 4, results: 0 } }));
+  const bytes = buildModule({ imports, func: { type: { params: 6, results: 1 }, locals: g.localCount, code: c } });
+  const env: Record<string, unknown> = { ...shared(cpu) };
+  noInsns ??= new Block(-1);
+  const nb = noInsns;
+  g.calls.forEach(({ h, i, switchesTask: ts }, k) => {
+    env[`h${k}`] = ts
+      ? (eip: number, next: number, n: number, at: number) => {
+        cpu.eip = eip; cpu.nextEip = next; cpu.instructionCount = cpu.jitEntryCount + n + at;
+        cpu.curBlock = nb; h(cpu, i); cpu.curBlock = block;
+        J[2] = cpu.brk; J[3] = cpu.nextEip;
+      }
+      : (eip: number, next: number, n: number) => {
+        cpu.eip = eip; cpu.nextEip = next; cpu.instructionCount = cpu.jitEntryCount + n;
+        h(cpu, i);
+        J[2] = cpu.brk; J[3] = cpu.nextEip;
+      };
+  });
+  const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), { m: env as WebAssembly.ModuleImports });
+  const run = instance.exports.run as (e0: number, room: number, rm: number, rw: number, wm: number, ww: number) => number;
+  const assumed = g.assumed;
+  return (cpu2: Cpu, limit: number): boolean => {
+    if ((cpu2.flatBits & assumed) !== assumed) return false;
+    cpu2.jitEntryCount = cpu2.instructionCount;
+    run(cpu2.eip, limit - cpu2.instructionCount, cpu2.rMask, cpu2.rWant, cpu2.wMask, cpu2.wWant);
+    cpu2.instructionCount = cpu2.jitEntryCount + J[1];
+    cpu2.eip = J[0];
+    return true;
+  };
+}
+
