@@ -192,6 +192,8 @@ export class Cpu {
   instructionCount = 0;
   /** instructionCount when the running WebAssembly-compiled block was entered (wasm-jit.ts). */
   jitEntryCount = 0;
+  /** EIP when it was entered (the unit's blocks are at fixed offsets from it). */
+  jitEntryEip = 0;
   nextEip = 0;
   /** Non-zero: stop executing the current block after this instruction. */
   brk = 0;
@@ -1661,7 +1663,7 @@ export class Cpu {
       let fn = block.compiled;
       if (plain && limit - this.instructionCount >= block.insns.length) {
         if (fn === undefined && ++block.execCount >= (block.selfLoop ? JIT_LOOP_THRESHOLD : JIT_THRESHOLD)) {
-          fn = block.compiled = WASM_BACKEND ? compileBlockWasm(this, block, this.code32) : compileBlock(this, block, this.code32, JIT_REGION_MIN);
+          fn = block.compiled = WASM_BACKEND ? compileBlockWasm(this, block, this.code32, JIT_REGION_MIN) : compileBlock(this, block, this.code32, JIT_REGION_MIN);
         }
         if (typeof fn === 'function') {
           this.curBlock = block;
@@ -2067,6 +2069,17 @@ function dropBlock(b: Block): void {
   b.succ0 = null;
   b.succ1 = null;
   b.compiled = null;
+  const units = b.units;
+  if (units !== null) {
+    // Compiled units that included this block's instructions are compiled again when hot.
+    b.units = null;
+    for (const u of units) {
+      if (u.valid && u.compiled !== null) {
+        u.compiled = undefined;
+        u.execCount = 0;
+      }
+    }
+  }
 }
 
 /** TLB flags of a page with decoded code: no fast-path writes, the permissions kept aside. */

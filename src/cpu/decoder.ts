@@ -53,6 +53,8 @@ export class Block {
   decoded = 0;
   /** The compiled form: undefined until tried, null when the compiler declined. */
   compiled: Compiled | null | undefined = undefined;
+  /** Blocks whose compiled unit includes this one (compiled again when this one is dropped). */
+  units: Block[] | null = null;
   /** Successor cache (see Cpu.getBlock): the last two blocks that followed this one. */
   succ0: Block | null = null;
   succ0Eip = 0;

@@ -683,7 +683,7 @@ function mayBreak(i: Insn): boolean {
 }
 
 /** Whether a block's last instruction may continue at its static targets (or, for dynamic, anywhere). */
-function successors(i: Insn, nextDelta: number): { targets: number[]; dynamic: boolean } {
+export function successors(i: Insn, nextDelta: number): { targets: number[]; dynamic: boolean } {
   const op = i.op;
   if (i.osz !== 4) return { targets: [], dynamic: false };
   const branch = relativeBranch(i);

@@ -59,7 +59,7 @@ export const S_XMM = 0x400;
 export const XMM_COUNT = 16;
 export const S_MXCSR = 0x500;
 
-/** Scratch cells of the WebAssembly block compiler (wasm-jit.ts): i32 × 4. */
+/** Scratch cells of the WebAssembly block compiler (wasm-jit.ts): i32 × 8. */
 export const S_JIT = 0x600;
 
 /** Indices into the i32 lazy-flag record at S_LAZY. */

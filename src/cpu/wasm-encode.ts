@@ -51,6 +51,8 @@ function sleb(out: number[], v: number): void {
 /** A function body being written. */
 export class Code {
   readonly b: number[] = [];
+  /** Structured constructs open (block, loop, if): what a label's depth is measured against. */
+  depth = 0;
   op(o: number): this { this.b.push(o); return this; }
   i32(v: number): this { this.b.push(Op.i32Const); sleb(this.b, v); return this; }
   get(l: number): this { this.b.push(Op.localGet); uleb(this.b, l); return this; }
@@ -60,8 +62,16 @@ export class Code {
   br(depth: number): this { this.b.push(Op.br); uleb(this.b, depth); return this; }
   brIf(depth: number): this { this.b.push(Op.brIf); uleb(this.b, depth); return this; }
   /** `block`, `loop` or `if` without results. */
-  open(o: number): this { this.b.push(o, VOID); return this; }
-  end(): this { this.b.push(Op.end); return this; }
+  open(o: number): this { this.b.push(o, VOID); this.depth++; return this; }
+  end(): this { this.b.push(Op.end); this.depth--; return this; }
+  /** br_table over `targets` (relative depths) and a default. */
+  brTable(targets: number[], dflt: number): this {
+    this.b.push(Op.brTable);
+    uleb(this.b, targets.length);
+    for (const t of targets) uleb(this.b, t);
+    uleb(this.b, dflt);
+    return this;
+  }
   /** A load or store with its memarg: alignment exponent and a constant offset. */
   mem(o: number, align: number, offset: number): this {
     this.b.push(o);

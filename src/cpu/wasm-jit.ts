@@ -12,10 +12,10 @@
 // before every imported call (so that a fault, an exit, RDTSC see the right count); the block runs
 // again only when c.brk is clear and it fits whole in the budget.
 
-import { F_ARITH, SS } from './constants.js';
+import { CS, F_ARITH, SS } from './constants.js';
 import type { Cpu, Handler } from './cpu.js';
 import { Block, type Insn } from './decoder.js';
-import { flatBit, type Compiled } from './jit.js';
+import { flatBit, successors, type Compiled } from './jit.js';
 import { ud } from './ops.js';
 import {
   BYTE_REG_OFFSET, LAZY_A, LAZY_B, LAZY_MASK, LAZY_OP, LAZY_RES, LAZY_SIGN, LAZY_STALE, RAM_OFFSET, S_GPR, S_JIT,
@@ -27,18 +27,18 @@ import { buildModule, Code, Op, type FuncType } from './wasm-encode.js';
 const L_ADD = 1, L_SUB = 3, L_LOGIC = 5;
 
 /** Scratch cells at S_JIT (i32): the EIP and count a run ends with, brk, the last handler's nextEip. */
-const J_EIP = 0, J_N = 4, J_BRK = 8, J_NEXT = 12;
-/** Shared imports, in this order (their indices in every module). */
+const J_EIP = 0, J_N = 4, J_BRK = 8, J_NEXT = 12, J_BLK = 16;
+/** The imports of every module, in this order (their indices), with their parameter and result counts. */
 const SHARED = [
-  ['rd8', 4, 1], ['rd16', 4, 1], ['rd32', 4, 1],
-  ['wr8', 5, 0], ['wr16', 5, 0], ['wr32', 5, 0],
-  ['probe', 5, 0], ['cond', 1, 1], ['foldCF', 0, 0], ['setCF', 1, 0], ['arith', 4, 0],
+  ['rd8', 5, 1], ['rd16', 5, 1], ['rd32', 5, 1],
+  ['wr8', 6, 0], ['wr16', 6, 0], ['wr32', 6, 0],
+  ['probe', 6, 0], ['cond', 1, 1], ['foldCF', 0, 0], ['setCF', 1, 0], ['arith', 4, 0],
 ] as const;
 const F_RD = 0, F_WR = 3, F_PROBE = 6, F_COND = 7, F_FOLDCF = 8, F_SETCF = 9, F_ARITHF = 10;
 
 // Locals: the parameters, then the run's own.
-const L_E0 = 0, L_ROOM = 1, L_RM = 2, L_RW = 3, L_WM = 4, L_WW = 5, L_N = 6, L_PC = 7;
-const FIRST_TMP = 8;
+const L_E0 = 0, L_ROOM = 1, L_RM = 2, L_RW = 3, L_WM = 4, L_WW = 5, L_N = 6, L_PC = 7, L_B = 8;
+const FIRST_TMP = 9;
 
 interface FlagState {
   op: 'add' | 'sub' | 'logic' | 'incdec';
@@ -61,10 +61,12 @@ class Gen {
   private locals = FIRST_TMP;
   assumed = 0;
   flags: FlagState | null = null;
-  /** The current instruction's offset from the block's start (its EIP is e0 + off). */
+  /** The current instruction's offset from the unit's entry (its EIP is e0 + off). */
   off = 0;
+  /** The index of the block being generated in the unit. */
+  blk = 0;
   /** Handler-call imports: the handler and its instruction record, per import. */
-  readonly calls: { h: Handler; i: Insn; switchesTask: boolean }[] = [];
+  readonly calls: { h: Handler; i: Insn; switchesTask: boolean; blk: number }[] = [];
   constructor(readonly cpu: Cpu, readonly code32: boolean) {}
 
   tmp(): number {
@@ -149,7 +151,7 @@ class Gen {
     const slow = (): void => {
       c.i32(seg).get(off);
       this.eip(this.off);
-      c.get(L_N).call(F_RD + (size >> 1));
+      c.get(L_N).i32(this.blk).call(F_RD + (size >> 1));
       c.set(v);
     };
     if (!this.flat(seg)) {
@@ -181,7 +183,7 @@ class Gen {
     const slow = (): void => {
       c.i32(seg).get(off).get(x);
       this.eip(this.off);
-      c.get(L_N).call(F_WR + (size >> 1));
+      c.get(L_N).i32(this.blk).call(F_WR + (size >> 1));
     };
     if (!this.flat(seg)) {
       slow();
@@ -208,7 +210,7 @@ class Gen {
     const slow = (): void => {
       c.i32(seg).get(off).i32(size);
       this.eip(this.off);
-      c.get(L_N).call(F_PROBE);
+      c.get(L_N).i32(this.blk).call(F_PROBE);
     };
     if (!this.flat(seg)) {
       slow();
@@ -364,6 +366,7 @@ class Gen {
     c.i32(0).get(L_N);
     if (extra !== 0) c.i32(extra).op(Op.i32Add);
     c.mem(Op.i32Store, 2, S_JIT + J_N);
+    c.i32(0).i32(this.blk).mem(Op.i32Store, 2, S_JIT + J_BLK);
     c.i32(1).op(Op.return);
   }
 
@@ -376,17 +379,28 @@ class Gen {
   }
 
   /**
-   * The block's end, with the next EIP in L_PC and `len` instructions in the block: count them,
-   * go round when the next EIP is the block's start, brk is clear (if `checkBrk`) and the budget
-   * has room for the block again; else leave.
+   * The block's end, with the next EIP in L_PC and `len` instructions in the block: count them;
+   * go on to a block of the unit that the next EIP starts (one of `next`: unit indices with their
+   * offsets from the entry) when brk is clear (if `checkBrk`) and the budget has room for it
+   * whole; else leave.
    */
-  blockEnd(len: number, checkBrk: boolean): void {
+  blockEnd(len: number, checkBrk: boolean, next: { k: number; delta: number; len: number }[], loop: number): void {
     const c = this.c;
     c.get(L_N).i32(len).op(Op.i32Add).set(L_N);
-    c.get(L_PC).get(L_E0).op(Op.i32Eq);
-    c.get(L_N).i32(len).op(Op.i32Add).get(L_ROOM).op(Op.i32LeS).op(Op.i32And);
-    if (checkBrk) c.i32(0).mem(Op.i32Load, 2, S_JIT + J_BRK).op(Op.i32Eqz).op(Op.i32And);
-    c.brIf(0);
+    if (next.length > 0) {
+      if (checkBrk) c.i32(0).mem(Op.i32Load, 2, S_JIT + J_BRK).op(Op.i32Eqz).open(Op.if);
+      for (const t of next) {
+        c.get(L_PC);
+        this.eip(t.delta);
+        c.op(Op.i32Eq);
+        c.get(L_N).i32(t.len).op(Op.i32Add).get(L_ROOM).op(Op.i32LeS).op(Op.i32And);
+        c.open(Op.if);
+        c.i32(t.k).set(L_B);
+        c.br(c.depth - loop - 1);
+        c.end();
+      }
+      if (checkBrk) c.end();
+    }
     this.exit(() => c.get(L_PC), 0);
   }
 }
@@ -697,129 +711,187 @@ function shift(g: Gen, kind: number, rm: number, bits: number, count: () => void
   }
 }
 
-/** The imports every module shares, made once per Cpu. */
-const sharedImports = new WeakMap<Cpu, Record<string, unknown>>();
+/** Most blocks and instructions in one unit. */
+const UNIT_BLOCKS = 32;
+const UNIT_INSNS = 512;
 
-function shared(cpu: Cpu): Record<string, unknown> {
-  let s = sharedImports.get(cpu);
-  if (s !== undefined) return s;
-  const c = cpu;
-  const J = new Int32Array(c.mem.buffer, S_JIT, 4);
-  const at = (eip: number, n: number): void => {
-    c.eip = eip;
-    c.instructionCount = c.jitEntryCount + n;
-  };
-  s = {
-    mem: c.mem.memory,
-    rd8: (seg: number, off: number, eip: number, n: number) => { at(eip, n); const v = c.read8(seg, off); J[2] = c.brk; return v; },
-    rd16: (seg: number, off: number, eip: number, n: number) => { at(eip, n); const v = c.read16(seg, off); J[2] = c.brk; return v; },
-    rd32: (seg: number, off: number, eip: number, n: number) => { at(eip, n); const v = c.read32(seg, off) | 0; J[2] = c.brk; return v; },
-    wr8: (seg: number, off: number, v: number, eip: number, n: number) => { at(eip, n); c.write8(seg, off, v); J[2] = c.brk; },
-    wr16: (seg: number, off: number, v: number, eip: number, n: number) => { at(eip, n); c.write16(seg, off, v); J[2] = c.brk; },
-    wr32: (seg: number, off: number, v: number, eip: number, n: number) => { at(eip, n); c.write32(seg, off, v); J[2] = c.brk; },
-    probe: (seg: number, off: number, size: number, eip: number, n: number) => { at(eip, n); c.probeWrite(seg, off, size); },
-    cond: (cc: number) => (c.cond(cc) ? 1 : 0),
-    foldCF: () => { c.flags = (c.flags & -2) | c.getCF(); },
-    setCF: (v: number) => { c.flags = (c.flags & -2) | v; },
-    arith: (bits: number, which: number, r: number, size: number) => { c.setArith(size === 0 ? bits : bits | c.szp(r, size), which); },
-  };
-  sharedImports.set(cpu, s);
-  return s;
+/**
+ * The unit of `entry`: with 32-bit code and a 4 GiB CS, the blocks of its page that direct
+ * branches reach from it and that have already run `minRuns` times (or were compiled); else the
+ * entry alone. Deltas are EIP offsets from the entry.
+ */
+function findUnit(cpu: Cpu, entry: Block, code32: boolean, minRuns: number): { blocks: Block[]; deltas: number[] } {
+  const blocks = [entry], deltas = [0];
+  if (!code32 || cpu.segMax[CS] !== 0xffffffff) return { blocks, deltas };
+  const phys = Math.floor(entry.key / 2);
+  const pageOff = phys % 4096, pageBase = phys - pageOff;
+  let insns = entry.insns.length;
+  for (let q = 0; q < blocks.length; q++) {
+    const b = blocks[q];
+    let len = 0;
+    for (const i of b.insns) len += i.len;
+    for (const d of successors(b.insns[b.insns.length - 1], deltas[q] + len).targets) {
+      if (pageOff + d < 0 || pageOff + d >= 4096 || deltas.includes(d) || blocks.length >= UNIT_BLOCKS) continue;
+      const t = cpu.blocks.get((pageBase + pageOff + d) * 2 + 1);
+      if (t === undefined || !t.valid || !t.cacheable || (t.execCount < minRuns && t.compiled === undefined)) continue;
+      if (insns + t.insns.length > UNIT_INSNS) continue;
+      insns += t.insns.length;
+      blocks.push(t);
+      deltas.push(d);
+    }
+  }
+  return { blocks, deltas };
 }
 
 /** A block without instructions (see jit.ts: what a task-switching handler runs under). */
 let noInsns: Block | null = null;
 
-/** Compile a hot block to WebAssembly; null when nothing in it is inlined. */
-export function compileBlockWasm(cpu: Cpu, block: Block, code32: boolean): Compiled | null {
+/** Whether a compiled unit may span several blocks (VMRUN_WASM_UNIT=0: the entry block alone). */
+const MULTI = process.env.VMRUN_WASM_UNIT !== '0';
+
+/** Compile a hot block (and the hot blocks of its page it leads to) to WebAssembly; null when nothing is inlined. */
+export function compileBlockWasm(cpu: Cpu, entry: Block, code32: boolean, minRuns: number): Compiled | null {
+  const { blocks, deltas } = MULTI ? findUnit(cpu, entry, code32, minRuns) : { blocks: [entry], deltas: [0] };
   const g = new Gen(cpu, code32);
   const c = g.c;
-  const insns = block.insns, len = insns.length;
   let inlinedAny = false;
-  const J = new Int32Array(cpu.mem.buffer, S_JIT, 4);
+  const J = new Int32Array(cpu.mem.buffer, S_JIT, 8);
+  const nBlocks = blocks.length;
   c.i32(0).i32(0).mem(Op.i32Store, 2, S_JIT + J_BRK);
+  const loop = c.depth;
   c.open(Op.loop);
-  let off = 0;
-  let ended = false;
-  for (let k = 0; k < len; k++) {
-    const i = insns[k];
-    g.off = off;
-    off += i.len;
-    const last = k === len - 1;
-    let done: boolean | 'end' = false;
-    if (i.handler !== ud) {
-      const mark = c.b.length, saved = g.flags;
-      done = inline(g, i, off, last);
-      if (done === false) {
-        c.b.length = mark;
-        g.flags = saved;
-      }
-    }
-    if (done !== false) {
-      inlinedAny = true;
-      if (done === 'end') {
-        g.blockEnd(len, i.op === 0xe8);
-        ended = true;
-      } else if (last) {
-        g.eip(off);
-        c.set(L_PC);
-        g.blockEnd(len, mayBreak(i));
-        ended = true;
-      } else if (mayBreak(i)) {
-        g.brkExit(k, off);
-      }
-      continue;
-    }
-    // A handler call through its own import.
+  for (let k = nBlocks - 1; k >= 0; k--) c.open(Op.block);
+  c.get(L_B).brTable(blocks.map((_, k) => k), nBlocks - 1);
+  for (let bk = 0; bk < nBlocks; bk++) {
+    c.end(); // the block of the br_table that lands here
+    const insns = blocks[bk].insns, len = insns.length;
+    g.blk = bk;
     g.flags = null;
-    const h = g.calls.length;
-    g.calls.push({ h: i.handler, i, switchesTask: last && switchesTask(i) });
-    g.eip(g.off);
-    g.eip(off);
-    c.get(L_N).i32(k).call(SHARED.length + h);
-    if (last) {
-      c.i32(0).mem(Op.i32Load, 2, S_JIT + J_NEXT).set(L_PC);
-      g.blockEnd(len, true);
-      ended = true;
-    } else {
-      c.i32(0).mem(Op.i32Load, 2, S_JIT + J_BRK).open(Op.if);
-      g.exit(() => c.i32(0).mem(Op.i32Load, 2, S_JIT + J_NEXT), k + 1);
-      c.end();
+    let off = deltas[bk];
+    let ended = false;
+    /** The unit's blocks the end of this block may continue at. */
+    const nextOf = (i: Insn, nextDelta: number): { k: number; delta: number; len: number }[] => {
+      const out: { k: number; delta: number; len: number }[] = [];
+      for (const d of successors(i, nextDelta).targets) {
+        const j = deltas.indexOf(d);
+        if (j >= 0) out.push({ k: j, delta: d, len: blocks[j].insns.length });
+      }
+      // (a 16-bit or non-unit block still goes round on itself)
+      if (out.length === 0 && nBlocks === 1) out.push({ k: 0, delta: 0, len });
+      return out;
+    };
+    for (let k = 0; k < len; k++) {
+      const i = insns[k];
+      g.off = off;
+      off += i.len;
+      const last = k === len - 1;
+      let done: boolean | 'end' = false;
+      if (i.handler !== ud) {
+        const mark = c.b.length, depth = c.depth, saved: FlagState | null = g.flags;
+        done = inline(g, i, off, last);
+        if (done === false) {
+          c.b.length = mark;
+          c.depth = depth;
+          g.flags = saved;
+        }
+      }
+      if (done !== false) {
+        inlinedAny = true;
+        if (done === 'end') {
+          g.blockEnd(len, i.op === 0xe8, nextOf(i, off), loop);
+          ended = true;
+        } else if (last) {
+          g.eip(off);
+          c.set(L_PC);
+          g.blockEnd(len, mayBreak(i), nextOf(i, off), loop);
+          ended = true;
+        } else if (mayBreak(i)) {
+          g.brkExit(k, off);
+        }
+        continue;
+      }
+      // A handler call through its own import.
+      g.flags = null;
+      const h = g.calls.length;
+      g.calls.push({ h: i.handler, i, switchesTask: last && switchesTask(i), blk: bk });
+      g.eip(g.off);
+      g.eip(off);
+      c.get(L_N).i32(k).call(SHARED.length + h);
+      if (last) {
+        c.i32(0).mem(Op.i32Load, 2, S_JIT + J_NEXT).set(L_PC);
+        g.blockEnd(len, true, nextOf(i, off), loop);
+        ended = true;
+      } else {
+        c.i32(0).mem(Op.i32Load, 2, S_JIT + J_BRK).open(Op.if);
+        g.exit(() => c.i32(0).mem(Op.i32Load, 2, S_JIT + J_NEXT), k + 1);
+        c.end();
+      }
     }
+    if (!ended) throw new Error('wasm-jit: a block without an end');
   }
-  if (!ended) throw new Error('wasm-jit: a block without an end');
   c.end(); // loop
   c.op(Op.unreachable);
   if (!inlinedAny) return null;
   const imports: { name: string; type: FuncType }[] = SHARED.map(([name, params, results]) => ({ name, type: { params, results } }));
   g.calls.forEach((_, k) => imports.push({ name: `h${k}`, type: { params: 4, results: 0 } }));
   const bytes = buildModule({ imports, func: { type: { params: 6, results: 1 }, locals: g.localCount, code: c } });
-  const env: Record<string, unknown> = { ...shared(cpu) };
   noInsns ??= new Block(-1);
   const nb = noInsns;
-  g.calls.forEach(({ h, i, switchesTask: ts }, k) => {
+  const cpu0 = cpu;
+  // Where a call from the unit happens: EIP, the count of the blocks completed, the block.
+  const at = (eip: number, n: number, blk: number): void => {
+    cpu0.eip = eip;
+    cpu0.instructionCount = cpu0.jitEntryCount + n;
+    cpu0.curBlock = blocks[blk];
+    cpu0.curEntry = (cpu0.jitEntryEip + deltas[blk]) | 0;
+  };
+  const env: Record<string, unknown> = {
+    mem: cpu.mem.memory,
+    rd8: (seg: number, off: number, eip: number, n: number, b: number) => { at(eip, n, b); const v = cpu0.read8(seg, off); J[2] = cpu0.brk; return v; },
+    rd16: (seg: number, off: number, eip: number, n: number, b: number) => { at(eip, n, b); const v = cpu0.read16(seg, off); J[2] = cpu0.brk; return v; },
+    rd32: (seg: number, off: number, eip: number, n: number, b: number) => { at(eip, n, b); const v = cpu0.read32(seg, off) | 0; J[2] = cpu0.brk; return v; },
+    wr8: (seg: number, off: number, v: number, eip: number, n: number, b: number) => { at(eip, n, b); cpu0.write8(seg, off, v); J[2] = cpu0.brk; },
+    wr16: (seg: number, off: number, v: number, eip: number, n: number, b: number) => { at(eip, n, b); cpu0.write16(seg, off, v); J[2] = cpu0.brk; },
+    wr32: (seg: number, off: number, v: number, eip: number, n: number, b: number) => { at(eip, n, b); cpu0.write32(seg, off, v); J[2] = cpu0.brk; },
+    probe: (seg: number, off: number, size: number, eip: number, n: number, b: number) => { at(eip, n, b); cpu0.probeWrite(seg, off, size); },
+    cond: (cc: number) => (cpu0.cond(cc) ? 1 : 0),
+    foldCF: () => { cpu0.flags = (cpu0.flags & -2) | cpu0.getCF(); },
+    setCF: (v: number) => { cpu0.flags = (cpu0.flags & -2) | v; },
+    arith: (bits: number, which: number, r: number, size: number) => { cpu0.setArith(size === 0 ? bits : bits | cpu0.szp(r, size), which); },
+  };
+  g.calls.forEach(({ h, i, switchesTask: ts, blk }, k) => {
     env[`h${k}`] = ts
-      ? (eip: number, next: number, n: number, at: number) => {
-        cpu.eip = eip; cpu.nextEip = next; cpu.instructionCount = cpu.jitEntryCount + n + at;
-        cpu.curBlock = nb; h(cpu, i); cpu.curBlock = block;
-        J[2] = cpu.brk; J[3] = cpu.nextEip;
+      ? (eip: number, next: number, n: number, idx: number) => {
+        at(eip, n, blk);
+        cpu0.nextEip = next;
+        // A task switch loads the new EIP before it can fault: count what ran before it, and
+        // run it under a block without instructions (see jit.ts).
+        cpu0.instructionCount += idx;
+        cpu0.curBlock = nb;
+        h(cpu0, i);
+        cpu0.curBlock = blocks[blk];
+        J[2] = cpu0.brk; J[3] = cpu0.nextEip;
       }
       : (eip: number, next: number, n: number) => {
-        cpu.eip = eip; cpu.nextEip = next; cpu.instructionCount = cpu.jitEntryCount + n;
-        h(cpu, i);
-        J[2] = cpu.brk; J[3] = cpu.nextEip;
+        at(eip, n, blk);
+        cpu0.nextEip = next;
+        h(cpu0, i);
+        J[2] = cpu0.brk; J[3] = cpu0.nextEip;
       };
   });
   const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), { m: env as WebAssembly.ModuleImports });
   const run = instance.exports.run as (e0: number, room: number, rm: number, rw: number, wm: number, ww: number) => number;
   const assumed = g.assumed;
+  const multi = nBlocks > 1;
+  for (let k = 1; k < nBlocks; k++) (blocks[k].units ??= []).push(entry);
   return (cpu2: Cpu, limit: number): boolean => {
-    if ((cpu2.flatBits & assumed) !== assumed) return false;
+    if ((cpu2.flatBits & assumed) !== assumed || (multi && cpu2.segMax[CS] !== 0xffffffff)) return false;
     cpu2.jitEntryCount = cpu2.instructionCount;
+    cpu2.jitEntryEip = cpu2.eip;
     run(cpu2.eip, limit - cpu2.instructionCount, cpu2.rMask, cpu2.rWant, cpu2.wMask, cpu2.wWant);
     cpu2.instructionCount = cpu2.jitEntryCount + J[1];
     cpu2.eip = J[0];
+    cpu2.curBlock = blocks[J[4]];
     return true;
   };
 }
-
