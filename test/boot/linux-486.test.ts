@@ -1,8 +1,8 @@
 // The benchmark's 486 guest (images/linux/bzImage-486, built by images/linux/build-486.sh:
 // 486SX, math emulation, XZ) through the CLI: booted as it is and on a 486 (--cpu i486: no TSC,
-// so the kernel calibrates its delay loop against the PIT and keeps the PIT as its clock), and
-// running the paging workload (initramfs-paging.cpio.gz, /init = paging-walk.c) to its checked
-// checksum. Each boot is about 240-480 M guest instructions, 2-3 s.
+// so the kernel calibrates its delay loop against the PIT and keeps the PIT as its clock), with
+// no387 (the kernel's x87 emulator), and running the paging workload (initramfs-paging.cpio.gz,
+// /init = paging-walk.c) to its checked checksum. Each boot is about 240-480 M guest instructions, 2-3 s.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
@@ -44,7 +44,15 @@ describe.skipIf(!existsSync(kernel))('Linux 486 kernel (bzImage-486)', () => {
     expect(r.stats.stop).toBe('reset');
   });
 
-  it.skipIf(!existsSync(paging))('runs paging-walk to its checksum, and skips it when told to (the benchmark's baseline)', () => {
+  it("with no387 runs the x87 through the kernel's math emulation, and /init's x87 check passes", () => {
+    const r = boot(initrd, ['--cpu', 'i486', '--append', 'console=ttyS0 no387 -- restart']);
+    if (r.status !== 0) console.error(r.stderr.slice(-2000));
+    expect(r.stdout).toMatch(/x86\/fpu: No FPU detected/);
+    expect(r.stdout).toMatch(/vmrun-init: fp ok: sqrt\(2\)\*1e6 = 1414214, 1e6\/7 = 142857/);
+    expect(r.status).toBe(0);
+  });
+
+  it.skipIf(!existsSync(paging))("runs paging-walk to its checksum, and skips it when told to (the benchmark's baseline)", () => {
     const first = boot(paging, []);
     if (first.status !== 0) console.error(first.stderr.slice(-2000));
     expect(first.stdout).toMatch(/paging-walk: ok 9d62aa47 in \d+ us/);
