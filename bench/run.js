@@ -6,9 +6,16 @@
 //
 //   npm run bench                     all workloads, 3 repetitions
 //   node bench/run.js --reps 5 cpuloop linux-xz-boot
+//   node bench/run.js linux-486-boot linux-486-boot-i486 paging-walk
 //
 // Benchmarks are not tests: nothing here fails on a slow machine. A workload whose output does
-// not match is reported as wrong, not timed.
+// not match is reported as wrong, not timed (for vmrun and QEMU separately: one failing does not
+// stop the other's repetitions, nor the other workloads).
+//
+// A workload with a `phase` runs a second command line, the baseline (the same boot without the
+// phase's work), alternating with the first; the phase's figures are the differences: vmrun's
+// instruction counts (exact: the virtual clock makes them the same in every run) and the median
+// wall times of both.
 
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -53,6 +60,40 @@ const WORKLOADS = [
     expect: /vmrun-init: hello from userspace/,
   },
   {
+    name: 'linux-486-boot',
+    what: 'images/linux/bzImage-486 (build-486.sh: 486SX, math emulation, XZ) booted as it is (default CPU model, TSC present) to the bundled /init marker',
+    files: ['linux/bzImage-486', 'linux/initramfs.cpio.gz'],
+    vmrun: ['--kernel', img('linux/bzImage-486'), '--initrd', img('linux/initramfs.cpio.gz'), '--append', 'console=ttyS0 -- restart', '-m', '128M'],
+    qemu: ['-m', '128', '-kernel', img('linux/bzImage-486'), '-initrd', img('linux/initramfs.cpio.gz'), '-append', 'console=ttyS0 -- restart'],
+    expect: /vmrun-init: fp ok/,
+    timeout: 300,
+  },
+  {
+    name: 'linux-486-boot-i486',
+    what: 'the same boot on a 486 (vmrun --cpu i486, qemu -cpu 486): no TSC, the kernel calibrates its delay loop against the PIT',
+    files: ['linux/bzImage-486', 'linux/initramfs.cpio.gz'],
+    vmrun: ['--kernel', img('linux/bzImage-486'), '--initrd', img('linux/initramfs.cpio.gz'), '--append', 'console=ttyS0 -- restart', '-m', '128M', '--cpu', 'i486'],
+    qemu: ['-m', '128', '-cpu', '486', '-kernel', img('linux/bzImage-486'), '-initrd', img('linux/initramfs.cpio.gz'), '-append', 'console=ttyS0 -- restart'],
+    expect: /vmrun-init: fp ok/,
+    timeout: 300,
+  },
+  {
+    name: 'paging-walk',
+    what: 'bzImage-486 running images/linux/paging-walk.c as /init: 16 MiB mapped, filled, 8 passes of 1 Mi xorshift-random read-modify-writes, checksum checked',
+    files: ['linux/bzImage-486', 'linux/initramfs-paging.cpio.gz'],
+    vmrun: ['--kernel', img('linux/bzImage-486'), '--initrd', img('linux/initramfs-paging.cpio.gz'), '--append', 'console=ttyS0 -- restart', '-m', '128M'],
+    qemu: ['-m', '128', '-kernel', img('linux/bzImage-486'), '-initrd', img('linux/initramfs-paging.cpio.gz'), '-append', 'console=ttyS0 -- restart'],
+    expect: /paging-walk: ok 9d62aa47 /,
+    timeout: 300,
+    // The walk alone: the same boot with /init told to skip it ("paging-walk: skipped").
+    phase: {
+      name: 'walk',
+      vmrun: ['--kernel', img('linux/bzImage-486'), '--initrd', img('linux/initramfs-paging.cpio.gz'), '--append', 'console=ttyS0 -- restart skip', '-m', '128M'],
+      qemu: ['-m', '128', '-kernel', img('linux/bzImage-486'), '-initrd', img('linux/initramfs-paging.cpio.gz'), '-append', 'console=ttyS0 -- restart skip'],
+      expect: /paging-walk: skipped/,
+    },
+  },
+  {
     name: 'cpuloop',
     what: 'CPU-bound loop over an 8 MiB buffer, result checked (images/guests/cpuloop.asm)',
     files: ['guests/cpuloop.bin'],
@@ -71,9 +112,13 @@ function parseArgs(argv) {
   return out;
 }
 
-/** Run a command under /usr/bin/time for wall time and peak RSS. */
-function timed(cmd, args) {
-  const r = spawnSync('/usr/bin/time', ['-f', 'TIME %e %M', cmd, ...args], {
+/**
+ * Run a command under /usr/bin/time for wall time and peak RSS; with `limit` (seconds), under
+ * timeout(1) too, so that a command that hangs is killed (status 124) rather than left running.
+ */
+function timed(cmd, args, limit) {
+  const inner = limit === undefined ? [cmd, ...args] : ['timeout', '-k', '5', String(limit), cmd, ...args];
+  const r = spawnSync('/usr/bin/time', ['-f', 'TIME %e %M', ...inner], {
     encoding: 'utf8', timeout: 600_000, maxBuffer: 64 << 20, input: '',
   });
   const m = /TIME ([\d.]+) (\d+)\s*$/.exec(r.stderr ?? '');
@@ -156,54 +201,80 @@ for (const w of WORKLOADS) {
       continue;
     }
   }
-  const vm = [], qm = [];
-  let instructions = NaN;
-  let wrong = null;
+  const row = { name: w.name, what: w.what, instructions: NaN, reps: opts.reps };
+  // Each command line: the workload's, then the baseline's if it has a phase.
+  const lines = [{ vmrun: vmrunArgs, qemu: qemuArgs, expect: w.expect }];
+  if (w.phase !== undefined) lines.push(w.phase);
+  const runs = lines.map(() => ({ vm: [], qm: [], instructions: NaN, guestUs: [] }));
+  let vmWrong = null, qmWrong = null;
   // vmrun and QEMU repetitions alternate, so a change in the (shared) machine's load affects both.
-  for (let k = 0; k < opts.reps && wrong === null; k++) {
-    const r = timed(vmrunBin, [...vmrunArgs, '--stats']); // as a user runs it (its #! line has the Node options)
-    if (r.status !== 0 || !w.expect.test(r.stdout)) {
-      wrong = `vmrun exit ${r.status}: ${r.stderr.split('\n').filter((l) => l && !l.startsWith('TIME') && !l.startsWith('vmrun: stats:')).slice(-2).join(' | ')}`;
-      break;
-    }
-    const stats = parseStats(r.stderr);
-    if (Number.isNaN(stats.instructions) || Number.isNaN(stats.launch)) {
-      wrong = 'vmrun --stats did not print the instruction count and the launch time';
-      break;
-    }
-    // The default virtual clock makes a run deterministic: every repetition retires the same count.
-    if (!Number.isNaN(instructions) && stats.instructions !== instructions) {
-      wrong = `vmrun retired ${instructions} instructions in one run and ${stats.instructions} in another`;
-      break;
-    }
-    instructions = stats.instructions;
-    vm.push({ ...r, launch: stats.launch });
-    if (haveQemu) {
-      const q = timed('qemu-system-i386', [...QEMU_COMMON, ...qemuArgs]);
-      if (!w.expect.test(q.stdout)) {
-        wrong = `qemu did not print the expected output (exit ${q.status})`;
-        break;
+  for (let k = 0; k < opts.reps && (vmWrong === null || (haveQemu && qmWrong === null)); k++) {
+    lines.forEach((line, j) => {
+      const run = runs[j];
+      const label = j === 0 ? '' : ` (baseline of ${w.phase.name})`;
+      if (vmWrong === null) {
+        // As a user runs it (its #! line has the Node options); a hang ends at --timeout (status 124).
+        const r = timed(vmrunBin, [...line.vmrun, '--stats', ...(w.timeout ? ['--timeout', String(w.timeout)] : [])]);
+        const stats = parseStats(r.stderr);
+        if (r.status !== 0 || !line.expect.test(r.stdout)) {
+          vmWrong = `vmrun${label} exit ${r.status}: ${r.stderr.split('\n').filter((l) => l && !l.startsWith('TIME') && !l.startsWith('Command ') && !l.startsWith('vmrun: stats:')).slice(0, 2).join(' | ')}`;
+        } else if (Number.isNaN(stats.instructions) || Number.isNaN(stats.launch)) {
+          vmWrong = 'vmrun --stats did not print the instruction count and the launch time';
+        } else if (!Number.isNaN(run.instructions) && stats.instructions !== run.instructions) {
+          // The default virtual clock makes a run deterministic: every repetition retires the same count.
+          vmWrong = `vmrun${label} retired ${run.instructions} instructions in one run and ${stats.instructions} in another`;
+        } else {
+          run.instructions = stats.instructions;
+          run.vm.push({ ...r, launch: stats.launch });
+        }
       }
-      qm.push(q);
+      if (haveQemu && qmWrong === null) {
+        const q = timed('qemu-system-i386', [...QEMU_COMMON, ...line.qemu], w.timeout);
+        if (!line.expect.test(q.stdout)) {
+          qmWrong = `qemu${label} did not print the expected output (exit ${q.status}${q.status === 124 ? ': timed out' : ''})`;
+        } else {
+          run.qm.push(q);
+          const us = / in (\d+) us$/m.exec(q.stdout);
+          if (us) run.guestUs.push(Number(us[1]));
+        }
+      }
+    });
+  }
+  row.instructions = runs[0].instructions;
+  if (vmWrong !== null) {
+    row.error = vmWrong;
+    console.log(`${w.name}: WRONG: ${vmWrong}`);
+  } else {
+    row.vmrun = {
+      wall: summary(runs[0].vm.map((r) => r.wall)),
+      launch: summary(runs[0].vm.map((r) => r.launch)),
+      rssMiB: summary(runs[0].vm.map((r) => r.rssMiB)),
+    };
+    row.vmrun.mips = row.instructions / row.vmrun.wall.median / 1e6;
+  }
+  if (qmWrong !== null) {
+    row.qemuError = qmWrong;
+    console.log(`${w.name}: WRONG: ${qmWrong}`);
+  } else if (runs[0].qm.length > 0) {
+    row.qemu = { wall: summary(runs[0].qm.map((r) => r.wall)), rssMiB: summary(runs[0].qm.map((r) => r.rssMiB)) };
+    // The same guest work, vmrun's count (when vmrun failed, there is no count).
+    row.qemu.mips = row.instructions / row.qemu.wall.median / 1e6;
+  }
+  if (row.vmrun && row.qemu) row.ratio = row.vmrun.wall.median / row.qemu.wall.median;
+  if (w.phase !== undefined && vmWrong === null) {
+    // The phase: the workload minus its baseline (medians of each).
+    const [full, base] = runs;
+    const ph = { name: w.phase.name, instructions: full.instructions - base.instructions, baselineInstructions: base.instructions };
+    ph.vmrun = { wall: median(full.vm.map((r) => r.wall)) - median(base.vm.map((r) => r.wall)) };
+    ph.vmrun.mips = ph.instructions / ph.vmrun.wall / 1e6;
+    if (qmWrong === null && full.qm.length > 0) {
+      ph.qemu = { wall: median(full.qm.map((r) => r.wall)) - median(base.qm.map((r) => r.wall)) };
+      ph.qemu.mips = ph.instructions / ph.qemu.wall / 1e6;
+      // QEMU's guest clock follows host time: the workload's own measure of its phase.
+      if (full.guestUs.length > 0) ph.qemu.guestClock = summary(full.guestUs.map((us) => us / 1e6));
+      ph.ratio = ph.vmrun.wall / ph.qemu.wall;
     }
-  }
-  const row = { name: w.name, what: w.what, instructions, reps: opts.reps };
-  if (wrong !== null) {
-    row.error = wrong;
-    console.log(`${w.name}: WRONG: ${wrong}`);
-    results.push(row);
-    continue;
-  }
-  row.vmrun = {
-    wall: summary(vm.map((r) => r.wall)),
-    launch: summary(vm.map((r) => r.launch)),
-    rssMiB: summary(vm.map((r) => r.rssMiB)),
-  };
-  row.vmrun.mips = instructions / row.vmrun.wall.median / 1e6;
-  if (qm.length > 0) {
-    row.qemu = { wall: summary(qm.map((r) => r.wall)), rssMiB: summary(qm.map((r) => r.rssMiB)) };
-    row.qemu.mips = instructions / row.qemu.wall.median / 1e6; // the same guest work, vmrun's count
-    row.ratio = row.vmrun.wall.median / row.qemu.wall.median;
+    row.phase = ph;
   }
   results.push(row);
 }
@@ -216,15 +287,28 @@ console.log('');
 console.log('| workload | guest instructions | vmrun wall | vmrun launch | vmrun MIPS | vmrun RSS MiB | QEMU wall | QEMU MIPS | QEMU RSS MiB | vmrun/QEMU |');
 console.log('|---|---|---|---|---|---|---|---|---|---|');
 for (const r of results) {
+  const q = r.qemu;
+  const qemuCells = q ? `${fmt(q.wall)} | ${Number.isNaN(q.mips) ? 'n/a' : q.mips.toFixed(0)} | ${q.rssMiB.median.toFixed(0)}` : r.qemuError ? `wrong: ${r.qemuError} | | ` : 'n/a | n/a | n/a';
   if (r.error) {
-    console.log(`| ${r.name} | – | wrong: ${r.error} | | | | | | | |`);
+    console.log(`| ${r.name} | – | wrong: ${r.error} | | | | ${qemuCells} | |`);
     continue;
   }
-  const q = r.qemu;
-  console.log(`| ${r.name} | ${(r.instructions / 1e6).toFixed(1)} M | ${fmt(r.vmrun.wall)} | ${fmt(r.vmrun.launch, 3)} | ${r.vmrun.mips.toFixed(0)} | ${r.vmrun.rssMiB.median.toFixed(0)} | ${q ? fmt(q.wall) : 'n/a'} | ${q ? q.mips.toFixed(0) : 'n/a'} | ${q ? q.rssMiB.median.toFixed(0) : 'n/a'} | ${r.ratio ? `${r.ratio.toFixed(1)}×` : 'n/a'} |`);
+  console.log(`| ${r.name} | ${(r.instructions / 1e6).toFixed(1)} M | ${fmt(r.vmrun.wall)} | ${fmt(r.vmrun.launch, 3)} | ${r.vmrun.mips.toFixed(0)} | ${r.vmrun.rssMiB.median.toFixed(0)} | ${qemuCells} | ${r.ratio ? `${r.ratio.toFixed(1)}×` : 'n/a'} |`);
+  const ph = r.phase;
+  if (ph !== undefined) {
+    const pq = ph.qemu;
+    console.log(`| ${r.name}: ${ph.name} phase | ${(ph.instructions / 1e6).toFixed(1)} M | ${ph.vmrun.wall.toFixed(2)} | | ${ph.vmrun.mips.toFixed(0)} | | ${pq ? pq.wall.toFixed(2) : 'n/a'} | ${pq ? pq.mips.toFixed(0) : 'n/a'} | | ${ph.ratio ? `${ph.ratio.toFixed(1)}×` : 'n/a'} |`);
+  }
 }
 console.log('');
 console.log('vmrun launch: process start to the first guest instruction (vmrun --stats). Wall: the whole process (/usr/bin/time).');
+for (const r of results) {
+  const ph = r.phase;
+  if (ph === undefined) continue;
+  let line = `${r.name}: ${ph.name} phase = the run minus its baseline (${(ph.baselineInstructions / 1e6).toFixed(1)} M instructions without the ${ph.name}), median wall times subtracted`;
+  if (ph.qemu?.guestClock) line += `; under QEMU the guest's own clock gives the ${ph.name} ${fmt(ph.qemu.guestClock)} s`;
+  console.log(line + '.');
+}
 if (node !== null) {
   console.log(`Node itself needs ${fmt(node, 3)} s here to reach the first line of an empty ES module (without NODE_EXTRA_CA_CERTS, as bin/vmrun.js runs it).`);
 }
