@@ -24,11 +24,10 @@ import type { Insn } from './decoder.js';
 import { makeFieldsMutable } from './shapes.js';
 import {
   BYTE_REG_OFFSET, GPR_COUNT, SEG_COUNT, S_DR, S_GPR, S_SEG_AR, S_SEG_BASE, S_SEG_LIMIT, S_SEG_MAX, S_SEG_MIN,
-  S_SEG_RW, S_SEG_SEL, TLB_ENTRIES, TLB_OFFSET, TLB_PHYS_OFFSET, STATE_SIZE, S_RIP, S_RFLAGS, S_LAZY,
+  S_SEG_RW, S_SEG_SEL, TLB_ENTRIES, TLB_OFFSET, TLB_PHYS_OFFSET, STATE_SIZE, S_LAZY, I_FLAGS,
   LAZY_A, LAZY_B, LAZY_CIN, LAZY_MASK, LAZY_OP, LAZY_RES, LAZY_SIGN, LAZY_STALE,
 } from './state.js';
 
-const I_EIP = S_RIP >> 2, I_FLAGS = S_RFLAGS >> 2, I_LAZY = S_LAZY >> 2;
 
 const INT_MIN = -2147483648;
 
@@ -123,15 +122,13 @@ export class Cpu {
   readonly regs16: Uint16Array;
   readonly regs8: Uint8Array;
   /**
-   * The i32 cells of the state area that hold EIP, EFLAGS and the lazy-flag record (state.ts), so
-   * that compiled code reads and writes them in place; the accessors below name them.
+   * The state area as i32 cells (state.ts); `st[I_FLAGS]` is EFLAGS, whose arithmetic bits named
+   * in the lazy record's stale mask are derived from that record.
    */
   readonly st: Int32Array;
   /** The lazy-flag record (LAZY_* indices of state.ts): operation, operands, result, carry in, size mask and sign bit, and the EFLAGS bits it stands for. */
   readonly lz: Int32Array;
   eip = 0;
-  /** EFLAGS; the arithmetic bits named in `lazyFlags` are stale and derived from the lazy record. */
-  flags = F_FIXED;
 
   // --- segments (cached descriptors)
   readonly segSel: Int32Array;
@@ -328,7 +325,7 @@ export class Cpu {
   reset(): void {
     this.regs.fill(0);
     this.regs[4] = 0x600; // EDX: family 6 signature at reset
-    this.flags = F_FIXED;
+    this.st[I_FLAGS] = F_FIXED;
     this.lz[LAZY_STALE] = 0;
     this.cr0 = CR0_ET | 0x60000000;
     this.cr2 = 0; this.cr3 = 0; this.cr4 = 0; this.efer = 0;
@@ -499,7 +496,7 @@ export class Cpu {
   }
 
   canInjectInterrupt(): boolean {
-    return (this.flags & F_IF) !== 0 && !this.interruptShadow && this.pendingVector < 0;
+    return (this.st[I_FLAGS] & F_IF) !== 0 && !this.interruptShadow && this.pendingVector < 0;
   }
 
   injectInterrupt(vector: number): void {
@@ -518,8 +515,8 @@ export class Cpu {
    * then, while CS still holds a real-mode selector.
    */
   updateMode(): void {
-    this.pmode = (this.cr0 & CR0_PE) !== 0 && (this.flags & F_VM) === 0;
-    this.vm86 = (this.cr0 & CR0_PE) !== 0 && (this.flags & F_VM) !== 0;
+    this.pmode = (this.cr0 & CR0_PE) !== 0 && (this.st[I_FLAGS] & F_VM) === 0;
+    this.vm86 = (this.cr0 & CR0_PE) !== 0 && (this.st[I_FLAGS] & F_VM) !== 0;
     if (this.vm86) this.cpl = 3;
     else if (!this.pmode) this.cpl = 0;
     this.code32 = (this.segAr[CS] & AR_DB) !== 0 && (this.cr0 & CR0_PE) !== 0 && !this.vm86 ? true : (this.segAr[CS] & AR_DB) !== 0 && !this.vm86;
@@ -543,7 +540,7 @@ export class Cpu {
     this.xWant = this.rWant;
     // Alignment checking (#AC) and data breakpoints need every data access on the slow path:
     // T_WATCH is never set in a TLB entry, so wanting it makes the fast-path compare fail.
-    this.alignCheck = user && (this.cr0 & CR0_AM) !== 0 && (this.flags & F_AC) !== 0;
+    this.alignCheck = user && (this.cr0 & CR0_AM) !== 0 && (this.st[I_FLAGS] & F_AC) !== 0;
     this.watch = this.alignCheck || this.debugData !== 0;
     if (this.watch) {
       this.rMask |= T_WATCH; this.rWant |= T_WATCH;
@@ -606,7 +603,7 @@ export class Cpu {
 
   /** Instruction breakpoints: a #DB fault before the instruction at CS:EIP executes. */
   private checkExecBreakpoints(): void {
-    if ((this.flags & F_RF) !== 0) return;
+    if ((this.st[I_FLAGS] & F_RF) !== 0) return;
     const lin = (this.segBase[CS] + this.eip) | 0;
     let hit = 0;
     for (let n = 0; n < 4; n++) {
@@ -658,7 +655,7 @@ export class Cpu {
       else if ((ar & 8) !== 0) rw = (ar & 2) !== 0 ? 1 : 0; // code: readable?
       else rw = (ar & 2) !== 0 ? 3 : 1; // data: writable?
     }
-    if ((this.cr0 & CR0_PE) === 0 || (this.flags & F_VM) !== 0) rw = 3; // real mode ignores types
+    if ((this.cr0 & CR0_PE) === 0 || (this.st[I_FLAGS] & F_VM) !== 0) rw = 3; // real mode ignores types
     this.segRW[s] = rw;
     if ((ar & AR_S) !== 0 && (ar & 0xc) === 4) {
       // expand-down data
@@ -686,8 +683,8 @@ export class Cpu {
 
   getFlags(): number {
     const lf = this.lz[LAZY_STALE];
-    if (lf === 0) return this.flags;
-    let f = this.flags & ~lf;
+    if (lf === 0) return this.st[I_FLAGS];
+    let f = this.st[I_FLAGS] & ~lf;
     if (lf & F_CF) f |= this.getCF();
     if (lf & F_PF) f |= PARITY[this.lz[LAZY_RES] & 0xff];
     if (lf & F_AF) f |= this.getAF();
@@ -700,19 +697,19 @@ export class Cpu {
   /** Materialize the lazy flags into `flags`. */
   materialize(): void {
     if (this.lz[LAZY_STALE] !== 0) {
-      this.flags = this.getFlags();
+      this.st[I_FLAGS] = this.getFlags();
       this.lz[LAZY_STALE] = 0;
     }
   }
 
   /** Set EFLAGS from a value without privilege checks (bit 1 forced, reserved bits cleared). */
   setFlagsRaw(v: number): void {
-    this.flags = (v & 0x3f7fd5) | F_FIXED;
+    this.st[I_FLAGS] = (v & 0x3f7fd5) | F_FIXED;
     this.lz[LAZY_STALE] = 0;
   }
 
   getCF(): number {
-    if ((this.lz[LAZY_STALE] & F_CF) === 0) return this.flags & F_CF;
+    if ((this.lz[LAZY_STALE] & F_CF) === 0) return this.st[I_FLAGS] & F_CF;
     const m = this.lz[LAZY_MASK];
     switch (this.lz[LAZY_OP]) {
       case L_ADD: return unsignedBelow(this.lz[LAZY_RES] & m, this.lz[LAZY_A] & m, false);
@@ -725,7 +722,7 @@ export class Cpu {
   }
 
   getOF(): number {
-    if ((this.lz[LAZY_STALE] & F_OF) === 0) return this.flags & F_OF;
+    if ((this.lz[LAZY_STALE] & F_OF) === 0) return this.st[I_FLAGS] & F_OF;
     const a = this.lz[LAZY_A], b = this.lz[LAZY_B], r = this.lz[LAZY_RES], s = this.lz[LAZY_SIGN];
     switch (this.lz[LAZY_OP]) {
       case L_ADD: case L_ADC: return ((a ^ r) & (b ^ r) & s) !== 0 ? F_OF : 0;
@@ -735,23 +732,23 @@ export class Cpu {
   }
 
   getAF(): number {
-    if ((this.lz[LAZY_STALE] & F_AF) === 0) return this.flags & F_AF;
+    if ((this.lz[LAZY_STALE] & F_AF) === 0) return this.st[I_FLAGS] & F_AF;
     if (this.lz[LAZY_OP] === L_LOGIC) return 0;
     return (this.lz[LAZY_A] ^ this.lz[LAZY_B] ^ this.lz[LAZY_RES]) & F_AF;
   }
 
   getZF(): number {
-    if ((this.lz[LAZY_STALE] & F_ZF) === 0) return this.flags & F_ZF;
+    if ((this.lz[LAZY_STALE] & F_ZF) === 0) return this.st[I_FLAGS] & F_ZF;
     return (this.lz[LAZY_RES] & this.lz[LAZY_MASK]) === 0 ? F_ZF : 0;
   }
 
   getSF(): number {
-    if ((this.lz[LAZY_STALE] & F_SF) === 0) return this.flags & F_SF;
+    if ((this.lz[LAZY_STALE] & F_SF) === 0) return this.st[I_FLAGS] & F_SF;
     return (this.lz[LAZY_RES] & this.lz[LAZY_SIGN]) !== 0 ? F_SF : 0;
   }
 
   getPF(): number {
-    if ((this.lz[LAZY_STALE] & F_PF) === 0) return this.flags & F_PF;
+    if ((this.lz[LAZY_STALE] & F_PF) === 0) return this.st[I_FLAGS] & F_PF;
     return PARITY[this.lz[LAZY_RES] & 0xff];
   }
 
@@ -759,7 +756,7 @@ export class Cpu {
   setLazy(op: number, a: number, b: number, res: number, size: number, which: number): void {
     if (which !== F_ARITH) {
       // INC/DEC: CF keeps its current value (the only flag outside `which`).
-      if ((this.lz[LAZY_STALE] & F_CF) !== 0) this.flags = (this.flags & ~F_CF) | this.getCF();
+      if ((this.lz[LAZY_STALE] & F_CF) !== 0) this.st[I_FLAGS] = (this.st[I_FLAGS] & ~F_CF) | this.getCF();
     }
     this.lz[LAZY_OP] = op;
     this.lz[LAZY_A] = a;
@@ -776,10 +773,10 @@ export class Cpu {
     if (keep !== 0) {
       // Derive only the lazy flags this write does not replace.
       const derived = this.getFlags() & keep;
-      this.flags = (this.flags & ~keep) | derived;
+      this.st[I_FLAGS] = (this.st[I_FLAGS] & ~keep) | derived;
     }
     this.lz[LAZY_STALE] = 0;
-    this.flags = (this.flags & ~which) | (bits & which);
+    this.st[I_FLAGS] = (this.st[I_FLAGS] & ~which) | (bits & which);
   }
 
   /** SF, ZF and PF of a result, as a flags word. */
@@ -1538,7 +1535,7 @@ export class Cpu {
       if (this.exitPending === 0 && this.mmioWqLen > 0) this.nextMmioWriteExit(exit);
     }
     while (this.exitPending === 0) {
-      if (this.irqWindowRequested && (this.flags & F_IF) !== 0 && !this.interruptShadow) {
+      if (this.irqWindowRequested && (this.st[I_FLAGS] & F_IF) !== 0 && !this.interruptShadow) {
         this.exitPending = ExitReason.IrqWindowOpen;
         break;
       }
@@ -1554,7 +1551,7 @@ export class Cpu {
     exit.reason = this.exitPending;
     exit.instructions = this.instructionCount - start;
     exit.deliveries = this.runDeliveries;
-    exit.interruptsEnabled = (this.flags & F_IF) !== 0;
+    exit.interruptsEnabled = (this.st[I_FLAGS] & F_IF) !== 0;
     exit.readyForInterruptInjection = this.canInjectInterrupt();
   }
 
@@ -1632,7 +1629,7 @@ export class Cpu {
       const a32 = this.pendingInsAsz === 4;
       const di = a32 ? this.regs[14] : this.regs16[28];
       this.writeMem(ES, di, size, v);
-      const step = (this.flags & 0x400) !== 0 ? -size : size;
+      const step = (this.st[I_FLAGS] & 0x400) !== 0 ? -size : size;
       if (a32) this.regs[14] = (di + step) | 0;
       else this.regs16[28] = di + step;
       if (this.pendingInsRep) {
@@ -1694,7 +1691,7 @@ export class Cpu {
 
   /** No interrupt shadow, TF, RF or instruction breakpoint: blocks may run whole, compiled. */
   private plainState(): boolean {
-    return !this.interruptShadow && (this.flags & (F_TF | F_RF)) === 0 && this.debugExec === 0;
+    return !this.interruptShadow && (this.st[I_FLAGS] & (F_TF | F_RF)) === 0 && this.debugExec === 0;
   }
 
   /**
@@ -1715,11 +1712,11 @@ export class Cpu {
     // In an STI / MOV SS shadow only one instruction runs before interrupts are looked at again.
     const shadow = this.interruptShadow;
     // Single-step (TF) and breakpoints run one instruction at a time with the debug checks.
-    const stepping = (this.flags & F_TF) !== 0 || this.debugExec !== 0;
+    const stepping = (this.st[I_FLAGS] & F_TF) !== 0 || this.debugExec !== 0;
     // After the shadowed instruction run() must look at interrupts again: end the chain there.
     this.brk = shadow ? 1 : 0;
     this.interruptShadow = false;
-    if ((this.flags & F_RF) !== 0 && this.debugExec === 0) this.flags &= ~F_RF;
+    if ((this.st[I_FLAGS] & F_RF) !== 0 && this.debugExec === 0) this.st[I_FLAGS] &= ~F_RF;
     if (stepping) {
       this.stepOne(insns[0], shadow);
       return;
@@ -1750,12 +1747,12 @@ export class Cpu {
   /** One instruction with the debug checks: instruction breakpoints, single-step and data traps. */
   private stepOne(i: Insn, shadow: boolean): void {
     if (this.debugExec !== 0) this.checkExecBreakpoints();
-    const tf = (this.flags & F_TF) !== 0;
+    const tf = (this.st[I_FLAGS] & F_TF) !== 0;
     this.nextEip = (this.eip + i.len) & this.ipMask;
     i.handler(this, i);
     this.eip = this.nextEip;
     this.instructionCount++;
-    this.flags &= ~F_RF;
+    this.st[I_FLAGS] &= ~F_RF;
     // INT n / INT3 / INTO / ICEBP clear TF on delivery and take no single-step trap; a MOV SS /
     // POP SS shadow defers it past the next instruction.
     const softInt = i.op === 0xcc || i.op === 0xcd || i.op === 0xce || i.op === 0xf1;
@@ -1831,10 +1828,10 @@ export class Cpu {
       if (off + 3 > this.idtLimit) this.gp(0);
       const ip = this.readSys16((this.idtBase + off) | 0);
       const cs = this.readSys16((this.idtBase + off + 2) | 0);
-      this.push(this.flags & 0xffff, 2);
+      this.push(this.st[I_FLAGS] & 0xffff, 2);
       this.push(this.segSel[CS], 2);
       this.push(ret & 0xffff, 2);
-      this.flags &= ~(F_IF | F_TF | F_AC | F_RF);
+      this.st[I_FLAGS] &= ~(F_IF | F_TF | F_AC | F_RF);
       this.setSegReal(CS, cs);
       this.eip = ip;
       this.nextEip = ip;
@@ -1904,7 +1901,7 @@ export class Cpu {
     const target = gate32 ? offset : offset & 0xffff;
     if ((target >>> 0) > descLimit(dlo, dhi)) this.gp(ext);
 
-    const oldFlags = this.flags | rf;
+    const oldFlags = this.st[I_FLAGS] | rf;
     const oldCs = this.segSel[CS];
     if (inner) {
       // The inner stack from the TSS; the pushes are made at the new privilege level.
@@ -1916,7 +1913,7 @@ export class Cpu {
       // IRET and RETF to a 16-bit stack do on real processors).
       if ((sshi & 0x400000) !== 0) this.regs[ESP << 1] = newEsp;
       else this.regs16[ESP << 2] = newEsp;
-      this.flags &= ~F_VM;
+      this.st[I_FLAGS] &= ~F_VM;
       this.updateMode();
       this.setCpl(ddpl);
       if (fromVm) {
@@ -1935,8 +1932,8 @@ export class Cpu {
     if (error >= 0) this.push(error, size);
     this.descAddr = csAddr;
     this.loadSegFromDesc(CS, (sel & 0xfffc) | this.cpl, dlo, dhi);
-    this.flags &= ~(F_TF | F_NT | F_RF | F_VM);
-    if (!isTrap) this.flags &= ~F_IF;
+    this.st[I_FLAGS] &= ~(F_TF | F_NT | F_RF | F_VM);
+    if (!isTrap) this.st[I_FLAGS] &= ~F_IF;
     this.eip = target;
     this.nextEip = target;
     this.updateMode();

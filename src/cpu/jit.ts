@@ -27,7 +27,7 @@ import { CS, F_ARITH, SS } from './constants.js';
 import type { Cpu, Handler } from './cpu.js';
 import type { Insn } from './decoder.js';
 import { ud } from './ops.js';
-import { BYTE_REG_OFFSET, LAZY_A, LAZY_B, LAZY_MASK, LAZY_OP, LAZY_RES, LAZY_SIGN, LAZY_STALE } from './state.js';
+import { BYTE_REG_OFFSET, I_FLAGS, LAZY_A, LAZY_B, LAZY_MASK, LAZY_OP, LAZY_RES, LAZY_SIGN, LAZY_STALE } from './state.js';
 import { Block, endsBlock, relativeBranch } from './decoder.js';
 
 export type Compiled = (c: Cpu, limit: number) => boolean;
@@ -590,9 +590,9 @@ function inline(g: Gen, i: Insn, eipHere: string, next: string, nextOff: number,
     // one the compiler knows, else from the lazy record.
     const cf = carryExpr(g);
     if (cf !== null) {
-      g.emitFlags(`c.flags = (c.flags & -2) | (${cf} ? 1 : 0);`);
+      g.emitFlags(`ST[${I_FLAGS}] = (ST[${I_FLAGS}] & -2) | (${cf} ? 1 : 0);`);
     } else {
-      g.emitFlags(`if ((LZ[${LAZY_STALE}] & 1) !== 0) c.flags = (c.flags & -2) | c.getCF();`);
+      g.emitFlags(`if ((LZ[${LAZY_STALE}] & 1) !== 0) ST[${I_FLAGS}] = (ST[${I_FLAGS}] & -2) | c.getCF();`);
       g.reads = 1;
     }
     g.emit(`const ${a} = ${reg(r, osz)}; const ${res} = (${a} ${dec ? '-' : '+'} 1) | 0; ${reg(r, osz)} = ${res};`);
@@ -709,7 +709,7 @@ const LOCALS: [string, string][] = [
  * property-load IC each while V8 runs the function in its baseline tier, which a hot block does for
  * thousands of calls before it is optimised.
  */
-const VIEWS = ['R', 'R16', 'R8', 'LZ', 'TLB', 'U8', 'U16', 'I32'] as const;
+const VIEWS = ['R', 'R16', 'R8', 'LZ', 'ST', 'TLB', 'U8', 'U16', 'I32'] as const;
 
 /**
  * Most blocks and instructions in one region (VMRUN_JIT_REGION; default 0: the entry block alone,
@@ -919,5 +919,5 @@ export function compileBlock(cpu: Cpu, entry: Block, code32: boolean, minRuns: n
   }
   const factory = new Function(...params, src) as (...args: unknown[]) => Compiled;
   noInsns ??= new Block(-1);
-  return factory(cpu.regs, cpu.regs16, cpu.regs8, cpu.lz, cpu.tlb, cpu.u8, cpu.u16, cpu.i32, noInsns, ...insnParams, ...handlers, ...region.blocks);
+  return factory(cpu.regs, cpu.regs16, cpu.regs8, cpu.lz, cpu.st, cpu.tlb, cpu.u8, cpu.u16, cpu.i32, noInsns, ...insnParams, ...handlers, ...region.blocks);
 }

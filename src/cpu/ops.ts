@@ -11,7 +11,7 @@ import type { Insn } from './decoder.js';
 import * as sys from './system.js';
 import { x87Group0FAE } from './fpu.js';
 import { CPUID_CMOV, CPUID_CX8 } from './cpuid.js';
-import { LAZY_CIN } from './state.js';
+import { LAZY_CIN, I_FLAGS } from './state.js';
 
 // ------------------------------------------------------------------------------------------------
 // Operand helpers
@@ -505,7 +505,7 @@ function strIdx(c: Cpu, i: Insn, r: number): number {
 }
 
 function strAdv(c: Cpu, i: Insn, r: number, size: number): void {
-  const d = (c.flags & F_DF) !== 0 ? -size : size;
+  const d = (c.st[I_FLAGS] & F_DF) !== 0 ? -size : size;
   if (i.asz === 4) c.regs[r << 1] = (c.regs[r << 1] + d) | 0;
   else c.regs16[r << 2] = c.regs16[r << 2] + d;
 }
@@ -597,7 +597,7 @@ function repFast(c: Cpu, i: Insn, one: (c: Cpu, i: Insn) => void): void {
     return;
   }
   const size = strSize(i);
-  const down = (c.flags & F_DF) !== 0;
+  const down = (c.st[I_FLAGS] & F_DF) !== 0;
   const R = c.regs;
   let n = R[ECX << 1] >>> 0;
   let left = REP_CHUNK;
@@ -1061,8 +1061,8 @@ H[0xf8] = (c) => c.setArith(0, F_CF);
 H[0xf9] = (c) => c.setArith(F_CF, F_CF);
 H[0xfa] = (c) => sys.cli(c);
 H[0xfb] = (c) => sys.sti(c);
-H[0xfc] = (c) => { c.flags &= ~F_DF; };
-H[0xfd] = (c) => { c.flags |= F_DF; };
+H[0xfc] = (c) => { c.st[I_FLAGS] &= ~F_DF; };
+H[0xfd] = (c) => { c.st[I_FLAGS] |= F_DF; };
 H[0xfe] = (c, i) => {
   if (i.reg > 1) c.raise(UD, -1);
   if (i.mod === 3) { c.setReg(i.rm, 1, incdec(c, c.getReg(i.rm, 1), 1, i.reg === 1)); return; }

@@ -62,6 +62,9 @@ export const S_MXCSR = 0x500;
 /** Scratch cells of the WebAssembly block compiler (wasm-jit.ts): i32 × 8. */
 export const S_JIT = 0x600;
 
+/** Index of EFLAGS in an Int32Array over the whole state area (Cpu.st). */
+export const I_FLAGS = S_RFLAGS >> 2;
+
 /** Indices into the i32 lazy-flag record at S_LAZY. */
 export const LAZY_OP = 0;
 export const LAZY_A = 1;

@@ -9,6 +9,7 @@ import {
 } from './constants.js';
 import { FAULT, INT_ICEBP, INT_SOFT, descRoom, type Cpu } from './cpu.js';
 import type { Insn } from './decoder.js';
+import { I_FLAGS } from './state.js';
 import { ea, readRM } from './ops.js';
 import { x87Execute, x87Pending } from './fpu.js';
 import { TASK_CALL, TASK_IRET, TASK_JMP, taskSwitch } from './task.js';
@@ -346,7 +347,7 @@ function commitOuterStack(c: Cpu, ss: number, esp: number, size: number, extra: 
 // Interrupts
 
 export function softInt(c: Cpu, vector: number, isTrapException: boolean): void {
-  if (c.vm86 && ((c.flags & F_IOPL) >>> 12) < 3 && !isTrapException) {
+  if (c.vm86 && ((c.st[I_FLAGS] & F_IOPL) >>> 12) < 3 && !isTrapException) {
     if ((c.cr4 & 1) !== 0) c.internalError('CR4.VME interrupt redirection is not implemented');
     c.gp(0);
   }
@@ -367,14 +368,14 @@ export function iret(c: Cpu, i: Insn): void {
     c.adjustSp(3 * size);
     c.setSegReal(CS, cs);
     const keep = size === 4 ? 0x1a0000 | F_VM : 0xffff0000 | 0; // VM, VIF, VIP unchanged
-    c.setFlagsRaw((c.flags & keep) | (fl & ~keep));
+    c.setFlagsRaw((c.st[I_FLAGS] & keep) | (fl & ~keep));
     c.nextEip = size === 4 ? ip : ip & 0xffff;
     c.updateMode();
     c.brk = 1;
     return;
   }
   if (c.vm86) {
-    if (((c.flags & F_IOPL) >>> 12) < 3) {
+    if (((c.st[I_FLAGS] & F_IOPL) >>> 12) < 3) {
       if ((c.cr4 & 1) !== 0) c.internalError('CR4.VME IRET is not implemented');
       c.gp(0);
     }
@@ -384,13 +385,13 @@ export function iret(c: Cpu, i: Insn): void {
     c.adjustSp(3 * size);
     c.setSegReal(CS, cs);
     const keep = F_VM | F_IOPL | F_VIP | F_VIF | (size === 2 ? 0xffff0000 | 0 : 0);
-    c.setFlagsRaw((c.flags & keep) | (fl & ~keep));
+    c.setFlagsRaw((c.st[I_FLAGS] & keep) | (fl & ~keep));
     c.nextEip = size === 4 ? ip : ip & 0xffff;
     c.updateMode();
     c.brk = 1;
     return;
   }
-  if ((c.flags & F_NT) !== 0) {
+  if ((c.st[I_FLAGS] & F_NT) !== 0) {
     // Return to the task in the back link of the current TSS.
     const link = c.readSys16(c.segBase[TR]);
     taskSwitch(c, link, TASK_IRET, c.nextEip, -1, 0);
@@ -426,9 +427,9 @@ export function iret(c: Cpu, i: Insn): void {
   let changeable = 0x1000000 - 1; // bits 0-23
   changeable &= ~(F_VM | 0x2 | 0x8 | 0x20 | 0x8000);
   if (oldCpl > 0) changeable &= ~(F_IOPL | F_VIF | F_VIP);
-  if (oldCpl > ((c.flags & F_IOPL) >>> 12)) changeable &= ~F_IF;
+  if (oldCpl > ((c.st[I_FLAGS] & F_IOPL) >>> 12)) changeable &= ~F_IF;
   if (size === 2) changeable &= 0xffff;
-  c.setFlagsRaw((c.flags & ~changeable) | (fl & changeable));
+  c.setFlagsRaw((c.st[I_FLAGS] & ~changeable) | (fl & changeable));
   commitReturnCs(c, sel);
   if (outer) commitOuterStack(c, newSs, newEsp, size, 0);
   else c.adjustSp(3 * size);
@@ -440,7 +441,7 @@ export function iret(c: Cpu, i: Insn): void {
 // Flags and interrupt enable
 
 function iopl(c: Cpu): number {
-  return (c.flags & F_IOPL) >>> 12;
+  return (c.st[I_FLAGS] & F_IOPL) >>> 12;
 }
 
 export function cli(c: Cpu): void {
@@ -448,7 +449,7 @@ export function cli(c: Cpu): void {
     if ((c.cr4 & 3) !== 0) c.internalError('CLI with CR4.VME/PVI is not implemented');
     c.gp(0);
   }
-  c.flags &= ~F_IF;
+  c.st[I_FLAGS] &= ~F_IF;
 }
 
 export function sti(c: Cpu): void {
@@ -456,8 +457,8 @@ export function sti(c: Cpu): void {
     if ((c.cr4 & 3) !== 0) c.internalError('STI with CR4.VME/PVI is not implemented');
     c.gp(0);
   }
-  if ((c.flags & F_IF) === 0) {
-    c.flags |= F_IF;
+  if ((c.st[I_FLAGS] & F_IF) === 0) {
+    c.st[I_FLAGS] |= F_IF;
     inhibitInterrupts(c);
   }
 }
@@ -479,7 +480,7 @@ export function popf(c: Cpu, i: Insn): void {
   }
   if (i.osz === 2) changeable &= 0xffff;
   c.materialize();
-  c.setFlagsRaw((c.flags & ~changeable) | (v & changeable));
+  c.setFlagsRaw((c.st[I_FLAGS] & ~changeable) | (v & changeable));
   c.updateMode(); // EFLAGS.AC decides alignment checking
   c.brk = 1; // TF/IF may have changed
 }
@@ -543,7 +544,7 @@ export function outs(c: Cpu, i: Insn, size: number): void {
   if (rep && n === 0) return;
   const si = i.asz === 4 ? c.regs[12] : c.regs16[24];
   const v = c.readMem(i.segOvr >= 0 ? i.segOvr : DS, si, size);
-  const step = (c.flags & 0x400) !== 0 ? -size : size;
+  const step = (c.st[I_FLAGS] & 0x400) !== 0 ? -size : size;
   if (i.asz === 4) c.regs[12] = (si + step) | 0;
   else c.regs16[24] = si + step;
   if (rep) {
@@ -901,7 +902,7 @@ export function sysenter(c: Cpu): void {
   if ((c.cr0 & CR0_PE) === 0) c.gp(0);
   const cs = c.sysenterCs & 0xfffc;
   if (cs === 0) c.gp(0);
-  c.flags &= ~(F_VM | F_IF | F_RF);
+  c.st[I_FLAGS] &= ~(F_VM | F_IF | F_RF);
   c.setSegRaw(CS, cs, 0, 0xffffffff, 0x9b | AR_DB | 0x8000);
   c.setSegRaw(SS, (cs + 8) & 0xfffc, 0, 0xffffffff, 0x93 | AR_DB | 0x8000);
   c.regs[ESP << 1] = c.sysenterEsp;

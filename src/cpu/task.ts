@@ -6,6 +6,7 @@ import {
   AR_P, AR_S, AR_UNUSABLE, CR0_PG, CR0_TS, CS, DS, ES, F_NT, F_VM, FS, GS, LDTR, NP, SS, SSF, TR, TS,
 } from './constants.js';
 import type { Cpu } from './cpu.js';
+import { I_FLAGS } from './state.js';
 
 export const TASK_JMP = 0, TASK_CALL = 1, TASK_IRET = 2, TASK_INT = 3;
 
@@ -117,7 +118,7 @@ export function taskSwitch(c: Cpu, sel: number, source: number, retEip: number, 
   for (let s = 0; s < (is32 ? 6 : 4); s++) c.setSegRaw(s, segs[s], 0, 0, AR_UNUSABLE);
   if (!is32) { c.setSegRaw(FS, 0, 0, 0, AR_UNUSABLE); c.setSegRaw(GS, 0, 0, 0, AR_UNUSABLE); }
   c.setSegRaw(LDTR, newLdt, 0, 0, AR_UNUSABLE);
-  if ((c.flags & F_VM) !== 0) {
+  if ((c.st[I_FLAGS] & F_VM) !== 0) {
     c.updateMode();
     for (let s = 0; s < 6; s++) c.setSegReal(s, segs[s]);
     loadLdt(c, newLdt, ext);

@@ -19,8 +19,7 @@ import { flatBit, successors, type Compiled } from './jit.js';
 import { ud } from './ops.js';
 import {
   BYTE_REG_OFFSET, LAZY_A, LAZY_B, LAZY_MASK, LAZY_OP, LAZY_RES, LAZY_SIGN, LAZY_STALE, RAM_OFFSET, S_GPR, S_JIT,
-  S_LAZY, TLB_OFFSET,
-} from './state.js';
+  S_LAZY, TLB_OFFSET, I_FLAGS } from './state.js';
 import { buildModule, Code, Op, type FuncType } from './wasm-encode.js';
 
 // Lazy-flag operation codes (as in cpu.ts).
@@ -32,7 +31,7 @@ const J_EIP = 0, J_N = 4, J_BRK = 8, J_NEXT = 12, J_BLK = 16;
 const SHARED = [
   ['rd8', 5, 1], ['rd16', 5, 1], ['rd32', 5, 1],
   ['wr8', 6, 0], ['wr16', 6, 0], ['wr32', 6, 0],
-  ['probe', 6, 0], ['cond', 1, 1], ['foldCF', 0, 0], ['setCF', 1, 0], ['arith', 4, 0],
+  ['probe', 6, 0], ['cond', 1, 1], ['foldCF', 0, 0], ['setCF', 1, 0], ['keep', 1, 0],
 ] as const;
 const F_RD = 0, F_WR = 3, F_PROBE = 6, F_COND = 7, F_FOLDCF = 8, F_SETCF = 9, F_ARITHF = 10;
 
@@ -346,14 +345,32 @@ class Gen {
     }
   }
 
-  /** c.setArith(bits | szp(r, size), which) through the import (size 0: no SF/ZF/PF). */
+  /**
+   * Cpu.setArith(bits | szp(r, size), which) inline (size 0: no SF/ZF/PF): stale lazy flags that
+   * this does not replace are first derived by the interpreter's code (an import), then EFLAGS'
+   * `which` bits are set and the lazy record is no longer stale.
+   */
   arith(pushBits: () => void, which: number, r: number, size: number): void {
     const c = this.c;
+    const I = I_FLAGS * 4, STALE = S_LAZY + LAZY_STALE * 4;
+    c.i32(0).mem(Op.i32Load, 2, STALE).i32(~which).op(Op.i32And).open(Op.if).i32(which).call(F_ARITHF).end();
+    c.i32(0).i32(0).mem(Op.i32Store, 2, STALE);
+    c.i32(0);
+    c.i32(0).mem(Op.i32Load, 2, I).i32(~which).op(Op.i32And);
     pushBits();
-    c.i32(which);
-    if (size === 0) c.i32(0).i32(0);
-    else c.get(r).i32(size);
-    c.call(F_ARITHF);
+    if (size !== 0) {
+      const m = mask(size);
+      // ZF
+      c.get(r);
+      if (m !== -1) c.i32(m).op(Op.i32And);
+      c.op(Op.i32Eqz).i32(6).op(Op.i32Shl).op(Op.i32Or);
+      // SF
+      c.get(r).i32(sign(size)).op(Op.i32And).i32(0).op(Op.i32Ne).i32(7).op(Op.i32Shl).op(Op.i32Or);
+      // PF: even parity of the low byte
+      c.get(r).i32(0xff).op(Op.i32And).op(Op.i32Popcnt).i32(1).op(Op.i32And).op(Op.i32Eqz).i32(2).op(Op.i32Shl).op(Op.i32Or);
+    }
+    c.i32(which).op(Op.i32And).op(Op.i32Or);
+    c.mem(Op.i32Store, 2, I);
   }
 
   // --- leaving
@@ -855,9 +872,10 @@ export function compileBlockWasm(cpu: Cpu, entry: Block, code32: boolean, minRun
     wr32: (seg: number, off: number, v: number, eip: number, n: number, b: number) => { at(eip, n, b); cpu0.write32(seg, off, v); J[2] = cpu0.brk; },
     probe: (seg: number, off: number, size: number, eip: number, n: number, b: number) => { at(eip, n, b); cpu0.probeWrite(seg, off, size); },
     cond: (cc: number) => (cpu0.cond(cc) ? 1 : 0),
-    foldCF: () => { cpu0.flags = (cpu0.flags & -2) | cpu0.getCF(); },
-    setCF: (v: number) => { cpu0.flags = (cpu0.flags & -2) | v; },
-    arith: (bits: number, which: number, r: number, size: number) => { cpu0.setArith(size === 0 ? bits : bits | cpu0.szp(r, size), which); },
+    foldCF: () => { cpu0.st[I_FLAGS] = (cpu0.st[I_FLAGS] & -2) | cpu0.getCF(); },
+    setCF: (v: number) => { cpu0.st[I_FLAGS] = (cpu0.st[I_FLAGS] & -2) | v; },
+    // The stale lazy flags that a write of `which` keeps, derived into EFLAGS (Cpu.setArith's first half).
+    keep: (which: number) => { const keep = cpu0.lz[LAZY_STALE] & ~which; cpu0.st[I_FLAGS] = (cpu0.st[I_FLAGS] & ~keep) | (cpu0.getFlags() & keep); },
   };
   g.calls.forEach(({ h, i, switchesTask: ts, blk }, k) => {
     env[`h${k}`] = ts
