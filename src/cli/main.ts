@@ -492,6 +492,7 @@ function jsonReport(r: RunResult, rep: Report): string {
     launchMs: Number.isNaN(rep.launchAt) ? null : Math.round(rep.launchAt * 1000) / 1000,
     mips: Math.round(mips * 100) / 100,
     interruptsInjected: r.interruptsInjected,
+    ...(r.compiled !== null ? { compiledUnits: r.compiled.units, compileMs: Math.round(r.compiled.ms * 1000) / 1000 } : {}),
     resets: rep.resets,
     consoleInputUnread: rep.unread,
     exits: r.exits,
@@ -514,6 +515,7 @@ function textReport(opts: CliOptions, r: RunResult, rep: Report, c: Styles, say:
     say(`vmrun: stats: ${rep.description}`);
     say(`vmrun: stats: ${r.instructions} instructions in ${(r.wallMs / 1000).toFixed(3)} s wall (${mips.toFixed(1)} MIPS), guest time ${(r.guestNs / 1e9).toFixed(6)} s, ${r.interruptsInjected} interrupts${rep.resets > 0 ? `, ${rep.resets} resets` : ''}`);
     if (!Number.isNaN(rep.launchAt)) say(`vmrun: stats: launch to first guest instruction ${(rep.launchAt / 1000).toFixed(3)} s`);
+    if (r.compiled !== null) say(`vmrun: stats: compiled ${r.compiled.units} units in ${r.compiled.ms.toFixed(1)} ms`);
     say(`vmrun: stats: ${r.exits.total} exits${byReason ? `: ${byReason}` : ''}`);
     if (rep.unread !== null && rep.unread > 0) say(`vmrun: stats: console input: ${rep.unread} bytes the guest did not read`);
     if (byPort) say(`vmrun: stats: exits by port: ${byPort}`);

@@ -99,14 +99,18 @@ const VOLATILE_RUNS_MAX = 1 << 22;
 const BLOCK_CACHE_SIZE = 4096;
 
 /** Executions of a block before it is compiled to JavaScript (VMRUN_JIT=0 turns the compiler off). */
-const JIT_THRESHOLD = process.env.VMRUN_JIT === '0' ? Infinity : Number(process.env.VMRUN_JIT_THRESHOLD ?? 10000);
+/**
+ * Which compiler makes hot blocks native: WebAssembly (wasm-jit.ts, the default) or JavaScript
+ * (jit.ts, VMRUN_JIT_BACKEND=js).
+ */
+const WASM_BACKEND = process.env.VMRUN_JIT_BACKEND !== 'js';
+/** Executions before a block is compiled: measured best on the bench's boots (docs/performance-log.md). */
+const JIT_THRESHOLD = process.env.VMRUN_JIT === '0' ? Infinity : Number(process.env.VMRUN_JIT_THRESHOLD ?? (WASM_BACKEND ? 3000 : 10000));
 /** A block that loops on itself runs inside its compiled function from then on: compile it sooner. */
 const JIT_LOOP_THRESHOLD = Math.max(1, Math.floor(JIT_THRESHOLD / 10));
 /** Executions a block needs to join the compiled region of a hotter block in its page. */
 const JIT_REGION_MIN = Math.max(1, Math.floor(JIT_THRESHOLD / 8));
 
-/** VMRUN_JIT_BACKEND=wasm: hot blocks are compiled to WebAssembly (wasm-jit.ts) instead of JavaScript. */
-const WASM_BACKEND = process.env.VMRUN_JIT_BACKEND === 'wasm';
 
 /** Debug aid: VMRUN_TRACE_EXCEPTIONS=1 prints every guest exception on stderr. */
 const TRACE_EXCEPTIONS = process.env.VMRUN_TRACE_EXCEPTIONS === '1';
@@ -281,7 +285,7 @@ export class Cpu {
   /** The bound of cachedInsns: beyond it every block is dropped (tests set it lower). */
   maxCachedInsns = 1 << 17;
   /** Counters of the decoded-code cache, for --stats and tests. */
-  readonly codeStats = { blocksDecoded: 0, tailBlocks: 0, singleDecodes: 0, flushes: 0, volatilePages: 0 };
+  readonly codeStats = { blocksDecoded: 0, tailBlocks: 0, singleDecodes: 0, flushes: 0, volatilePages: 0, unitsCompiled: 0, compileMs: 0 };
   /** Decoded-instruction records of flushed blocks, for the decoder to reuse. */
   readonly insnPool: Insn[] = [];
   /** The block that ran last (kept across run() calls: where execution resumes mid-block). */
@@ -1660,7 +1664,10 @@ export class Cpu {
       let fn = block.compiled;
       if (plain && limit - this.instructionCount >= block.insns.length) {
         if (fn === undefined && ++block.execCount >= (block.selfLoop ? JIT_LOOP_THRESHOLD : JIT_THRESHOLD)) {
+          const t0 = performance.now();
           fn = block.compiled = WASM_BACKEND ? compileBlockWasm(this, block, this.code32, JIT_REGION_MIN) : compileBlock(this, block, this.code32, JIT_REGION_MIN);
+          this.codeStats.compileMs += performance.now() - t0;
+          this.codeStats.unitsCompiled++;
         }
         if (typeof fn === 'function') {
           this.curBlock = block;

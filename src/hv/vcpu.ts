@@ -44,6 +44,11 @@ export class Vcpu {
   get tscOffset(): number { return this.cpu.tscOffset; }
   set tscOffset(v: number) { this.cpu.tscOffset = v; }
 
+  /** Code compiled so far (as KVM's binary stats): units compiled and the milliseconds it took. */
+  get compileStats(): { units: number; ms: number } {
+    return { units: this.cpu.codeStats.unitsCompiled, ms: this.cpu.codeStats.compileMs };
+  }
+
   /** Total guest instructions retired since creation. */
   get instructions(): number { return this.cpu.instructionCount; }
 

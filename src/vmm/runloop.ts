@@ -30,6 +30,8 @@ export interface LoopVcpu {
   getSregs(): Sregs;
   /** Up to 15 bytes of code at CS:eip (for error reports); optional. */
   codeBytes?(eip: number): number[];
+  /** Code compiled so far; optional. */
+  readonly compileStats?: { units: number; ms: number };
 }
 
 /** The interrupt controller's CPU side (the 8259A pair's INTR pin and INTA cycle). */
@@ -133,6 +135,8 @@ export interface RunResult {
    */
   firstRunAt: number;
   interruptsInjected: number;
+  /** Code the vCPU compiled (units, ms), when it reports it. */
+  compiled: { units: number; ms: number } | null;
   exits: ExitStats;
   /** With a crash (4) or a timeout (124): registers and the last exits handled, one per line. */
   dump: string[];
@@ -345,6 +349,7 @@ export class RunLoop {
       wallMs: this.wall() - this.startWall,
       firstRunAt: this.firstRunAt,
       interruptsInjected: this.interruptsInjected,
+      compiled: this.vcpu.compileStats ?? null,
       exits: this.exitStats(),
       dump,
     };
