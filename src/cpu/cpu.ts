@@ -18,7 +18,7 @@ import {
 } from './msrs.js';
 import { X87 } from './fpu.js';
 import { compileBlock, REGIONS } from './jit.js';
-import { compileBlockWasm } from './wasm-jit.js';
+import { compileBlockWasm, type Unit } from './wasm-jit.js';
 import { TASK_INT, taskSwitch } from './task.js';
 import type { Insn } from './decoder.js';
 import { makeFieldsMutable } from './shapes.js';
@@ -195,6 +195,8 @@ export class Cpu {
   jitEntryCount = 0;
   /** EIP when it was entered (the unit's blocks are at fixed offsets from it). */
   jitEntryEip = 0;
+  /** The running WebAssembly unit's handler calls (wasm-jit.ts). */
+  jitUnit: Unit | null = null;
   nextEip = 0;
   /** Non-zero: stop executing the current block after this instruction. */
   brk = 0;

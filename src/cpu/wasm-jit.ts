@@ -17,6 +17,7 @@ import type { Cpu, Handler } from './cpu.js';
 import { Block, type Insn } from './decoder.js';
 import { flatBit, successors, type Compiled } from './jit.js';
 import { ud } from './ops.js';
+import { CPUID_CMOV } from './cpuid.js';
 import {
   BYTE_REG_OFFSET, LAZY_A, LAZY_B, LAZY_MASK, LAZY_OP, LAZY_RES, LAZY_SIGN, LAZY_STALE, RAM_OFFSET, S_GPR, S_JIT,
   S_LAZY, TLB_OFFSET, I_FLAGS } from './state.js';
@@ -59,13 +60,15 @@ class Gen {
   readonly c = new Code();
   private locals = FIRST_TMP;
   assumed = 0;
+  /** The code relies on a 4 GiB CS (checked at entry). */
+  flatCs = false;
   flags: FlagState | null = null;
   /** The current instruction's offset from the unit's entry (its EIP is e0 + off). */
   off = 0;
   /** The index of the block being generated in the unit. */
   blk = 0;
   /** Handler-call imports: the handler and its instruction record, per import. */
-  readonly calls: { h: Handler; i: Insn; switchesTask: boolean; blk: number }[] = [];
+  readonly calls: { h: Handler; i: Insn; switchesTask: boolean; blk: number; idx: number }[] = [];
   constructor(readonly cpu: Cpu, readonly code32: boolean) {}
 
   tmp(): number {
@@ -432,7 +435,8 @@ function switchesTask(i: Insn): boolean {
 /** Inlined instructions after which brk must be looked at (a memory access's slow path may set it). */
 function mayBreak(i: Insn): boolean {
   if (i.op === 0x8d) return false;
-  return i.modrm >= 0 ? i.mod !== 3 : (i.op >= 0x50 && i.op <= 0x5f) || i.op === 0x68 || i.op === 0x6a;
+  return i.modrm >= 0 ? i.mod !== 3
+    : (i.op >= 0x50 && i.op <= 0x5f) || i.op === 0x68 || i.op === 0x6a || i.op === 0xc9 || (i.op >= 0xa0 && i.op <= 0xa3);
 }
 
 /**
@@ -583,6 +587,67 @@ function inline(g: Gen, i: Insn, nextOff: number, last: boolean): boolean | 'end
     g.flags = null;
     return true;
   }
+  // TEST r/m, imm; NOT; NEG (SUB from 0: the lazy record gives CF = operand ≠ 0).
+  if ((op === 0xf6 || op === 0xf7) && (i.reg === 0 || i.reg === 2 || i.reg === 3)) {
+    const size = op === 0xf6 ? 1 : osz;
+    const off = mem ? g.ea(i) : -1;
+    const a = mem ? g.read(i.seg, off, size) : g.regToLocal(i.rm, size);
+    if (i.reg === 0) {
+      g.alu(4, a, g.constLocal(i.imm | 0), size);
+      return true;
+    }
+    if (mem) g.probe(i.seg, off, size);
+    let r: number;
+    if (i.reg === 2) {
+      r = g.tmp();
+      c.get(a).i32(-1).op(Op.i32Xor).set(r);
+    } else {
+      r = g.alu(5, g.constLocal(0), a, size)!;
+    }
+    if (mem) g.write(i.seg, off, size, () => c.get(r));
+    else g.storeReg(i.rm, size, () => c.get(r));
+    return true;
+  }
+  // INC/DEC r/m (CF kept, as INC/DEC r below).
+  if ((op === 0xfe || op === 0xff) && i.reg <= 1) {
+    const size = op === 0xfe ? 1 : osz, dec = i.reg === 1;
+    const off = mem ? g.ea(i) : -1;
+    const a = mem ? g.read(i.seg, off, size) : g.regToLocal(i.rm, size);
+    if (mem) g.probe(i.seg, off, size);
+    if (g.carry()) {
+      c.call(F_SETCF);
+    } else {
+      c.i32(0).mem(Op.i32Load, 2, S_LAZY + LAZY_STALE * 4).i32(1).op(Op.i32And).open(Op.if).call(F_FOLDCF).end();
+    }
+    const one = g.constLocal(1), res = g.tmp();
+    c.get(a).i32(1).op(dec ? Op.i32Sub : Op.i32Add).set(res);
+    if (mem) g.write(i.seg, off, size, () => c.get(res));
+    else g.storeReg(i.rm, size, () => c.get(res));
+    g.lazy(dec ? L_SUB : L_ADD, a, one, res, size, F_ARITH & ~1);
+    g.flags = { op: 'incdec', a, b: one, r: res, size };
+    return true;
+  }
+  // MOV AL/AX/EAX, moffs and back.
+  if (op >= 0xa0 && op <= 0xa3) {
+    const size = (op & 1) === 0 ? 1 : osz;
+    const off = g.constLocal(i.asz === 4 ? i.disp | 0 : i.disp & 0xffff);
+    if (op <= 0xa1) {
+      const v = g.read(i.seg, off, size);
+      g.storeReg(0, size, () => c.get(v));
+    } else {
+      g.write(i.seg, off, size, () => g.loadReg(0, size));
+    }
+    return true;
+  }
+  // CMOVcc r, r/m (the source is read whatever the condition).
+  if (op >= 0x140 && op <= 0x14f && (g.cpu.features & CPUID_CMOV) !== 0) {
+    const v = mem ? g.read(i.seg, g.ea(i), osz) : g.regToLocal(i.rm, osz);
+    g.cond(op & 0xf);
+    c.open(Op.if);
+    g.storeReg(i.reg, osz, () => c.get(v));
+    c.end();
+    return true;
+  }
   if (op === 0x90) return true;
   if (op >= 0xb0 && op <= 0xb7) {
     g.storeReg(op & 7, 1, () => c.i32(i.imm & 0xff));
@@ -629,6 +694,30 @@ function inline(g: Gen, i: Insn, nextOff: number, last: boolean): boolean | 'end
     g.write(SS, sp, 4, () => c.i32(op === 0x6a ? (i.imm << 24) >> 24 : i.imm | 0));
     g.storeReg(4, 4, () => c.get(sp));
     return true;
+  }
+  if (op === 0xc9 && flatStack) { // LEAVE
+    const bp = g.regToLocal(5, 4);
+    const v = g.read(SS, bp, 4);
+    g.storeReg(4, 4, () => c.get(bp).i32(4).op(Op.i32Add));
+    g.storeReg(5, 4, () => c.get(v));
+    return true;
+  }
+  if (op === 0xff && i.reg === 6 && mem && flatStack) { // PUSH r/m32
+    const v = g.read(i.seg, g.ea(i), 4);
+    const sp = g.tmp();
+    g.loadReg(4, 4);
+    c.i32(4).op(Op.i32Sub).set(sp);
+    g.write(SS, sp, 4, () => c.get(v));
+    g.storeReg(4, 4, () => c.get(sp));
+    return true;
+  }
+  if (op === 0xc3 && last && flatStack && g.cpu.segMax[CS] === 0xffffffff) { // RET (CS 4 GiB: no limit check)
+    g.flatCs = true;
+    const sp = g.regToLocal(4, 4);
+    const v = g.read(SS, sp, 4);
+    g.storeReg(4, 4, () => c.get(sp).i32(4).op(Op.i32Add));
+    c.get(v).set(L_PC);
+    return 'end';
   }
   if (last) {
     const target = (disp: number): void => {
@@ -728,6 +817,51 @@ function shift(g: Gen, kind: number, rm: number, bits: number, count: () => void
   }
 }
 
+/** What the handler trampolines of the running unit need (Cpu.jitUnit, set at each entry). */
+export interface Unit {
+  blocks: Block[];
+  deltas: number[];
+  /** Per handler call q of the unit: its instruction, its block, its index in the block. */
+  callInsn: Insn[];
+  callBlk: number[];
+  callIdx: number[];
+}
+
+/**
+ * The function a unit imports to run handler h for its q-th handler call: made once per Cpu and
+ * handler with new Function, so that each calls its handler from a call site of its own (one
+ * closure literal for all would share one megamorphic site: 13 % of Debian's boot). It sets
+ * EIP, nextEip, the count and the block before the call, and leaves brk and nextEip in the
+ * scratch cells.
+ */
+function trampoline(cpu: Cpu, h: Handler, ts: boolean): (eip: number, next: number, n: number, q: number) => void {
+  let cache = trampolines.get(cpu);
+  if (cache === undefined) trampolines.set(cpu, cache = [new Map(), new Map()]);
+  const map = cache[ts ? 1 : 0];
+  let f = map.get(h);
+  if (f !== undefined) return f;
+  noInsns ??= new Block(-1);
+  const body = ts
+    // A task switch loads the new EIP before it can fault: count what ran before it in the block,
+    // and run it under a block without instructions (see jit.ts).
+    ? `const u = c.jitUnit, b = u.callBlk[q];
+       c.eip = eip; c.nextEip = next; c.instructionCount = c.jitEntryCount + n + u.callIdx[q];
+       c.curEntry = (c.jitEntryEip + u.deltas[b]) | 0; c.curBlock = NB;
+       H(c, u.callInsn[q]);
+       c.curBlock = u.blocks[b]; J[2] = c.brk; J[3] = c.nextEip;`
+    : `const u = c.jitUnit, b = u.callBlk[q];
+       c.eip = eip; c.nextEip = next; c.instructionCount = c.jitEntryCount + n;
+       c.curBlock = u.blocks[b]; c.curEntry = (c.jitEntryEip + u.deltas[b]) | 0;
+       H(c, u.callInsn[q]);
+       J[2] = c.brk; J[3] = c.nextEip;`;
+  f = new Function('c', 'H', 'J', 'NB', `return (function (eip, next, n, q) {\n${body}\n});`)(
+    cpu, h, new Int32Array(cpu.mem.buffer, S_JIT, 8), noInsns) as (eip: number, next: number, n: number, q: number) => void;
+  map.set(h, f);
+  return f;
+}
+
+const trampolines = new WeakMap<Cpu, [Map<Handler, (eip: number, next: number, n: number, q: number) => void>, Map<Handler, (eip: number, next: number, n: number, q: number) => void>]>();
+
 /** Most blocks and instructions in one unit. */
 const UNIT_BLOCKS = 32;
 const UNIT_INSNS = 512;
@@ -815,7 +949,7 @@ export function compileBlockWasm(cpu: Cpu, entry: Block, code32: boolean, minRun
       if (done !== false) {
         inlinedAny = true;
         if (done === 'end') {
-          g.blockEnd(len, i.op === 0xe8, nextOf(i, off), loop);
+          g.blockEnd(len, i.op === 0xe8 || i.op === 0xc3, nextOf(i, off), loop);
           ended = true;
         } else if (last) {
           g.eip(off);
@@ -830,10 +964,10 @@ export function compileBlockWasm(cpu: Cpu, entry: Block, code32: boolean, minRun
       // A handler call through its own import.
       g.flags = null;
       const h = g.calls.length;
-      g.calls.push({ h: i.handler, i, switchesTask: last && switchesTask(i), blk: bk });
+      g.calls.push({ h: i.handler, i, switchesTask: last && switchesTask(i), blk: bk, idx: k });
       g.eip(g.off);
       g.eip(off);
-      c.get(L_N).i32(k).call(SHARED.length + h);
+      c.get(L_N).i32(h).call(SHARED.length + h);
       if (last) {
         c.i32(0).mem(Op.i32Load, 2, S_JIT + J_NEXT).set(L_PC);
         g.blockEnd(len, true, nextOf(i, off), loop);
@@ -852,8 +986,6 @@ export function compileBlockWasm(cpu: Cpu, entry: Block, code32: boolean, minRun
   const imports: { name: string; type: FuncType }[] = SHARED.map(([name, params, results]) => ({ name, type: { params, results } }));
   g.calls.forEach((_, k) => imports.push({ name: `h${k}`, type: { params: 4, results: 0 } }));
   const bytes = buildModule({ imports, func: { type: { params: 6, results: 1 }, locals: g.localCount, code: c } });
-  noInsns ??= new Block(-1);
-  const nb = noInsns;
   const cpu0 = cpu;
   // Where a call from the unit happens: EIP, the count of the blocks completed, the block.
   const at = (eip: number, n: number, blk: number): void => {
@@ -877,35 +1009,25 @@ export function compileBlockWasm(cpu: Cpu, entry: Block, code32: boolean, minRun
     // The stale lazy flags that a write of `which` keeps, derived into EFLAGS (Cpu.setArith's first half).
     keep: (which: number) => { const keep = cpu0.lz[LAZY_STALE] & ~which; cpu0.st[I_FLAGS] = (cpu0.st[I_FLAGS] & ~keep) | (cpu0.getFlags() & keep); },
   };
-  g.calls.forEach(({ h, i, switchesTask: ts, blk }, k) => {
-    env[`h${k}`] = ts
-      ? (eip: number, next: number, n: number, idx: number) => {
-        at(eip, n, blk);
-        cpu0.nextEip = next;
-        // A task switch loads the new EIP before it can fault: count what ran before it, and
-        // run it under a block without instructions (see jit.ts).
-        cpu0.instructionCount += idx;
-        cpu0.curBlock = nb;
-        h(cpu0, i);
-        cpu0.curBlock = blocks[blk];
-        J[2] = cpu0.brk; J[3] = cpu0.nextEip;
-      }
-      : (eip: number, next: number, n: number) => {
-        at(eip, n, blk);
-        cpu0.nextEip = next;
-        h(cpu0, i);
-        J[2] = cpu0.brk; J[3] = cpu0.nextEip;
-      };
+  g.calls.forEach(({ h, switchesTask: ts }, q) => {
+    env[`h${q}`] = trampoline(cpu, h, ts);
   });
+  const unit: Unit = {
+    blocks, deltas,
+    callInsn: g.calls.map((x) => x.i),
+    callBlk: g.calls.map((x) => x.blk),
+    callIdx: g.calls.map((x) => x.idx),
+  };
   const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), { m: env as WebAssembly.ModuleImports });
   const run = instance.exports.run as (e0: number, room: number, rm: number, rw: number, wm: number, ww: number) => number;
   const assumed = g.assumed;
-  const multi = nBlocks > 1;
+  const multi = nBlocks > 1 || g.flatCs;
   for (let k = 1; k < nBlocks; k++) (blocks[k].units ??= []).push(entry);
   return (cpu2: Cpu, limit: number): boolean => {
     if ((cpu2.flatBits & assumed) !== assumed || (multi && cpu2.segMax[CS] !== 0xffffffff)) return false;
     cpu2.jitEntryCount = cpu2.instructionCount;
     cpu2.jitEntryEip = cpu2.eip;
+    cpu2.jitUnit = unit;
     run(cpu2.eip, limit - cpu2.instructionCount, cpu2.rMask, cpu2.rWant, cpu2.wMask, cpu2.wWant);
     cpu2.instructionCount = cpu2.jitEntryCount + J[1];
     cpu2.eip = J[0];
