@@ -38,7 +38,9 @@ const F_RD = 0, F_WR = 3, F_PROBE = 6, F_COND = 7, F_FOLDCF = 8, F_SETCF = 9, F_
 
 // Locals: the parameters, then the run's own.
 const L_E0 = 0, L_ROOM = 1, L_RM = 2, L_RW = 3, L_WM = 4, L_WW = 5, L_N = 6, L_PC = 7, L_B = 8;
-const FIRST_TMP = 9;
+/** The locals of EAX..EDI. */
+const R_LOCAL = 9;
+const FIRST_TMP = 17;
 
 interface FlagState {
   op: 'add' | 'sub' | 'logic' | 'incdec';
@@ -94,22 +96,61 @@ class Gen {
   }
 
   // --- registers
+  // Within a block the general registers live in locals (R_LOCAL + r): loaded from the state
+  // area at their first use, written back (the dirty ones) before every import, every exit and
+  // the block's end; after a handler call they are loaded again (a handler may change any).
+  /** Registers whose local holds the current value / differs from the state area (bit r). */
+  loaded = 0;
+  dirty = 0;
+
+  private ensure(r: number): void {
+    if ((this.loaded & (1 << r)) !== 0) return;
+    this.c.i32(0).mem(Op.i32Load, 2, S_GPR + r * 8).set(R_LOCAL + r);
+    this.loaded |= 1 << r;
+  }
+
+  /** Make register r's local current before code that may or may not run (an `if` arm). */
+  preload(r: number, size: number): void {
+    this.ensure(size === 1 && r >= 4 ? r - 4 : r);
+  }
+
+  /** Write the dirty registers back to the state area. */
+  spill(): void {
+    for (let r = 0; r < 8; r++) {
+      if ((this.dirty & (1 << r)) !== 0) this.c.i32(0).get(R_LOCAL + r).mem(Op.i32Store, 2, S_GPR + r * 8);
+    }
+  }
+
   loadReg(r: number, size: number): void {
     const c = this.c;
-    c.i32(0);
-    if (size === 4) c.mem(Op.i32Load, 2, S_GPR + r * 8);
-    else if (size === 2) c.mem(Op.i32Load16u, 1, S_GPR + r * 8);
-    else c.mem(Op.i32Load8u, 0, S_GPR + BYTE_REG_OFFSET[r]);
+    if (size === 1 && r >= 4) {
+      this.ensure(r - 4);
+      c.get(R_LOCAL + r - 4).i32(8).op(Op.i32ShrU).i32(0xff).op(Op.i32And);
+      return;
+    }
+    this.ensure(r);
+    c.get(R_LOCAL + r);
+    if (size !== 4) c.i32(size === 2 ? 0xffff : 0xff).op(Op.i32And);
   }
 
   /** Store the value `push` pushes into register r. */
   storeReg(r: number, size: number, push: () => void): void {
     const c = this.c;
-    c.i32(0);
-    push();
-    if (size === 4) c.mem(Op.i32Store, 2, S_GPR + r * 8);
-    else if (size === 2) c.mem(Op.i32Store16, 1, S_GPR + r * 8);
-    else c.mem(Op.i32Store8, 0, S_GPR + BYTE_REG_OFFSET[r]);
+    const base = size === 1 && r >= 4 ? r - 4 : r;
+    if (size === 4) {
+      push();
+    } else {
+      this.ensure(base);
+      const keep = size === 2 ? ~0xffff : r >= 4 ? ~0xff00 : ~0xff;
+      c.get(R_LOCAL + base).i32(keep).op(Op.i32And);
+      push();
+      c.i32(size === 2 ? 0xffff : 0xff).op(Op.i32And);
+      if (size === 1 && r >= 4) c.i32(8).op(Op.i32Shl);
+      c.op(Op.i32Or);
+    }
+    c.set(R_LOCAL + base);
+    this.loaded |= 1 << base;
+    this.dirty |= 1 << base;
   }
 
   regToLocal(r: number, size: number): number {
@@ -151,6 +192,7 @@ class Gen {
   read(seg: number, off: number, size: number): number {
     const c = this.c, v = this.tmp();
     const slow = (): void => {
+      this.spill();
       c.i32(seg).get(off);
       this.eip(this.off);
       c.get(L_N).i32(this.blk).call(F_RD + (size >> 1));
@@ -183,6 +225,7 @@ class Gen {
     push();
     c.set(x);
     const slow = (): void => {
+      this.spill();
       c.i32(seg).get(off).get(x);
       this.eip(this.off);
       c.get(L_N).i32(this.blk).call(F_WR + (size >> 1));
@@ -210,6 +253,7 @@ class Gen {
   probe(seg: number, off: number, size: number): void {
     const c = this.c;
     const slow = (): void => {
+      this.spill();
       c.i32(seg).get(off).i32(size);
       this.eip(this.off);
       c.get(L_N).i32(this.blk).call(F_PROBE);
@@ -299,7 +343,7 @@ class Gen {
     c.i32(cc).call(F_COND);
   }
 
-  private condLocal(k: number): boolean {
+  condLocal(k: number): boolean {
     const f = this.flags;
     if (f === null) return false;
     const c = this.c, m = mask(f.size), s = sign(f.size);
@@ -356,30 +400,57 @@ class Gen {
   arith(pushBits: () => void, which: number, r: number, size: number): void {
     const c = this.c;
     const I = I_FLAGS * 4, STALE = S_LAZY + LAZY_STALE * 4;
-    c.i32(0).mem(Op.i32Load, 2, STALE).i32(~which).op(Op.i32And).open(Op.if).i32(which).call(F_ARITHF).end();
+    const f = this.flags;
+    // With the lazy record this block's flag-setting instruction's, the flags this write keeps
+    // (those of F_ARITH not in `which`, CF aside for INC/DEC) come from its locals: SF, ZF, PF
+    // and AF (CF and OF are always in `which` here).
+    const keep = f === null ? -1 : (f.op === 'incdec' ? F_ARITH & ~1 : F_ARITH) & ~which;
+    if (f !== null && (keep & 0x801) === 0) {
+      if (keep !== 0) {
+        c.i32(0);
+        c.i32(0).mem(Op.i32Load, 2, I).i32(~keep).op(Op.i32And);
+        c.i32(0);
+        this.szpOf(f.r, f.size);
+        if (f.op !== 'logic') c.get(f.a).get(f.b).op(Op.i32Xor).get(f.r).op(Op.i32Xor).i32(0x10).op(Op.i32And).op(Op.i32Or);
+        c.i32(keep).op(Op.i32And).op(Op.i32Or);
+        c.mem(Op.i32Store, 2, I);
+      }
+    } else {
+      c.i32(0).mem(Op.i32Load, 2, STALE).i32(~which).op(Op.i32And).open(Op.if).i32(which).call(F_ARITHF).end();
+    }
     c.i32(0).i32(0).mem(Op.i32Store, 2, STALE);
     c.i32(0);
     c.i32(0).mem(Op.i32Load, 2, I).i32(~which).op(Op.i32And);
     pushBits();
-    if (size !== 0) {
-      const m = mask(size);
-      // ZF
-      c.get(r);
-      if (m !== -1) c.i32(m).op(Op.i32And);
-      c.op(Op.i32Eqz).i32(6).op(Op.i32Shl).op(Op.i32Or);
-      // SF
-      c.get(r).i32(sign(size)).op(Op.i32And).i32(0).op(Op.i32Ne).i32(7).op(Op.i32Shl).op(Op.i32Or);
-      // PF: even parity of the low byte
-      c.get(r).i32(0xff).op(Op.i32And).op(Op.i32Popcnt).i32(1).op(Op.i32And).op(Op.i32Eqz).i32(2).op(Op.i32Shl).op(Op.i32Or);
-    }
+    if (size !== 0) this.szpOf(r, size);
     c.i32(which).op(Op.i32And).op(Op.i32Or);
     c.mem(Op.i32Store, 2, I);
+  }
+
+  /** OR ZF, SF and PF of local r (an operand of `size` bytes) into the value on the stack. */
+  szpOf(r: number, size: number): void {
+    const c = this.c, m = mask(size);
+    c.get(r);
+    if (m !== -1) c.i32(m).op(Op.i32And);
+    c.op(Op.i32Eqz).i32(6).op(Op.i32Shl).op(Op.i32Or);
+    c.get(r).i32(sign(size)).op(Op.i32And).i32(0).op(Op.i32Ne).i32(7).op(Op.i32Shl).op(Op.i32Or);
+    // PF: even parity of the low byte
+    c.get(r).i32(0xff).op(Op.i32And).op(Op.i32Popcnt).i32(1).op(Op.i32And).op(Op.i32Eqz).i32(2).op(Op.i32Shl).op(Op.i32Or);
+  }
+
+  /** EFLAGS.CF = the 0/1 value on the stack. */
+  setCF(): void {
+    const c = this.c, I = I_FLAGS * 4;
+    const t = this.tmp();
+    c.set(t);
+    c.i32(0).i32(0).mem(Op.i32Load, 2, I).i32(-2).op(Op.i32And).get(t).op(Op.i32Or).mem(Op.i32Store, 2, I);
   }
 
   // --- leaving
   /** Leave the run with EIP `push` pushes and `extra` more instructions counted. */
   exit(push: () => void, extra: number): void {
     const c = this.c;
+    this.spill();
     c.i32(0);
     push();
     c.mem(Op.i32Store, 2, S_JIT + J_EIP);
@@ -406,6 +477,8 @@ class Gen {
    */
   blockEnd(len: number, checkBrk: boolean, next: { k: number; delta: number; len: number }[], loop: number): void {
     const c = this.c;
+    this.spill();
+    this.dirty = 0;
     c.get(L_N).i32(len).op(Op.i32Add).set(L_N);
     if (next.length > 0) {
       if (checkBrk) c.i32(0).mem(Op.i32Load, 2, S_JIT + J_BRK).op(Op.i32Eqz).open(Op.if);
@@ -559,18 +632,19 @@ function inline(g: Gen, i: Insn, nextOff: number, last: boolean): boolean | 'end
   if ((op === 0xc1 || op === 0xd1) && !mem && (osz === 4 ? i.reg !== 2 && i.reg !== 3 : i.reg >= 4)) {
     const n = (op === 0xd1 ? 1 : i.imm) & 31;
     if (osz === 2 && n >= 16) return false;
-    g.flags = null;
     if (n === 0) return true;
     shift(g, i.reg, i.rm, osz * 8, () => c.i32(n));
+    g.flags = null;
     return true;
   }
   if (op === 0xd3 && !mem && osz === 4 && i.reg !== 2 && i.reg !== 3) {
-    g.flags = null;
     const n = g.tmp();
     g.loadReg(1, 1);
+    g.preload(i.rm, 4);
     c.i32(31).op(Op.i32And).tee(n).open(Op.if);
     shift(g, i.reg, i.rm, 32, () => c.get(n));
     c.end();
+    g.flags = null;
     return true;
   }
   if ((op === 0x1af || op === 0x69 || op === 0x6b) && osz === 4) {
@@ -615,7 +689,7 @@ function inline(g: Gen, i: Insn, nextOff: number, last: boolean): boolean | 'end
     const a = mem ? g.read(i.seg, off, size) : g.regToLocal(i.rm, size);
     if (mem) g.probe(i.seg, off, size);
     if (g.carry()) {
-      c.call(F_SETCF);
+      g.setCF();
     } else {
       c.i32(0).mem(Op.i32Load, 2, S_LAZY + LAZY_STALE * 4).i32(1).op(Op.i32And).open(Op.if).call(F_FOLDCF).end();
     }
@@ -642,6 +716,7 @@ function inline(g: Gen, i: Insn, nextOff: number, last: boolean): boolean | 'end
   // CMOVcc r, r/m (the source is read whatever the condition).
   if (op >= 0x140 && op <= 0x14f && (g.cpu.features & CPUID_CMOV) !== 0) {
     const v = mem ? g.read(i.seg, g.ea(i), osz) : g.regToLocal(i.rm, osz);
+    g.preload(i.reg, osz);
     g.cond(op & 0xf);
     c.open(Op.if);
     g.storeReg(i.reg, osz, () => c.get(v));
@@ -660,7 +735,7 @@ function inline(g: Gen, i: Insn, nextOff: number, last: boolean): boolean | 'end
   if (op >= 0x40 && op <= 0x4f) {
     const r = op & 7, dec = op >= 0x48;
     if (g.carry()) {
-      c.call(F_SETCF);
+      g.setCF();
     } else {
       c.i32(0).mem(Op.i32Load, 2, S_LAZY + LAZY_STALE * 4).i32(1).op(Op.i32And).open(Op.if).call(F_FOLDCF).end();
     }
@@ -918,6 +993,8 @@ export function compileBlockWasm(cpu: Cpu, entry: Block, code32: boolean, minRun
     const insns = blocks[bk].insns, len = insns.length;
     g.blk = bk;
     g.flags = null;
+    g.loaded = 0;
+    g.dirty = 0;
     let off = deltas[bk];
     let ended = false;
     /** The unit's blocks the end of this block may continue at. */
@@ -938,12 +1015,14 @@ export function compileBlockWasm(cpu: Cpu, entry: Block, code32: boolean, minRun
       const last = k === len - 1;
       let done: boolean | 'end' = false;
       if (i.handler !== ud) {
-        const mark = c.b.length, depth = c.depth, saved: FlagState | null = g.flags;
+        const mark = c.b.length, depth = c.depth, saved: FlagState | null = g.flags, loaded = g.loaded, dirty = g.dirty;
         done = inline(g, i, off, last);
         if (done === false) {
           c.b.length = mark;
           c.depth = depth;
           g.flags = saved;
+          g.loaded = loaded;
+          g.dirty = dirty;
         }
       }
       if (done !== false) {
@@ -965,9 +1044,12 @@ export function compileBlockWasm(cpu: Cpu, entry: Block, code32: boolean, minRun
       g.flags = null;
       const h = g.calls.length;
       g.calls.push({ h: i.handler, i, switchesTask: last && switchesTask(i), blk: bk, idx: k });
+      g.spill();
       g.eip(g.off);
       g.eip(off);
       c.get(L_N).i32(h).call(SHARED.length + h);
+      g.loaded = 0;
+      g.dirty = 0;
       if (last) {
         c.i32(0).mem(Op.i32Load, 2, S_JIT + J_NEXT).set(L_PC);
         g.blockEnd(len, true, nextOf(i, off), loop);
