@@ -17,7 +17,6 @@ import {
   resetStorage, writeAllowed, writeTakesEffect,
 } from './msrs.js';
 import { X87 } from './fpu.js';
-import { compileBlock, REGIONS } from './jit.js';
 import { compileBlockWasm, type Unit } from './wasm-jit.js';
 import { TASK_INT, taskSwitch } from './task.js';
 import type { Insn } from './decoder.js';
@@ -99,13 +98,8 @@ const VOLATILE_RUNS_MAX = 1 << 22;
 const BLOCK_CACHE_SIZE = 4096;
 
 /** Executions of a block before it is compiled to JavaScript (VMRUN_JIT=0 turns the compiler off). */
-/**
- * Which compiler makes hot blocks native: WebAssembly (wasm-jit.ts, the default) or JavaScript
- * (jit.ts, VMRUN_JIT_BACKEND=js).
- */
-const WASM_BACKEND = process.env.VMRUN_JIT_BACKEND !== 'js';
 /** Executions before a block is compiled: measured best on the bench's boots (docs/performance-log.md). */
-const JIT_THRESHOLD = process.env.VMRUN_JIT === '0' ? Infinity : Number(process.env.VMRUN_JIT_THRESHOLD ?? (WASM_BACKEND ? 3000 : 10000));
+const JIT_THRESHOLD = process.env.VMRUN_JIT === '0' ? Infinity : Number(process.env.VMRUN_JIT_THRESHOLD ?? 3000);
 /** A block that loops on itself runs inside its compiled function from then on: compile it sooner. */
 const JIT_LOOP_THRESHOLD = Math.max(1, Math.floor(JIT_THRESHOLD / 10));
 /** Executions a block needs to join the compiled region of a hotter block in its page. */
@@ -1351,14 +1345,13 @@ export class Cpu {
       return;
     }
     const end = offset + length;
-    if (!REGIONS && !cp.covers(offset, end)) return;
+    if (!cp.covers(offset, end)) return;
     const blocks = cp.blocks;
     let kept = 0;
     cp.bits.fill(0);
     for (let k = 0; k < blocks.length; k++) {
       const b = blocks[k];
-      // A compiled region spans blocks of the page: any write to the page drops them all.
-      if (REGIONS || (b.lo < end && offset < b.hi)) {
+      if (b.lo < end && offset < b.hi) {
         this.forgetBlock(b);
       } else {
         blocks[kept++] = b;
@@ -1667,7 +1660,7 @@ export class Cpu {
       if (plain && limit - this.instructionCount >= block.insns.length) {
         if (fn === undefined && ++block.execCount >= (block.selfLoop ? JIT_LOOP_THRESHOLD : JIT_THRESHOLD)) {
           const t0 = performance.now();
-          fn = block.compiled = WASM_BACKEND ? compileBlockWasm(this, block, this.code32, JIT_REGION_MIN) : compileBlock(this, block, this.code32, JIT_REGION_MIN);
+          fn = block.compiled = compileBlockWasm(this, block, this.code32, JIT_REGION_MIN);
           this.codeStats.compileMs += performance.now() - t0;
           this.codeStats.unitsCompiled++;
         }

@@ -5,7 +5,7 @@
 import { CS, DS, SS } from './constants.js';
 import { FAULT, type Cpu, type Handler } from './cpu.js';
 import { HANDLERS, lockValid, specialize, ud, unimplemented } from './ops.js';
-import type { Compiled } from './jit.js';
+import type { Compiled } from './wasm-jit.js';
 import { makeFieldsMutable } from './shapes.js';
 
 export const P_REP = 1, P_REPNE = 2, P_LOCK = 4;

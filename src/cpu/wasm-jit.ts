@@ -14,14 +14,38 @@
 
 import { CS, F_ARITH, SS } from './constants.js';
 import type { Cpu, Handler } from './cpu.js';
-import { Block, type Insn } from './decoder.js';
-import { flatBit, successors, type Compiled } from './jit.js';
+import { Block, endsBlock, relativeBranch, type Insn } from './decoder.js';
 import { ud } from './ops.js';
 import { CPUID_CMOV } from './cpuid.js';
 import {
   BYTE_REG_OFFSET, LAZY_A, LAZY_B, LAZY_MASK, LAZY_OP, LAZY_RES, LAZY_SIGN, LAZY_STALE, RAM_OFFSET, S_GPR, S_JIT,
   S_LAZY, TLB_OFFSET, I_FLAGS } from './state.js';
 import { buildModule, Code, Op, type FuncType } from './wasm-encode.js';
+
+/**
+ * A compiled unit, as Cpu.runBlock calls it: false, having done nothing, when a segment it
+ * assumed flat no longer is (or, spanning blocks, CS is not 4 GiB); true when it ran.
+ */
+export type Compiled = (c: Cpu, limit: number) => boolean;
+
+/** Bit in Cpu.flatBits for a segment that is base 0, 4 GiB, expand-up, read/write (SS: and 32-bit). */
+export function flatBit(seg: number): number {
+  return 1 << seg;
+}
+
+/** Where a block's last instruction may continue: its static targets (offsets), or anywhere. */
+function successors(i: Insn, nextDelta: number): { targets: number[]; dynamic: boolean } {
+  const op = i.op;
+  if (i.osz !== 4) return { targets: [], dynamic: false };
+  const branch = relativeBranch(i);
+  if (branch !== null) {
+    const taken = nextDelta + branch.disp;
+    return { targets: branch.conditional ? [taken, nextDelta] : [taken], dynamic: false };
+  }
+  if (op === 0xc3 || op === 0xc2 || (op === 0xff && (i.reg === 2 || i.reg === 4))) return { targets: [], dynamic: true };
+  if (!endsBlock(op, i.reg)) return { targets: [nextDelta], dynamic: false };
+  return { targets: [], dynamic: false };
+}
 
 // Lazy-flag operation codes (as in cpu.ts).
 const L_ADD = 1, L_SUB = 3, L_LOGIC = 5;
@@ -972,8 +996,8 @@ function findUnit(cpu: Cpu, entry: Block, code32: boolean, minRuns: number): { b
 /** A block without instructions (see jit.ts: what a task-switching handler runs under). */
 let noInsns: Block | null = null;
 
-/** Whether a compiled unit may span several blocks (VMRUN_WASM_UNIT=0: the entry block alone). */
-const MULTI = process.env.VMRUN_WASM_UNIT !== '0';
+/** Whether a compiled unit may span several blocks (VMRUN_JIT_REGION=0: the entry block alone). */
+const MULTI = process.env.VMRUN_JIT_REGION !== '0';
 
 /** Compile a hot block (and the hot blocks of its page it leads to) to WebAssembly; null when nothing is inlined. */
 export function compileBlockWasm(cpu: Cpu, entry: Block, code32: boolean, minRuns: number): Compiled | null {

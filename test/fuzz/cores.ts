@@ -1,5 +1,5 @@
 // Several instances of the core in one vitest worker (interpreter, compiled, regions): the block
-// compiler's settings are read when src/cpu/cpu.ts and jit.ts are first evaluated, so each
+// compiler's settings are read when src/cpu/cpu.ts and wasm-jit.ts are first evaluated, so each
 // instance is imported afresh (after vi.resetModules) under its own environment. Only for tests;
 // the long fuzz run (tools/fuzz.mjs) loads copies of the compiled core from separate folders.
 import { vi } from 'vitest';

@@ -22,10 +22,10 @@ import { hash32, Rng } from './rng.js';
 export const CORE_ENV: Record<string, Record<string, string | undefined>> = {
   // The block compiler off: every instruction through the interpreter's handlers.
   interpreter: { VMRUN_JIT: '0', VMRUN_JIT_THRESHOLD: undefined, VMRUN_JIT_REGION: undefined },
-  // Every block compiled at its first execution, one block per compiled function (the default).
-  compiled: { VMRUN_JIT: undefined, VMRUN_JIT_THRESHOLD: '1', VMRUN_JIT_REGION: undefined },
-  // The same with multi-block regions of up to 64 instructions.
-  regions: { VMRUN_JIT: undefined, VMRUN_JIT_THRESHOLD: '1', VMRUN_JIT_REGION: '64' },
+  // Every block compiled at its first execution, one block per WebAssembly unit.
+  compiled: { VMRUN_JIT: undefined, VMRUN_JIT_THRESHOLD: '1', VMRUN_JIT_REGION: '0' },
+  // The same with units of several blocks (the default).
+  regions: { VMRUN_JIT: undefined, VMRUN_JIT_THRESHOLD: '1', VMRUN_JIT_REGION: undefined },
 };
 
 /** What a harness needs of a core instance. */
