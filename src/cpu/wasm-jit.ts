@@ -66,6 +66,12 @@ const L_E0 = 0, L_ROOM = 1, L_RM = 2, L_RW = 3, L_WM = 4, L_WW = 5, L_N = 6, L_P
 const R_LOCAL = 9;
 const FIRST_TMP = 17;
 
+interface FlagRec { ranges: number[]; writes: number; reads: number; sync: boolean }
+
+function newRec(): FlagRec {
+  return { ranges: [], writes: 0, reads: 0, sync: false };
+}
+
 interface FlagState {
   op: 'add' | 'sub' | 'logic' | 'incdec';
   a: number;
@@ -88,6 +94,13 @@ class Gen {
   assumed = 0;
   /** The code relies on a 4 GiB CS (checked at entry). */
   flatCs = false;
+  /**
+   * The current instruction's flag bookkeeping, for flag liveness: the byte ranges of the code
+   * that records its flags (lazy record, EFLAGS stores), the EFLAGS bits that code writes, the
+   * bits the instruction reads from the state, and whether it makes every flag observable (an
+   * import that may fault or exit, a handler call).
+   */
+  rec: FlagRec = newRec();
   flags: FlagState | null = null;
   /** The current instruction's offset from the unit's entry (its EIP is e0 + off). */
   off = 0;
@@ -216,6 +229,7 @@ class Gen {
   read(seg: number, off: number, size: number): number {
     const c = this.c, v = this.tmp();
     const slow = (): void => {
+      this.rec.sync = true;
       this.spill();
       c.i32(seg).get(off);
       this.eip(this.off);
@@ -249,6 +263,7 @@ class Gen {
     push();
     c.set(x);
     const slow = (): void => {
+      this.rec.sync = true;
       this.spill();
       c.i32(seg).get(off).get(x);
       this.eip(this.off);
@@ -277,6 +292,7 @@ class Gen {
   probe(seg: number, off: number, size: number): void {
     const c = this.c;
     const slow = (): void => {
+      this.rec.sync = true;
       this.spill();
       c.i32(seg).get(off).i32(size);
       this.eip(this.off);
@@ -296,7 +312,7 @@ class Gen {
 
   // --- flags
   lazy(op: number, a: number, b: number, r: number, size: number, which: number): void {
-    const c = this.c;
+    const c = this.c, start = c.b.length;
     const st = (idx: number, push: () => void): void => {
       c.i32(0);
       push();
@@ -309,6 +325,14 @@ class Gen {
     st(LAZY_MASK, () => c.i32(mask(size)));
     st(LAZY_SIGN, () => c.i32(sign(size)));
     st(LAZY_STALE, () => c.i32(which));
+    this.flagCode(start, which, 0);
+  }
+
+  /** Code from `start` to here records flags `writes` after reading `reads` from the state. */
+  flagCode(start: number, writes: number, reads: number): void {
+    this.rec.ranges.push(start, this.c.b.length);
+    this.rec.reads |= reads & ~this.rec.writes;
+    this.rec.writes |= writes;
   }
 
   /** ALU op 0–7 (ADD OR ADC SBB AND SUB XOR CMP) on two locals; the result local, or null. */
@@ -365,6 +389,7 @@ class Gen {
       return;
     }
     c.i32(cc).call(F_COND);
+    this.rec.reads |= F_ARITH;
   }
 
   condLocal(k: number): boolean {
@@ -422,9 +447,10 @@ class Gen {
    * `which` bits are set and the lazy record is no longer stale.
    */
   arith(pushBits: () => void, which: number, r: number, size: number): void {
-    const c = this.c;
+    const c = this.c, start = c.b.length;
     const I = I_FLAGS * 4, STALE = S_LAZY + LAZY_STALE * 4;
     const f = this.flags;
+    let reads = 0;
     // With the lazy record this block's flag-setting instruction's, the flags this write keeps
     // (those of F_ARITH not in `which`, CF aside for INC/DEC) come from its locals: SF, ZF, PF
     // and AF (CF and OF are always in `which` here).
@@ -441,6 +467,7 @@ class Gen {
       }
     } else {
       c.i32(0).mem(Op.i32Load, 2, STALE).i32(~which).op(Op.i32And).open(Op.if).i32(which).call(F_ARITHF).end();
+      reads = F_ARITH & ~which;
     }
     c.i32(0).i32(0).mem(Op.i32Store, 2, STALE);
     c.i32(0);
@@ -449,6 +476,7 @@ class Gen {
     if (size !== 0) this.szpOf(r, size);
     c.i32(which).op(Op.i32And).op(Op.i32Or);
     c.mem(Op.i32Store, 2, I);
+    this.flagCode(start, F_ARITH, reads);
   }
 
   /** OR ZF, SF and PF of local r (an operand of `size` bytes) into the value on the stack. */
@@ -520,6 +548,28 @@ class Gen {
     }
     this.exit(() => c.get(L_PC), 0);
   }
+}
+
+/**
+ * Flag liveness over a block, backwards from its end (where every flag is live): the flag code
+ * of an instruction whose every written flag is written again before anything can observe it (a
+ * read, an import that may fault or exit, a handler call, the block's end) is cut out. Each range
+ * is a stack-neutral run of whole statements, so cutting it leaves valid code; the flag-setting
+ * instruction's operands stay in locals for the conditions and carries computed from them.
+ */
+function dropDeadFlags(c: Code, recs: FlagRec[]): void {
+  let live = F_ARITH;
+  const cut: number[] = [];
+  for (let k = recs.length - 1; k >= 0; k--) {
+    const r = recs[k];
+    if (r.writes !== 0 && !r.sync && (r.writes & live) === 0) cut.push(...r.ranges);
+    live = r.sync ? F_ARITH : (live & ~r.writes) | r.reads;
+  }
+  // Ranges from the end backwards (recs were walked backwards; within one rec, ascending).
+  const pairs: [number, number][] = [];
+  for (let q = 0; q < cut.length; q += 2) pairs.push([cut[q], cut[q + 1]]);
+  pairs.sort((x, y) => y[0] - x[0]);
+  for (const [a, b] of pairs) c.b.splice(a, b - a);
 }
 
 /** Handlers that may switch tasks (see jit.ts): far JMP and CALL, INT n, INT3, INTO, ICEBP, IRET. */
@@ -668,6 +718,8 @@ function inline(g: Gen, i: Insn, nextOff: number, last: boolean): boolean | 'end
     c.i32(31).op(Op.i32And).tee(n).open(Op.if);
     shift(g, i.reg, i.rm, 32, () => c.get(n));
     c.end();
+    // (with a zero count nothing is written: the flags before it live on)
+    g.rec.writes = 0;
     g.flags = null;
     return true;
   }
@@ -712,10 +764,13 @@ function inline(g: Gen, i: Insn, nextOff: number, last: boolean): boolean | 'end
     const off = mem ? g.ea(i) : -1;
     const a = mem ? g.read(i.seg, off, size) : g.regToLocal(i.rm, size);
     if (mem) g.probe(i.seg, off, size);
+    const cfStart = c.b.length;
     if (g.carry()) {
       g.setCF();
+      g.flagCode(cfStart, 1, 0);
     } else {
       c.i32(0).mem(Op.i32Load, 2, S_LAZY + LAZY_STALE * 4).i32(1).op(Op.i32And).open(Op.if).call(F_FOLDCF).end();
+      g.flagCode(cfStart, 1, 1);
     }
     const one = g.constLocal(1), res = g.tmp();
     c.get(a).i32(1).op(dec ? Op.i32Sub : Op.i32Add).set(res);
@@ -758,10 +813,13 @@ function inline(g: Gen, i: Insn, nextOff: number, last: boolean): boolean | 'end
   }
   if (op >= 0x40 && op <= 0x4f) {
     const r = op & 7, dec = op >= 0x48;
+    const cfStart = c.b.length;
     if (g.carry()) {
       g.setCF();
+      g.flagCode(cfStart, 1, 0);
     } else {
       c.i32(0).mem(Op.i32Load, 2, S_LAZY + LAZY_STALE * 4).i32(1).op(Op.i32And).open(Op.if).call(F_FOLDCF).end();
+      g.flagCode(cfStart, 1, 1);
     }
     const a = g.regToLocal(r, osz), one = g.constLocal(1), res = g.tmp();
     c.get(a).i32(1).op(dec ? Op.i32Sub : Op.i32Add).set(res);
@@ -1032,12 +1090,15 @@ export function compileBlockWasm(cpu: Cpu, entry: Block, code32: boolean, minRun
       if (out.length === 0 && nBlocks === 1) out.push({ k: 0, delta: 0, len });
       return out;
     };
+    const recs: FlagRec[] = [];
     for (let k = 0; k < len; k++) {
       const i = insns[k];
       g.off = off;
       off += i.len;
       const last = k === len - 1;
       let done: boolean | 'end' = false;
+      g.rec = newRec();
+      recs.push(g.rec);
       if (i.handler !== ud) {
         const mark = c.b.length, depth = c.depth, saved: FlagState | null = g.flags, loaded = g.loaded, dirty = g.dirty;
         done = inline(g, i, off, last);
@@ -1047,6 +1108,7 @@ export function compileBlockWasm(cpu: Cpu, entry: Block, code32: boolean, minRun
           g.flags = saved;
           g.loaded = loaded;
           g.dirty = dirty;
+          g.rec = recs[k] = newRec();
         }
       }
       if (done !== false) {
@@ -1066,6 +1128,8 @@ export function compileBlockWasm(cpu: Cpu, entry: Block, code32: boolean, minRun
       }
       // A handler call through its own import.
       g.flags = null;
+      g.rec.sync = true;
+      g.rec.reads = F_ARITH;
       const h = g.calls.length;
       g.calls.push({ h: i.handler, i, switchesTask: last && switchesTask(i), blk: bk, idx: k });
       g.spill();
@@ -1085,6 +1149,7 @@ export function compileBlockWasm(cpu: Cpu, entry: Block, code32: boolean, minRun
       }
     }
     if (!ended) throw new Error('wasm-jit: a block without an end');
+    dropDeadFlags(c, recs);
   }
   c.end(); // loop
   c.op(Op.unreachable);
