@@ -17,7 +17,7 @@ import {
   resetStorage, writeAllowed, writeTakesEffect,
 } from './msrs.js';
 import { X87 } from './fpu.js';
-import { compileBlockWasm, type Unit } from './wasm-jit.js';
+import { compileBlockWasm, releaseCompiled, type Unit } from './wasm-jit.js';
 import { TASK_INT, taskSwitch } from './task.js';
 import type { Insn } from './decoder.js';
 import { makeFieldsMutable } from './shapes.js';
@@ -2067,6 +2067,7 @@ function dropBlock(b: Block): void {
   b.valid = false;
   b.succ0 = null;
   b.succ1 = null;
+  if (typeof b.compiled === 'function') releaseCompiled(b.compiled);
   b.compiled = null;
   const units = b.units;
   if (units !== null) {
@@ -2074,6 +2075,7 @@ function dropBlock(b: Block): void {
     b.units = null;
     for (const u of units) {
       if (u.valid && u.compiled !== null) {
+        if (typeof u.compiled === 'function') releaseCompiled(u.compiled);
         u.compiled = undefined;
         u.execCount = 0;
       }
