@@ -144,11 +144,17 @@ function fmt(s, digits = 2) {
   return `${s.median.toFixed(digits)} (${s.min.toFixed(digits)}–${s.max.toFixed(digits)})`;
 }
 
-/** What vmrun's --stats lines say: instructions retired and the launch time in seconds. */
+/** What vmrun's --stats lines say: instructions retired, the launch time in seconds, the code compiled. */
 function parseStats(stderr) {
   const count = /^vmrun: stats: (\d+) instructions in /m.exec(stderr);
   const launch = /^vmrun: stats: launch to first guest instruction ([\d.]+) s$/m.exec(stderr);
-  return { instructions: count ? Number(count[1]) : NaN, launch: launch ? Number(launch[1]) : NaN };
+  const compiled = /^vmrun: stats: compiled (\d+) units in ([\d.]+) ms$/m.exec(stderr);
+  return {
+    instructions: count ? Number(count[1]) : NaN,
+    launch: launch ? Number(launch[1]) : NaN,
+    units: compiled ? Number(compiled[1]) : NaN,
+    compileMs: compiled ? Number(compiled[2]) : NaN,
+  };
 }
 
 /** Node's own start-up here: process start to the first line of an ES module file (no vmrun code). */
@@ -225,7 +231,7 @@ for (const w of WORKLOADS) {
           vmWrong = `vmrun${label} retired ${run.instructions} instructions in one run and ${stats.instructions} in another`;
         } else {
           run.instructions = stats.instructions;
-          run.vm.push({ ...r, launch: stats.launch });
+          run.vm.push({ ...r, launch: stats.launch, units: stats.units, compileMs: stats.compileMs });
         }
       }
       if (haveQemu && qmWrong === null) {
@@ -249,6 +255,8 @@ for (const w of WORKLOADS) {
       wall: summary(runs[0].vm.map((r) => r.wall)),
       launch: summary(runs[0].vm.map((r) => r.launch)),
       rssMiB: summary(runs[0].vm.map((r) => r.rssMiB)),
+      compileMs: summary(runs[0].vm.map((r) => r.compileMs)),
+      units: median(runs[0].vm.map((r) => r.units)),
     };
     row.vmrun.mips = row.instructions / row.vmrun.wall.median / 1e6;
   }
@@ -281,23 +289,29 @@ for (const w of WORKLOADS) {
 
 const node = nodeStartup(Math.max(opts.reps, 9));
 
+/** vmrun's compile time (median ms) and units compiled, as one cell. */
+function compiling(v) {
+  if (Number.isNaN(v.compileMs.median)) return 'n/a';
+  return `${v.compileMs.median.toFixed(0)} ms, ${v.units} units`;
+}
+
 console.log('');
 console.log(`${opts.reps} repetitions each; times in seconds, median (min–max); MIPS = guest instructions / median wall time.`);
 console.log('');
-console.log('| workload | guest instructions | vmrun wall | vmrun launch | vmrun MIPS | vmrun RSS MiB | QEMU wall | QEMU MIPS | QEMU RSS MiB | vmrun/QEMU |');
-console.log('|---|---|---|---|---|---|---|---|---|---|');
+console.log('| workload | guest instructions | vmrun wall | vmrun launch | vmrun MIPS | vmrun RSS MiB | vmrun compiling | QEMU wall | QEMU MIPS | QEMU RSS MiB | vmrun/QEMU |');
+console.log('|---|---|---|---|---|---|---|---|---|---|---|');
 for (const r of results) {
   const q = r.qemu;
   const qemuCells = q ? `${fmt(q.wall)} | ${Number.isNaN(q.mips) ? 'n/a' : q.mips.toFixed(0)} | ${q.rssMiB.median.toFixed(0)}` : r.qemuError ? `wrong: ${r.qemuError} | | ` : 'n/a | n/a | n/a';
   if (r.error) {
-    console.log(`| ${r.name} | – | wrong: ${r.error} | | | | ${qemuCells} | |`);
+    console.log(`| ${r.name} | – | wrong: ${r.error} | | | | | ${qemuCells} | |`);
     continue;
   }
-  console.log(`| ${r.name} | ${(r.instructions / 1e6).toFixed(1)} M | ${fmt(r.vmrun.wall)} | ${fmt(r.vmrun.launch, 3)} | ${r.vmrun.mips.toFixed(0)} | ${r.vmrun.rssMiB.median.toFixed(0)} | ${qemuCells} | ${r.ratio ? `${r.ratio.toFixed(1)}×` : 'n/a'} |`);
+  console.log(`| ${r.name} | ${(r.instructions / 1e6).toFixed(1)} M | ${fmt(r.vmrun.wall)} | ${fmt(r.vmrun.launch, 3)} | ${r.vmrun.mips.toFixed(0)} | ${r.vmrun.rssMiB.median.toFixed(0)} | ${compiling(r.vmrun)} | ${qemuCells} | ${r.ratio ? `${r.ratio.toFixed(1)}×` : 'n/a'} |`);
   const ph = r.phase;
   if (ph !== undefined) {
     const pq = ph.qemu;
-    console.log(`| ${r.name}: ${ph.name} phase | ${(ph.instructions / 1e6).toFixed(1)} M | ${ph.vmrun.wall.toFixed(2)} | | ${ph.vmrun.mips.toFixed(0)} | | ${pq ? pq.wall.toFixed(2) : 'n/a'} | ${pq ? pq.mips.toFixed(0) : 'n/a'} | | ${ph.ratio ? `${ph.ratio.toFixed(1)}×` : 'n/a'} |`);
+    console.log(`| ${r.name}: ${ph.name} phase | ${(ph.instructions / 1e6).toFixed(1)} M | ${ph.vmrun.wall.toFixed(2)} | | ${ph.vmrun.mips.toFixed(0)} | | | ${pq ? pq.wall.toFixed(2) : 'n/a'} | ${pq ? pq.mips.toFixed(0) : 'n/a'} | | ${ph.ratio ? `${ph.ratio.toFixed(1)}×` : 'n/a'} |`);
   }
 }
 console.log('');
