@@ -139,7 +139,7 @@ export class Cpu {
   readonly segMax: Float64Array;
   /** Bit 0 readable, bit 1 writable. */
   readonly segRW: Uint8Array;
-  /** Bit s set when segment s is flat (see deriveSeg); the compiled blocks test it. */
+  /** Bit s set when segment s is flat, bit s + 8 when it is 4 GiB read/write with any base (see deriveSeg); compiled units test them. */
   flatBits = 0;
   gdtBase = 0; gdtLimit = 0xffff;
   idtBase = 0; idtLimit = 0x3ff;
@@ -669,7 +669,10 @@ export class Cpu {
       // Flat: base 0, the whole 4 GiB, readable and writable (and for SS a 32-bit stack).
       const flat = this.segBase[s] === 0 && this.segMin[s] === 0 && this.segMax[s] === 0xffffffff && rw === 3 &&
         (s !== SS || (ar & AR_DB) !== 0);
-      const bits = flat ? this.flatBits | (1 << s) : this.flatBits & ~(1 << s);
+      // Big (bit s + 8): the same whatever the base (compiled code adds the base it loads).
+      const big = this.segMin[s] === 0 && this.segMax[s] === 0xffffffff && rw === 3;
+      let bits = flat ? this.flatBits | (1 << s) : this.flatBits & ~(1 << s);
+      bits = big ? bits | (1 << (s + 8)) : bits & ~(1 << (s + 8));
       // Compiled code assumes the flatness it was entered with: end the block when it changes.
       if (bits !== this.flatBits) {
         this.flatBits = bits;

@@ -18,7 +18,7 @@ import { Block, endsBlock, relativeBranch, type Insn } from './decoder.js';
 import { ud } from './ops.js';
 import { CPUID_CMOV } from './cpuid.js';
 import {
-  BYTE_REG_OFFSET, LAZY_A, LAZY_B, LAZY_MASK, LAZY_OP, LAZY_RES, LAZY_SIGN, LAZY_STALE, RAM_OFFSET, S_GPR, S_JIT,
+  BYTE_REG_OFFSET, S_SEG_BASE, LAZY_A, LAZY_B, LAZY_MASK, LAZY_OP, LAZY_RES, LAZY_SIGN, LAZY_STALE, RAM_OFFSET, S_GPR, S_JIT,
   S_LAZY, TLB_OFFSET, I_FLAGS } from './state.js';
 import { buildModule, Code, Op, type FuncType } from './wasm-encode.js';
 
@@ -31,6 +31,11 @@ export type Compiled = (c: Cpu, limit: number) => boolean;
 /** Bit in Cpu.flatBits for a segment that is base 0, 4 GiB, expand-up, read/write (SS: and 32-bit). */
 export function flatBit(seg: number): number {
   return 1 << seg;
+}
+
+/** Bit in Cpu.flatBits for a segment that is 4 GiB, expand-up, read/write, whatever its base. */
+export function bigBit(seg: number): number {
+  return 1 << (seg + 8);
 }
 
 /** Where a block's last instruction may continue: its static targets (offsets), or anywhere. */
@@ -226,6 +231,20 @@ class Gen {
 
   // --- memory
   /** A memory read of `size` bytes at seg:local `off`, into a new local. */
+  /**
+   * The local holding the linear address of seg:off when the fast path may take it: `off` for a
+   * flat segment, base + off for a 4 GiB read/write segment with another base (Linux's per-CPU
+   * FS), -1 otherwise (every access through the interpreter's lin()).
+   */
+  linear(seg: number, off: number): number {
+    if (this.flat(seg)) return off;
+    if (seg === SS || (this.cpu.flatBits & bigBit(seg)) === 0) return -1;
+    this.assumed |= bigBit(seg);
+    const t = this.tmp();
+    this.c.i32(0).mem(Op.i32Load, 2, S_SEG_BASE + seg * 4).get(off).op(Op.i32Add).set(t);
+    return t;
+  }
+
   read(seg: number, off: number, size: number): number {
     const c = this.c, v = this.tmp();
     const slow = (): void => {
@@ -236,16 +255,17 @@ class Gen {
       c.get(L_N).i32(this.blk).call(F_RD + (size >> 1));
       c.set(v);
     };
-    if (!this.flat(seg)) {
+    const lin = this.linear(seg, off);
+    if (lin < 0) {
       slow();
       return v;
     }
     const e = this.tmp();
-    c.i32(0).get(off).i32(12).op(Op.i32ShrU).i32(2).op(Op.i32Shl).op(Op.i32Add).mem(Op.i32Load, 2, TLB_OFFSET).tee(e);
+    c.i32(0).get(lin).i32(12).op(Op.i32ShrU).i32(2).op(Op.i32Shl).op(Op.i32Add).mem(Op.i32Load, 2, TLB_OFFSET).tee(e);
     c.get(L_RM).op(Op.i32And).get(L_RW).op(Op.i32Eq);
-    if (size > 1) c.get(off).i32(4095).op(Op.i32And).i32(4096 - size).op(Op.i32LeU).op(Op.i32And);
+    if (size > 1) c.get(lin).i32(4095).op(Op.i32And).i32(4096 - size).op(Op.i32LeU).op(Op.i32And);
     c.open(Op.if);
-    c.get(e).i32(-4096).op(Op.i32And).get(off).i32(4095).op(Op.i32And).op(Op.i32Or);
+    c.get(e).i32(-4096).op(Op.i32And).get(lin).i32(4095).op(Op.i32And).op(Op.i32Or);
     if (size === 4) c.mem(Op.i32Load, 0, RAM_OFFSET);
     else if (size === 2) c.mem(Op.i32Load16u, 0, RAM_OFFSET);
     else c.mem(Op.i32Load8u, 0, RAM_OFFSET);
@@ -269,16 +289,17 @@ class Gen {
       this.eip(this.off);
       c.get(L_N).i32(this.blk).call(F_WR + (size >> 1));
     };
-    if (!this.flat(seg)) {
+    const lin = this.linear(seg, off);
+    if (lin < 0) {
       slow();
       return;
     }
     const e = this.tmp();
-    c.i32(0).get(off).i32(12).op(Op.i32ShrU).i32(2).op(Op.i32Shl).op(Op.i32Add).mem(Op.i32Load, 2, TLB_OFFSET).tee(e);
+    c.i32(0).get(lin).i32(12).op(Op.i32ShrU).i32(2).op(Op.i32Shl).op(Op.i32Add).mem(Op.i32Load, 2, TLB_OFFSET).tee(e);
     c.get(L_WM).op(Op.i32And).get(L_WW).op(Op.i32Eq);
-    if (size > 1) c.get(off).i32(4095).op(Op.i32And).i32(4096 - size).op(Op.i32LeU).op(Op.i32And);
+    if (size > 1) c.get(lin).i32(4095).op(Op.i32And).i32(4096 - size).op(Op.i32LeU).op(Op.i32And);
     c.open(Op.if);
-    c.get(e).i32(-4096).op(Op.i32And).get(off).i32(4095).op(Op.i32And).op(Op.i32Or);
+    c.get(e).i32(-4096).op(Op.i32And).get(lin).i32(4095).op(Op.i32And).op(Op.i32Or);
     c.get(x);
     if (size === 4) c.mem(Op.i32Store, 0, RAM_OFFSET);
     else if (size === 2) c.mem(Op.i32Store16, 0, RAM_OFFSET);
@@ -298,13 +319,14 @@ class Gen {
       this.eip(this.off);
       c.get(L_N).i32(this.blk).call(F_PROBE);
     };
-    if (!this.flat(seg)) {
+    const lin = this.linear(seg, off);
+    if (lin < 0) {
       slow();
       return;
     }
-    c.i32(0).get(off).i32(12).op(Op.i32ShrU).i32(2).op(Op.i32Shl).op(Op.i32Add).mem(Op.i32Load, 2, TLB_OFFSET);
+    c.i32(0).get(lin).i32(12).op(Op.i32ShrU).i32(2).op(Op.i32Shl).op(Op.i32Add).mem(Op.i32Load, 2, TLB_OFFSET);
     c.get(L_WM).op(Op.i32And).get(L_WW).op(Op.i32Ne);
-    if (size > 1) c.get(off).i32(4095).op(Op.i32And).i32(4096 - size).op(Op.i32GtU).op(Op.i32Or);
+    if (size > 1) c.get(lin).i32(4095).op(Op.i32And).i32(4096 - size).op(Op.i32GtU).op(Op.i32Or);
     c.open(Op.if);
     slow();
     c.end();
