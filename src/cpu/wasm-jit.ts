@@ -12,13 +12,13 @@
 // before every imported call (so that a fault, an exit, RDTSC see the right count); the block runs
 // again only when c.brk is clear and it fits whole in the budget.
 
-import { CS, F_ARITH, SS } from './constants.js';
+import { CS, ES, F_ARITH, SS } from './constants.js';
 import type { Cpu, Handler } from './cpu.js';
 import { Block, endsBlock, relativeBranch, type Insn } from './decoder.js';
 import { ud } from './ops.js';
 import { CPUID_CMOV } from './cpuid.js';
 import {
-  BYTE_REG_OFFSET, S_SEG_BASE, LAZY_A, LAZY_B, LAZY_MASK, LAZY_OP, LAZY_RES, LAZY_SIGN, LAZY_STALE, RAM_OFFSET, S_GPR, S_JIT,
+  BYTE_REG_OFFSET, S_SEG_BASE, LAZY_CIN, LAZY_A, LAZY_B, LAZY_MASK, LAZY_OP, LAZY_RES, LAZY_SIGN, LAZY_STALE, RAM_OFFSET, S_GPR, S_JIT,
   S_LAZY, TLB_OFFSET, I_FLAGS } from './state.js';
 import { buildModule, Code, Op, type FuncType } from './wasm-encode.js';
 
@@ -53,7 +53,7 @@ function successors(i: Insn, nextDelta: number): { targets: number[]; dynamic: b
 }
 
 // Lazy-flag operation codes (as in cpu.ts).
-const L_ADD = 1, L_SUB = 3, L_LOGIC = 5;
+const L_ADD = 1, L_ADC = 2, L_SUB = 3, L_SBB = 4, L_LOGIC = 5;
 
 /** Scratch cells at S_JIT (i32): the EIP and count a run ends with, brk, the last handler's nextEip. */
 const J_EIP = 0, J_N = 4, J_BRK = 8, J_NEXT = 12, J_BLK = 16;
@@ -333,7 +333,7 @@ class Gen {
   }
 
   // --- flags
-  lazy(op: number, a: number, b: number, r: number, size: number, which: number): void {
+  lazy(op: number, a: number, b: number, r: number, size: number, which: number, cin = -1): void {
     const c = this.c, start = c.b.length;
     const st = (idx: number, push: () => void): void => {
       c.i32(0);
@@ -347,6 +347,7 @@ class Gen {
     st(LAZY_MASK, () => c.i32(mask(size)));
     st(LAZY_SIGN, () => c.i32(sign(size)));
     st(LAZY_STALE, () => c.i32(which));
+    if (cin >= 0) st(LAZY_CIN, () => c.get(cin));
     this.flagCode(start, which, 0);
   }
 
@@ -361,6 +362,21 @@ class Gen {
   alu(op: number, a: number, b: number, size: number): number | null {
     const c = this.c, r = this.tmp();
     switch (op) {
+      case 2: case 3: {
+        // ADC/SBB: the carry in from the earlier instruction's operands, else from EFLAGS.
+        const cin = this.tmp();
+        if (this.carry()) {
+          c.set(cin);
+        } else {
+          c.i32(0).mem(Op.i32Load, 2, S_LAZY + LAZY_STALE * 4).i32(1).op(Op.i32And).open(Op.if).call(F_FOLDCF).end();
+          c.i32(0).mem(Op.i32Load, 2, I_FLAGS * 4).i32(1).op(Op.i32And).set(cin);
+          this.rec.reads |= 1 & ~this.rec.writes;
+        }
+        c.get(a).get(b).op(op === 2 ? Op.i32Add : Op.i32Sub).get(cin).op(op === 2 ? Op.i32Add : Op.i32Sub).set(r);
+        this.lazy(op === 2 ? L_ADC : L_SBB, a, b, r, size, F_ARITH, cin);
+        this.flags = null;
+        return r;
+      }
       case 0:
         c.get(a).get(b).op(Op.i32Add).set(r);
         this.lazy(L_ADD, a, b, r, size, F_ARITH);
@@ -605,7 +621,8 @@ function switchesTask(i: Insn): boolean {
 function mayBreak(i: Insn): boolean {
   if (i.op === 0x8d) return false;
   return i.modrm >= 0 ? i.mod !== 3
-    : (i.op >= 0x50 && i.op <= 0x5f) || i.op === 0x68 || i.op === 0x6a || i.op === 0xc9 || (i.op >= 0xa0 && i.op <= 0xa3);
+    : (i.op >= 0x50 && i.op <= 0x5f) || i.op === 0x68 || i.op === 0x6a || i.op === 0xc9 || (i.op >= 0xa0 && i.op <= 0xa5) ||
+      (i.op >= 0xaa && i.op <= 0xad);
 }
 
 /**
@@ -618,7 +635,6 @@ function inline(g: Gen, i: Insn, nextOff: number, last: boolean): boolean | 'end
   const mem = i.modrm >= 0 && i.mod !== 3;
   if (op < 0x40 && (op & 7) < 6) {
     const aop = (op >> 3) & 7;
-    if (aop === 2 || aop === 3) return false;
     const form = op & 7;
     const size = (form & 1) === 0 ? 1 : osz;
     if (form === 4 || form === 5) {
@@ -650,8 +666,7 @@ function inline(g: Gen, i: Insn, nextOff: number, last: boolean): boolean | 'end
     case 0x80: case 0x81: case 0x83: {
       const size = op === 0x80 ? 1 : osz;
       const aop = i.reg;
-      if (aop === 2 || aop === 3) return false;
-      const imm = op === 0x83 ? ((i.imm << 24) >> 24) : i.imm | 0;
+        const imm = op === 0x83 ? ((i.imm << 24) >> 24) : i.imm | 0;
       if (!mem) {
         const a = g.regToLocal(i.rm, size);
         const r = g.alu(aop, a, g.constLocal(imm), size)!;
@@ -800,6 +815,29 @@ function inline(g: Gen, i: Insn, nextOff: number, last: boolean): boolean | 'end
     else g.storeReg(i.rm, size, () => c.get(res));
     g.lazy(dec ? L_SUB : L_ADD, a, one, res, size, F_ARITH & ~1);
     g.flags = { op: 'incdec', a, b: one, r: res, size };
+    return true;
+  }
+  // MOVS, LODS, STOS without REP, 32-bit addresses: one element, ESI/EDI stepped by EFLAGS.DF.
+  if ((op === 0xa4 || op === 0xa5 || op === 0xaa || op === 0xab || op === 0xac || op === 0xad) && (i.prefix & 3) === 0 && i.asz === 4) {
+    const size = (op & 1) === 0 ? 1 : osz;
+    const step = g.tmp();
+    c.i32(-size).i32(size).i32(0).mem(Op.i32Load, 2, I_FLAGS * 4).i32(0x400).op(Op.i32And).op(Op.select).set(step);
+    if (op <= 0xa5) {
+      const si = g.regToLocal(6, 4), di = g.regToLocal(7, 4);
+      const v = g.read(i.seg, si, size);
+      g.write(ES, di, size, () => c.get(v));
+      g.storeReg(6, 4, () => c.get(si).get(step).op(Op.i32Add));
+      g.storeReg(7, 4, () => c.get(di).get(step).op(Op.i32Add));
+    } else if (op >= 0xac) {
+      const si = g.regToLocal(6, 4);
+      const v = g.read(i.seg, si, size);
+      g.storeReg(0, size, () => c.get(v));
+      g.storeReg(6, 4, () => c.get(si).get(step).op(Op.i32Add));
+    } else {
+      const di = g.regToLocal(7, 4);
+      g.write(ES, di, size, () => g.loadReg(0, size));
+      g.storeReg(7, 4, () => c.get(di).get(step).op(Op.i32Add));
+    }
     return true;
   }
   // MOV AL/AX/EAX, moffs and back.

@@ -30,6 +30,10 @@ const cases: Case[] = [
   { asm: 'add eax, ebx; shl edx, cl', code: [0x01, 0xd8, 0xd3, 0xe2], regs: { eax: 0x7fffffff, ebx: 1, ecx: 0, edx: 7 }, flags: OF | SF | AF | PF, out: { edx: 7 } },
   // SHR by 1 after AND: CF = the bit out, OF = the old MSB, SF/ZF/PF of the result (PF of 0x01: clear)
   { asm: 'and eax, ebx; shr ecx, 1', code: [0x21, 0xd8, 0xd1, 0xe9], regs: { eax: 1, ebx: 1, ecx: 0x80000003 }, flags: CF | OF, out: { ecx: 0x40000001 } },
+  // ADC/SBB take the carry of the instruction before: 0xffffffff + 1 carries; 1 + 2 + 1 = 4, no flags
+  { asm: 'add eax, ebx; adc ecx, edx', code: [0x01, 0xd8, 0x11, 0xd1], regs: { eax: 0xffffffff, ebx: 1, ecx: 1, edx: 2 }, flags: 0, out: { eax: 0, ecx: 4 } },
+  // 1 - 2 borrows; 5 - 1 - 1 = 3: PF
+  { asm: 'sub eax, ebx; sbb ecx, edx', code: [0x29, 0xd8, 0x19, 0xd1], regs: { eax: 1, ebx: 2, ecx: 5, edx: 1 }, flags: PF, out: { ecx: 3 } },
 ];
 
 const machine = new Flat32();
