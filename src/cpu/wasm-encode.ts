@@ -23,7 +23,7 @@ export const Op = {
   i64Const: 0x42, i64Ne: 0x52, i32Extend8s: 0xc0, i32Extend16s: 0xc1,
 } as const;
 
-/** Unsigned LEB128. */
+/** Unsigned LEB128 into a number array (module headers). */
 function uleb(out: number[], v: number): void {
   v >>>= 0;
   do {
@@ -34,50 +34,83 @@ function uleb(out: number[], v: number): void {
   } while (v !== 0);
 }
 
-/** Signed LEB128 of an int32. */
-function sleb(out: number[], v: number): void {
-  v |= 0;
-  for (;;) {
-    const b = v & 0x7f;
-    v >>= 7;
-    if ((v === 0 && (b & 0x40) === 0) || (v === -1 && (b & 0x40) !== 0)) {
-      out.push(b);
-      return;
-    }
-    out.push(b | 0x80);
-  }
-}
-
-/** A function body being written. */
+/** A function body being written, into a growing byte buffer. */
 export class Code {
-  readonly b: number[] = [];
+  buf = new Uint8Array(4096);
+  /** Bytes written. */
+  len = 0;
   /** Structured constructs open (block, loop, if): what a label's depth is measured against. */
   depth = 0;
-  op(o: number): this { this.b.push(o); return this; }
-  i32(v: number): this { this.b.push(Op.i32Const); sleb(this.b, v); return this; }
-  get(l: number): this { this.b.push(Op.localGet); uleb(this.b, l); return this; }
-  set(l: number): this { this.b.push(Op.localSet); uleb(this.b, l); return this; }
-  tee(l: number): this { this.b.push(Op.localTee); uleb(this.b, l); return this; }
-  call(f: number): this { this.b.push(Op.call); uleb(this.b, f); return this; }
-  br(depth: number): this { this.b.push(Op.br); uleb(this.b, depth); return this; }
-  brIf(depth: number): this { this.b.push(Op.brIf); uleb(this.b, depth); return this; }
+
+  private room(n: number): void {
+    if (this.len + n <= this.buf.length) return;
+    const bigger = new Uint8Array(Math.max(this.buf.length * 2, this.len + n));
+    bigger.set(this.buf.subarray(0, this.len));
+    this.buf = bigger;
+  }
+
+  private u(v: number): void {
+    this.room(5);
+    v >>>= 0;
+    do {
+      let x = v & 0x7f;
+      v >>>= 7;
+      if (v !== 0) x |= 0x80;
+      this.buf[this.len++] = x;
+    } while (v !== 0);
+  }
+
+  private s(v: number): void {
+    this.room(5);
+    v |= 0;
+    for (;;) {
+      const x = v & 0x7f;
+      v >>= 7;
+      if ((v === 0 && (x & 0x40) === 0) || (v === -1 && (x & 0x40) !== 0)) {
+        this.buf[this.len++] = x;
+        return;
+      }
+      this.buf[this.len++] = x | 0x80;
+    }
+  }
+
+  private byte(x: number): void {
+    this.room(1);
+    this.buf[this.len++] = x;
+  }
+
+  op(o: number): this { this.byte(o); return this; }
+  i32(v: number): this { this.byte(Op.i32Const); this.s(v); return this; }
+  get(l: number): this { this.byte(Op.localGet); this.u(l); return this; }
+  set(l: number): this { this.byte(Op.localSet); this.u(l); return this; }
+  tee(l: number): this { this.byte(Op.localTee); this.u(l); return this; }
+  call(f: number): this { this.byte(Op.call); this.u(f); return this; }
+  br(depth: number): this { this.byte(Op.br); this.u(depth); return this; }
+  brIf(depth: number): this { this.byte(Op.brIf); this.u(depth); return this; }
   /** `block`, `loop` or `if` without results. */
-  open(o: number): this { this.b.push(o, VOID); this.depth++; return this; }
-  end(): this { this.b.push(Op.end); this.depth--; return this; }
+  open(o: number): this { this.byte(o); this.byte(VOID); this.depth++; return this; }
+  end(): this { this.byte(Op.end); this.depth--; return this; }
   /** br_table over `targets` (relative depths) and a default. */
   brTable(targets: number[], dflt: number): this {
-    this.b.push(Op.brTable);
-    uleb(this.b, targets.length);
-    for (const t of targets) uleb(this.b, t);
-    uleb(this.b, dflt);
+    this.byte(Op.brTable);
+    this.u(targets.length);
+    for (const t of targets) this.u(t);
+    this.u(dflt);
     return this;
   }
   /** A load or store with its memarg: alignment exponent and a constant offset. */
   mem(o: number, align: number, offset: number): this {
-    this.b.push(o);
-    uleb(this.b, align);
-    uleb(this.b, offset);
+    this.byte(o);
+    this.u(align);
+    this.u(offset);
     return this;
+  }
+  /** Drop what was written after byte `n`. */
+  truncate(n: number): void { this.len = n; }
+  /** Cut bytes a..b out (a stack-neutral run of whole instructions). */
+  cut(a: number, b: number): void {
+    this.buf.copyWithin(a, b, this.len);
+    this.len -= b - a;
   }
 }
 
@@ -138,18 +171,24 @@ export function buildModule(spec: ModuleSpec): Uint8Array<ArrayBuffer> {
   const ex: number[] = [];
   uleb(ex, 1); name(ex, 'run'); ex.push(0x00); uleb(ex, spec.imports.length);
   section(out, 7, ex);
-  const body: number[] = [];
+  const locals: number[] = [];
   if (spec.func.locals > 0) {
-    uleb(body, 1); uleb(body, spec.func.locals); body.push(I32);
+    uleb(locals, 1); uleb(locals, spec.func.locals); locals.push(I32);
   } else {
-    uleb(body, 0);
+    uleb(locals, 0);
   }
-  for (const x of spec.func.code.b) body.push(x);
-  body.push(Op.end);
-  const code: number[] = [];
-  uleb(code, 1);
-  uleb(code, body.length);
-  for (const x of body) code.push(x);
-  section(out, 10, code);
-  return new Uint8Array(out);
+  const code = spec.func.code;
+  const bodyLen = locals.length + code.len + 1;
+  const head: number[] = [];
+  uleb(head, 1);
+  uleb(head, bodyLen);
+  out.push(10);
+  uleb(out, head.length + bodyLen);
+  for (const x of head) out.push(x);
+  for (const x of locals) out.push(x);
+  const bytes = new Uint8Array(out.length + code.len + 1);
+  bytes.set(out);
+  bytes.set(code.buf.subarray(0, code.len), out.length);
+  bytes[bytes.length - 1] = Op.end;
+  return bytes;
 }

@@ -334,7 +334,7 @@ class Gen {
 
   // --- flags
   lazy(op: number, a: number, b: number, r: number, size: number, which: number, cin = -1): void {
-    const c = this.c, start = c.b.length;
+    const c = this.c, start = c.len;
     const st = (idx: number, push: () => void): void => {
       c.i32(0);
       push();
@@ -353,7 +353,7 @@ class Gen {
 
   /** Code from `start` to here records flags `writes` after reading `reads` from the state. */
   flagCode(start: number, writes: number, reads: number): void {
-    this.rec.ranges.push(start, this.c.b.length);
+    this.rec.ranges.push(start, this.c.len);
     this.rec.reads |= reads & ~this.rec.writes;
     this.rec.writes |= writes;
   }
@@ -485,7 +485,7 @@ class Gen {
    * `which` bits are set and the lazy record is no longer stale.
    */
   arith(pushBits: () => void, which: number, r: number, size: number): void {
-    const c = this.c, start = c.b.length;
+    const c = this.c, start = c.len;
     const I = I_FLAGS * 4, STALE = S_LAZY + LAZY_STALE * 4;
     const f = this.flags;
     let reads = 0;
@@ -607,7 +607,7 @@ function dropDeadFlags(c: Code, recs: FlagRec[]): void {
   const pairs: [number, number][] = [];
   for (let q = 0; q < cut.length; q += 2) pairs.push([cut[q], cut[q + 1]]);
   pairs.sort((x, y) => y[0] - x[0]);
-  for (const [a, b] of pairs) c.b.splice(a, b - a);
+  for (const [a, b] of pairs) c.cut(a, b);
 }
 
 /** Handlers that may switch tasks (see jit.ts): far JMP and CALL, INT n, INT3, INTO, ICEBP, IRET. */
@@ -801,7 +801,7 @@ function inline(g: Gen, i: Insn, nextOff: number, last: boolean): boolean | 'end
     const off = mem ? g.ea(i) : -1;
     const a = mem ? g.read(i.seg, off, size) : g.regToLocal(i.rm, size);
     if (mem) g.probe(i.seg, off, size);
-    const cfStart = c.b.length;
+    const cfStart = c.len;
     if (g.carry()) {
       g.setCF();
       g.flagCode(cfStart, 1, 0);
@@ -873,7 +873,7 @@ function inline(g: Gen, i: Insn, nextOff: number, last: boolean): boolean | 'end
   }
   if (op >= 0x40 && op <= 0x4f) {
     const r = op & 7, dec = op >= 0x48;
-    const cfStart = c.b.length;
+    const cfStart = c.len;
     if (g.carry()) {
       g.setCF();
       g.flagCode(cfStart, 1, 0);
@@ -1160,10 +1160,10 @@ export function compileBlockWasm(cpu: Cpu, entry: Block, code32: boolean, minRun
       g.rec = newRec();
       recs.push(g.rec);
       if (i.handler !== ud) {
-        const mark = c.b.length, depth = c.depth, saved: FlagState | null = g.flags, loaded = g.loaded, dirty = g.dirty;
+        const mark = c.len, depth = c.depth, saved: FlagState | null = g.flags, loaded = g.loaded, dirty = g.dirty;
         done = inline(g, i, off, last);
         if (done === false) {
-          c.b.length = mark;
+          c.truncate(mark);
           c.depth = depth;
           g.flags = saved;
           g.loaded = loaded;
