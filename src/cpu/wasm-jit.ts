@@ -1098,7 +1098,11 @@ function findUnit(cpu: Cpu, entry: Block, code32: boolean, minRuns: number): { b
     const b = blocks[q];
     let len = 0;
     for (const i of b.insns) len += i.len;
-    for (const d of successors(b.insns[b.insns.length - 1], deltas[q] + len).targets) {
+    const lastInsn = b.insns[b.insns.length - 1];
+    const next = successors(lastInsn, deltas[q] + len).targets;
+    // A CALL's return site: where the callee's RET comes back (see returnSites).
+    if (lastInsn.op === 0xe8 && lastInsn.osz === 4) next.push(deltas[q] + len);
+    for (const d of next) {
       if (pageOff + d < 0 || pageOff + d >= 4096 || deltas.includes(d) || blocks.length >= UNIT_BLOCKS) continue;
       const t = cpu.blocks.get((pageBase + pageOff + d) * 2 + 1);
       if (t === undefined || !t.valid || !t.cacheable || (t.execCount < minRuns && t.compiled === undefined)) continue;
@@ -1130,6 +1134,14 @@ export function compileBlockWasm(cpu: Cpu, entry: Block, code32: boolean, minRun
   c.open(Op.loop);
   for (let k = nBlocks - 1; k >= 0; k--) c.open(Op.block);
   c.get(L_B).brTable(blocks.map((_, k) => k), nBlocks - 1);
+  // The unit's blocks that follow one of its CALL blocks: where its RETs are likely to go.
+  const returnSites: number[] = [];
+  blocks.forEach((b, k) => {
+    const last = b.insns[b.insns.length - 1];
+    let len = 0;
+    for (const i of b.insns) len += i.len;
+    if (nBlocks > 1 && last.op === 0xe8 && last.osz === 4 && deltas.includes(deltas[k] + len)) returnSites.push(deltas[k] + len);
+  });
   for (let bk = 0; bk < nBlocks; bk++) {
     c.end(); // the block of the br_table that lands here
     const insns = blocks[bk].insns, len = insns.length;
@@ -1142,7 +1154,9 @@ export function compileBlockWasm(cpu: Cpu, entry: Block, code32: boolean, minRun
     /** The unit's blocks the end of this block may continue at. */
     const nextOf = (i: Insn, nextDelta: number): { k: number; delta: number; len: number }[] => {
       const out: { k: number; delta: number; len: number }[] = [];
-      for (const d of successors(i, nextDelta).targets) {
+      const { targets, dynamic } = successors(i, nextDelta);
+      // A RET or an indirect jump may go to any return site of the unit.
+      for (const d of dynamic ? returnSites : targets) {
         const j = deltas.indexOf(d);
         if (j >= 0) out.push({ k: j, delta: d, len: blocks[j].insns.length });
       }
