@@ -368,7 +368,7 @@ class Gen {
         if (this.carry()) {
           c.set(cin);
         } else {
-          c.i32(0).mem(Op.i32Load, 2, S_LAZY + LAZY_STALE * 4).i32(1).op(Op.i32And).open(Op.if).call(F_FOLDCF).end();
+          this.foldCF();
           c.i32(0).mem(Op.i32Load, 2, I_FLAGS * 4).i32(1).op(Op.i32And).set(cin);
           this.rec.reads |= 1 & ~this.rec.writes;
         }
@@ -526,6 +526,35 @@ class Gen {
     c.get(r).i32(sign(size)).op(Op.i32And).i32(0).op(Op.i32Ne).i32(7).op(Op.i32Shl).op(Op.i32Or);
     // PF: even parity of the low byte
     c.get(r).i32(0xff).op(Op.i32And).op(Op.i32Popcnt).i32(1).op(Op.i32And).op(Op.i32Eqz).i32(2).op(Op.i32Shl).op(Op.i32Or);
+  }
+
+  /**
+   * When CF is stale, derive it from the lazy record into EFLAGS, as Cpu.getCF does: ADD/ADC
+   * carry when the result is below (ADC: not above, with a carry in) the first operand, SUB/SBB
+   * when the first operand is below (SBB: not above, with a borrow in) the second; else 0.
+   */
+  foldCF(): void {
+    const c = this.c, L = (k: number): number => S_LAZY + k * 4;
+    const op = this.tmp(), m = this.tmp(), x = this.tmp(), y = this.tmp(), add = this.tmp();
+    c.i32(0).mem(Op.i32Load, 2, L(LAZY_STALE)).i32(1).op(Op.i32And).open(Op.if);
+    c.i32(0).mem(Op.i32Load, 2, L(LAZY_OP)).set(op);
+    c.i32(0).mem(Op.i32Load, 2, L(LAZY_MASK)).set(m);
+    c.get(op).i32(L_ADD).op(Op.i32Eq).get(op).i32(L_ADC).op(Op.i32Eq).op(Op.i32Or).set(add);
+    // x, y: (res, a) for ADD/ADC, (a, b) otherwise
+    c.i32(0).mem(Op.i32Load, 2, L(LAZY_RES)).i32(0).mem(Op.i32Load, 2, L(LAZY_A)).get(add).op(Op.select).get(m).op(Op.i32And).set(x);
+    c.i32(0).mem(Op.i32Load, 2, L(LAZY_A)).i32(0).mem(Op.i32Load, 2, L(LAZY_B)).get(add).op(Op.select).get(m).op(Op.i32And).set(y);
+    c.i32(0);
+    c.i32(0).mem(Op.i32Load, 2, I_FLAGS * 4).i32(-2).op(Op.i32And);
+    // with a carry in (ADC/SBB and LAZY_CIN): x <= y, else x < y
+    c.get(x).get(y).op(Op.i32LeU);
+    c.get(x).get(y).op(Op.i32LtU);
+    c.get(op).i32(L_ADC).op(Op.i32Eq).get(op).i32(L_SBB).op(Op.i32Eq).op(Op.i32Or);
+    c.i32(0).mem(Op.i32Load, 2, L(LAZY_CIN)).i32(0).op(Op.i32Ne).op(Op.i32And);
+    c.op(Op.select);
+    // only for the four arithmetic kinds
+    c.get(op).i32(L_ADD).op(Op.i32GeU).get(op).i32(L_SBB).op(Op.i32LeU).op(Op.i32And).op(Op.i32And);
+    c.op(Op.i32Or).mem(Op.i32Store, 2, I_FLAGS * 4);
+    c.end();
   }
 
   /** EFLAGS.CF = the 0/1 value on the stack. */
@@ -806,7 +835,7 @@ function inline(g: Gen, i: Insn, nextOff: number, last: boolean): boolean | 'end
       g.setCF();
       g.flagCode(cfStart, 1, 0);
     } else {
-      c.i32(0).mem(Op.i32Load, 2, S_LAZY + LAZY_STALE * 4).i32(1).op(Op.i32And).open(Op.if).call(F_FOLDCF).end();
+      g.foldCF();
       g.flagCode(cfStart, 1, 1);
     }
     const one = g.constLocal(1), res = g.tmp();
@@ -878,7 +907,7 @@ function inline(g: Gen, i: Insn, nextOff: number, last: boolean): boolean | 'end
       g.setCF();
       g.flagCode(cfStart, 1, 0);
     } else {
-      c.i32(0).mem(Op.i32Load, 2, S_LAZY + LAZY_STALE * 4).i32(1).op(Op.i32And).open(Op.if).call(F_FOLDCF).end();
+      g.foldCF();
       g.flagCode(cfStart, 1, 1);
     }
     const a = g.regToLocal(r, osz), one = g.constLocal(1), res = g.tmp();

@@ -11,7 +11,7 @@ const { Flat32 } = await import('./harness.js');
 const CF = 0x1, PF = 0x4, AF = 0x10, ZF = 0x40, SF = 0x80, OF = 0x800;
 const ARITH = CF | PF | AF | ZF | SF | OF;
 
-interface Case { asm: string; code: number[]; regs: Record<string, number>; flags: number; out?: Record<string, number> }
+interface Case { asm: string; code: number[]; regs: Record<string, number>; flags: number; out?: Record<string, number>; inFlags?: number }
 
 const cases: Case[] = [
   // 0x0f + 1 = 0x10: AF, PF clear (one bit); ROL 0x80000001 by 1 = 3: CF, OF = MSB ^ CF = 1
@@ -34,6 +34,11 @@ const cases: Case[] = [
   { asm: 'add eax, ebx; adc ecx, edx', code: [0x01, 0xd8, 0x11, 0xd1], regs: { eax: 0xffffffff, ebx: 1, ecx: 1, edx: 2 }, flags: 0, out: { eax: 0, ecx: 4 } },
   // 1 - 2 borrows; 5 - 1 - 1 = 3: PF
   { asm: 'sub eax, ebx; sbb ecx, edx', code: [0x29, 0xd8, 0x19, 0xd1], regs: { eax: 1, ebx: 2, ecx: 5, edx: 1 }, flags: PF, out: { ecx: 3 } },
+  // INC after ADC takes CF from ADC's lazy record: 5 + 0xffffffff + CF 1 = 5 carries out (the
+  // result equals the first operand with a carry in); INC 5 = 6: PF
+  { asm: 'adc eax, ebx; inc ecx (CF in)', code: [0x11, 0xd8, 0x41], regs: { eax: 5, ebx: 0xffffffff, ecx: 5 }, inFlags: 0x3, flags: CF | PF, out: { eax: 5, ecx: 6 } },
+  // SBB with a borrow in: 5 - 5 - 1 borrows (the operands are equal); DEC 2 = 1: the borrow kept
+  { asm: 'sbb eax, ebx; dec ecx (CF in)', code: [0x19, 0xd8, 0x49], regs: { eax: 5, ebx: 5, ecx: 2 }, inFlags: 0x3, flags: CF, out: { eax: 0xffffffff, ecx: 1 } },
 ];
 
 const machine = new Flat32();
@@ -41,7 +46,7 @@ const machine = new Flat32();
 describe('flags across the instructions of a compiled block', () => {
   for (const c of cases) {
     it(c.asm, () => {
-      const r = machine.run(c.code, c.regs, 0x2, []);
+      const r = machine.run(c.code, c.regs, c.inFlags ?? 0x2, []);
       expect(r.vector, `${c.asm}: exception`).toBe(-1);
       for (const [k, v] of Object.entries(c.out ?? {})) {
         expect((r.regs[k as keyof typeof r.regs] >>> 0).toString(16), `${c.asm}: ${k}`).toBe((v >>> 0).toString(16));
