@@ -426,8 +426,31 @@ class Gen {
       if ((cc & 1) !== 0) c.op(Op.i32Eqz);
       return;
     }
+    const k = cc & ~1;
+    if (k >= 2 && k <= 8) {
+      // CF, ZF, CF|ZF, SF from the state: each from the lazy record when stale, else EFLAGS.
+      if (k === 2 || k === 6) this.pushCF();
+      if (k === 4 || k === 6) this.pushLazyBit(0x40);
+      if (k === 6) c.op(Op.i32Or);
+      if (k === 8) this.pushLazyBit(0x80);
+      if ((cc & 1) !== 0) c.op(Op.i32Eqz);
+      this.rec.reads |= k === 2 ? 1 : k === 4 ? 0x40 : k === 6 ? 0x41 : 0x80;
+      return;
+    }
     c.i32(cc).call(F_COND);
     this.rec.reads |= F_ARITH;
+  }
+
+  /** Push ZF (bit 0x40) or SF (0x80) as 0/1: from the lazy record's result when stale, else EFLAGS. */
+  private pushLazyBit(bit: number): void {
+    const c = this.c, L = (k: number): number => S_LAZY + k * 4;
+    c.i32(0).mem(Op.i32Load, 2, L(LAZY_RES));
+    c.i32(0).mem(Op.i32Load, 2, L(bit === 0x40 ? LAZY_MASK : LAZY_SIGN)).op(Op.i32And);
+    if (bit === 0x40) c.op(Op.i32Eqz);
+    else c.i32(0).op(Op.i32Ne);
+    c.i32(0).mem(Op.i32Load, 2, I_FLAGS * 4).i32(bit === 0x40 ? 6 : 7).op(Op.i32ShrU).i32(1).op(Op.i32And);
+    c.i32(0).mem(Op.i32Load, 2, L(LAZY_STALE)).i32(bit).op(Op.i32And);
+    c.op(Op.select);
   }
 
   condLocal(k: number): boolean {
@@ -534,17 +557,39 @@ class Gen {
    * when the first operand is below (SBB: not above, with a borrow in) the second; else 0.
    */
   foldCF(): void {
+    const c = this.c;
+    c.i32(0).mem(Op.i32Load, 2, S_LAZY + LAZY_STALE * 4).i32(1).op(Op.i32And).open(Op.if);
+    const cf = this.tmp();
+    this.lazyCF();
+    c.set(cf);
+    c.i32(0);
+    c.i32(0).mem(Op.i32Load, 2, I_FLAGS * 4).i32(-2).op(Op.i32And).get(cf).op(Op.i32Or);
+    c.mem(Op.i32Store, 2, I_FLAGS * 4);
+    c.end();
+  }
+
+  /** Push CF as 0/1: from the lazy record when it is stale, else EFLAGS. */
+  pushCF(): void {
+    const c = this.c;
+    const cf = this.tmp();
+    c.i32(0).mem(Op.i32Load, 2, I_FLAGS * 4).i32(1).op(Op.i32And).set(cf);
+    c.i32(0).mem(Op.i32Load, 2, S_LAZY + LAZY_STALE * 4).i32(1).op(Op.i32And).open(Op.if);
+    this.lazyCF();
+    c.set(cf);
+    c.end();
+    c.get(cf);
+  }
+
+  /** Push the carry the lazy record gives (its operation's, as Cpu.getCF computes it). */
+  private lazyCF(): void {
     const c = this.c, L = (k: number): number => S_LAZY + k * 4;
     const op = this.tmp(), m = this.tmp(), x = this.tmp(), y = this.tmp(), add = this.tmp();
-    c.i32(0).mem(Op.i32Load, 2, L(LAZY_STALE)).i32(1).op(Op.i32And).open(Op.if);
     c.i32(0).mem(Op.i32Load, 2, L(LAZY_OP)).set(op);
     c.i32(0).mem(Op.i32Load, 2, L(LAZY_MASK)).set(m);
     c.get(op).i32(L_ADD).op(Op.i32Eq).get(op).i32(L_ADC).op(Op.i32Eq).op(Op.i32Or).set(add);
     // x, y: (res, a) for ADD/ADC, (a, b) otherwise
     c.i32(0).mem(Op.i32Load, 2, L(LAZY_RES)).i32(0).mem(Op.i32Load, 2, L(LAZY_A)).get(add).op(Op.select).get(m).op(Op.i32And).set(x);
     c.i32(0).mem(Op.i32Load, 2, L(LAZY_A)).i32(0).mem(Op.i32Load, 2, L(LAZY_B)).get(add).op(Op.select).get(m).op(Op.i32And).set(y);
-    c.i32(0);
-    c.i32(0).mem(Op.i32Load, 2, I_FLAGS * 4).i32(-2).op(Op.i32And);
     // with a carry in (ADC/SBB and LAZY_CIN): x <= y, else x < y
     c.get(x).get(y).op(Op.i32LeU);
     c.get(x).get(y).op(Op.i32LtU);
@@ -553,8 +598,6 @@ class Gen {
     c.op(Op.select);
     // only for the four arithmetic kinds
     c.get(op).i32(L_ADD).op(Op.i32GeU).get(op).i32(L_SBB).op(Op.i32LeU).op(Op.i32And).op(Op.i32And);
-    c.op(Op.i32Or).mem(Op.i32Store, 2, I_FLAGS * 4);
-    c.end();
   }
 
   /** EFLAGS.CF = the 0/1 value on the stack. */
