@@ -61,9 +61,9 @@ const J_EIP = 0, J_N = 4, J_BRK = 8, J_NEXT = 12, J_BLK = 16;
 const SHARED = [
   ['rd8', 5, 1], ['rd16', 5, 1], ['rd32', 5, 1],
   ['wr8', 6, 0], ['wr16', 6, 0], ['wr32', 6, 0],
-  ['probe', 6, 0], ['cond', 1, 1], ['foldCF', 0, 0], ['setCF', 1, 0], ['keep', 1, 0],
+  ['probe', 6, 0], ['cond', 1, 1], ['keep', 1, 0],
 ] as const;
-const F_RD = 0, F_WR = 3, F_PROBE = 6, F_COND = 7, F_FOLDCF = 8, F_SETCF = 9, F_ARITHF = 10;
+const F_RD = 0, F_WR = 3, F_PROBE = 6, F_COND = 7, F_ARITHF = 8;
 
 // Locals: the parameters, then the run's own.
 const L_E0 = 0, L_ROOM = 1, L_RM = 2, L_RW = 3, L_WM = 4, L_WW = 5, L_N = 6, L_PC = 7, L_B = 8;
@@ -1321,8 +1321,6 @@ export function compileBlockWasm(cpu: Cpu, entry: Block, code32: boolean, minRun
     wr32: (seg: number, off: number, v: number, eip: number, n: number, b: number) => { at(eip, n, b); cpu0.write32(seg, off, v); J[2] = cpu0.brk; },
     probe: (seg: number, off: number, size: number, eip: number, n: number, b: number) => { at(eip, n, b); cpu0.probeWrite(seg, off, size); },
     cond: (cc: number) => (cpu0.cond(cc) ? 1 : 0),
-    foldCF: () => { cpu0.st[I_FLAGS] = (cpu0.st[I_FLAGS] & -2) | cpu0.getCF(); },
-    setCF: (v: number) => { cpu0.st[I_FLAGS] = (cpu0.st[I_FLAGS] & -2) | v; },
     // The stale lazy flags that a write of `which` keeps, derived into EFLAGS (Cpu.setArith's first half).
     keep: (which: number) => { const keep = cpu0.lz[LAZY_STALE] & ~which; cpu0.st[I_FLAGS] = (cpu0.st[I_FLAGS] & ~keep) | (cpu0.getFlags() & keep); },
   };
