@@ -7,9 +7,7 @@
 process.env.VMRUN_JIT_THRESHOLD ??= '1';
 const { describe, expect, it } = await import('vitest');
 const { Flat32 } = await import('./harness.js');
-
-const CF = 0x1, PF = 0x4, AF = 0x10, ZF = 0x40, SF = 0x80, OF = 0x800;
-const ARITH = CF | PF | AF | ZF | SF | OF;
+const { AF, ARITH, CF, OF, PF, SF, ZF } = await import('../support/x86-guest.js');
 
 interface Case { asm: string; code: number[]; regs: Record<string, number>; flags: number; out?: Record<string, number>; inFlags?: number }
 

@@ -2,34 +2,17 @@
 // compiled) in how compiled blocks fault. Each program runs on the interpreter, with every block
 // compiled and with multi-block regions; the expected values are worked out from the SDM here.
 import { describe, expect, it } from 'vitest';
-import type { Segment } from '../../src/hv/types.js';
-import { GDT_BASE, le32, rd32, SEL_CODE, SEL_DATA, segDescriptor, setupProtected } from '../support/x86-guest.js';
+import { ARITH, flatProtectedVm, GDT_BASE, le32, PF, rd32, segDescriptor, setupProtected } from '../support/x86-guest.js';
 import { loadCore } from './cores.js';
 import type { Core } from './inproc.js';
 
-const CF = 0x1, PF = 0x4, AF = 0x10, ZF = 0x40, SF = 0x80, OF = 0x800;
-const ARITH = CF | PF | AF | ZF | SF | OF;
 const R_HLT = 3, R_SHUTDOWN = 5;
 
 const cores: Core[] = [await loadCore('interpreter'), await loadCore('compiled'), await loadCore('regions')];
 
-function flat(selector: number, type: number): Segment {
-  return { selector, base: 0, limit: 0xffffffff, type, present: true, dpl: 0, db: true, s: true, g: true, avl: false, unusable: false };
-}
-
 /** 1 MiB of RAM, `code` at 0x1000, flat 32-bit protected mode at CPL 0, ESP 0x8000. */
 function protMode(core: Core, code: number[]) {
-  const vm = new core.Vm(1 << 20);
-  vm.setMemoryRegion({ slot: 0, guestPhys: 0, size: 1 << 20, hostOffset: 0, readonly: false });
-  vm.writePhys(0x1000, new Uint8Array(code));
-  const vcpu = vm.createVcpu();
-  const s = vcpu.getSregs();
-  s.cr0 = 0x11;
-  s.cs = flat(SEL_CODE, 0xb);
-  s.ds = s.es = s.ss = s.fs = s.gs = flat(SEL_DATA, 3);
-  vcpu.setSregs(s);
-  vcpu.setRegs({ ...vcpu.getRegs(), eip: 0x1000, esp: 0x8000, eflags: 2 });
-  return { vm, vcpu };
+  return flatProtectedVm(core.Vm, code);
 }
 
 describe.each(cores.map((c) => [c.name, c] as const))('faults in compiled blocks (%s)', (_name, core) => {

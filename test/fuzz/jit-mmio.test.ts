@@ -4,19 +4,14 @@
 // on the interpreter, with every block compiled, and with multi-block regions; the expected
 // values are worked out here from the instruction set's definition.
 import { describe, expect, it } from 'vitest';
-import type { Regs, Segment } from '../../src/hv/types.js';
+import type { Regs } from '../../src/hv/types.js';
+import { AF, ARITH, CF, flatProtectedVm, OF, PF, SF } from '../support/x86-guest.js';
 import { loadCore } from './cores.js';
 import type { Core } from './inproc.js';
 
-const CF = 0x1, PF = 0x4, AF = 0x10, ZF = 0x40, SF = 0x80, OF = 0x800;
-const ARITH = CF | PF | AF | ZF | SF | OF;
 const R_MMIO = 2, R_HLT = 3;
 
 const cores: Core[] = [await loadCore('interpreter'), await loadCore('compiled'), await loadCore('regions')];
-
-function flat(selector: number, type: number): Segment {
-  return { selector, base: 0, limit: 0xffffffff, type, present: true, dpl: 0, db: true, s: true, g: true, avl: false, unusable: false };
-}
 
 interface Exit { reason: number; addr: number; size: number; write: boolean; data: number; eflags: number }
 
@@ -26,16 +21,8 @@ interface Exit { reason: number; addr: number; size: number; write: boolean; dat
  * the monitor sees them at each) and the final registers.
  */
 function run(core: Core, code: number[], regs: Partial<Regs>, answer: (addr: number, size: number) => number): { exits: Exit[]; regs: Regs } {
-  const vm = new core.Vm(1 << 20);
-  vm.setMemoryRegion({ slot: 0, guestPhys: 0, size: 1 << 20, hostOffset: 0, readonly: false });
-  vm.writePhys(0x1000, new Uint8Array(code));
-  const vcpu = vm.createVcpu();
-  const s = vcpu.getSregs();
-  s.cr0 = 0x11;
-  s.cs = flat(8, 0xb);
-  s.ds = s.es = s.ss = s.fs = s.gs = flat(0x10, 3);
-  vcpu.setSregs(s);
-  vcpu.setRegs({ ...vcpu.getRegs(), eip: 0x1000, esp: 0x8000, eflags: 2, ...regs });
+  const { vcpu } = flatProtectedVm(core.Vm, code);
+  vcpu.setRegs({ ...vcpu.getRegs(), ...regs });
   const exits: Exit[] = [];
   for (let n = 0; n < 20; n++) {
     const reason = vcpu.run(1000);

@@ -2,8 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { ExitReason } from '../../src/hv/exit.js';
 import { Vm } from '../../src/hv/vm.js';
-import type { Segment } from '../../src/hv/types.js';
-import { realModeVm } from '../support/x86-guest.js';
+import { flatProtectedVm, realModeVm } from '../support/x86-guest.js';
 
 const MB = 1 << 20;
 
@@ -12,23 +11,9 @@ function realMode(code: number[], ram = MB) {
   return realModeVm(Vm, code, ram);
 }
 
-function flat(sel: number, type: number): Segment {
-  return { selector: sel, base: 0, limit: 0xffffffff, type, present: true, dpl: 0, db: true, s: true, g: true, avl: false, unusable: false };
-}
-
 /** The vCPU in flat 32-bit protected mode at `eip` with code at 0x1000. */
 function protMode(code: number[], ram = MB) {
-  const vm = new Vm(ram);
-  vm.setMemoryRegion({ slot: 0, guestPhys: 0, size: ram, hostOffset: 0, readonly: false });
-  vm.writePhys(0x1000, new Uint8Array(code));
-  const vcpu = vm.createVcpu();
-  const s = vcpu.getSregs();
-  s.cr0 = 0x11;
-  s.cs = flat(8, 0xb);
-  s.ds = s.es = s.ss = s.fs = s.gs = flat(0x10, 3);
-  vcpu.setSregs(s);
-  vcpu.setRegs({ ...vcpu.getRegs(), eip: 0x1000, esp: 0x8000, eflags: 2 });
-  return { vm, vcpu };
+  return flatProtectedVm(Vm, code, ram);
 }
 
 describe('vCPU exits', () => {

@@ -26,6 +26,24 @@ export function realModeVm(VmClass: typeof Vm, code: number[], ram = 1 << 20): {
   return { vm, vcpu };
 }
 
+/**
+ * A VM (of the class given) with `ram` bytes at 0, `code` at 0x1000, and the vCPU in flat 32-bit
+ * protected mode at CPL 0 (CS 0x08, data 0x10, no paging) at EIP 0x1000 with ESP 0x8000.
+ */
+export function flatProtectedVm(VmClass: typeof Vm, code: number[], ram = 1 << 20): { vm: Vm; vcpu: Vcpu } {
+  const vm = new VmClass(ram);
+  vm.setMemoryRegion({ slot: 0, guestPhys: 0, size: ram, hostOffset: 0, readonly: false });
+  vm.writePhys(0x1000, new Uint8Array(code));
+  const vcpu = vm.createVcpu();
+  const s = vcpu.getSregs();
+  s.cr0 = 0x11;
+  s.cs = segCache(SEL_CODE, 0, 0xb);
+  s.ds = s.es = s.ss = s.fs = s.gs = segCache(SEL_DATA, 0, 3);
+  vcpu.setSregs(s);
+  vcpu.setRegs({ ...vcpu.getRegs(), eip: 0x1000, esp: 0x8000, eflags: 2 });
+  return { vm, vcpu };
+}
+
 // Where the system structures live (inside the first MiB).
 export const GDT_BASE = 0x20000;
 export const IDT_BASE = 0x21000;
