@@ -15,7 +15,7 @@ import type { Cpu } from './cpu.js';
 import type { Insn } from './decoder.js';
 import { ea } from './ops.js';
 import {
-  BIAS, BIAS63, CONST_L2E, CONST_L2T, CONST_LG2, CONST_LN2, CONST_PI, FE_DE, FE_IE, FE_OE, FE_PE, FE_UE,
+  BIAS, BIAS63, CONST_L2E, CONST_L2T, CONST_LG2, CONST_LN2, CONST_PI, FE_DE, FE_IE, FE_OE, FE_UE,
   FE_ZE, K_DENORMAL, K_EMPTY, K_INF, K_NORMAL, K_QNAN, K_SNAN, K_UNSUPPORTED, K_ZERO, RC_DOWN, Rounded,
   SW_B, SW_C0, SW_C1, SW_C2, SW_C3, SW_ES, SW_SF, bitLength, classify, constSig, isNaNClass, round,
   roundToInt, T0, T1, toBig, twoResultPrologue, type Const66,

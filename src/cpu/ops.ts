@@ -3,8 +3,8 @@
 // (descriptor tables, control registers, far transfers, interrupts, I/O) are in system.ts.
 
 import {
-  BR, CS, DE, DS, EAX, EBP, EBX, ECX, EDI, EDX, ES, ESI, ESP, F_AC, F_AF, F_ARITH, F_CF, F_DF,
-  F_ID, F_OF, F_PF, F_SF, F_ZF, FS, GS, OF, SS, UD,
+  BR, CS, DE, DS, EAX, EBP, EBX, ECX, EDI, EDX, ES, ESI, ESP, F_AF, F_ARITH, F_CF, F_DF,
+  F_OF, F_PF, F_SF, F_ZF, FS, GS, OF, SS, UD,
 } from './constants.js';
 import { L_ADC, L_ADD, L_LOGIC, L_SBB, L_SUB, type Cpu, type Handler } from './cpu.js';
 import type { Insn } from './decoder.js';

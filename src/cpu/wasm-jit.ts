@@ -18,7 +18,7 @@ import { Block, endsBlock, relativeBranch, type Insn } from './decoder.js';
 import { ud } from './ops.js';
 import { CPUID_CMOV } from './cpuid.js';
 import {
-  BYTE_REG_OFFSET, S_SEG_BASE, LAZY_CIN, LAZY_A, LAZY_B, LAZY_MASK, LAZY_OP, LAZY_RES, LAZY_SIGN, LAZY_STALE, RAM_OFFSET, S_GPR, S_JIT,
+  S_SEG_BASE, LAZY_CIN, LAZY_A, LAZY_B, LAZY_MASK, LAZY_OP, LAZY_RES, LAZY_SIGN, LAZY_STALE, RAM_OFFSET, S_GPR, S_JIT,
   S_LAZY, TLB_OFFSET, I_FLAGS } from './state.js';
 import { buildModule, Code, Op, type FuncType } from './wasm-encode.js';
 
@@ -63,7 +63,7 @@ const SHARED = [
   ['wr8', 6, 0], ['wr16', 6, 0], ['wr32', 6, 0],
   ['probe', 6, 0], ['cond', 1, 1], ['keep', 1, 0],
 ] as const;
-const F_RD = 0, F_WR = 3, F_PROBE = 6, F_COND = 7, F_ARITHF = 8;
+const F_RD = 0, F_WR = 3, F_PROBE = 6, F_COND = 7, F_KEEP = 8;
 
 // Locals: the parameters, then the run's own.
 const L_E0 = 0, L_ROOM = 1, L_RM = 2, L_RW = 3, L_WM = 4, L_WW = 5, L_N = 6, L_PC = 7, L_B = 8;
@@ -332,6 +332,46 @@ class Gen {
     c.end();
   }
 
+  /**
+   * INC/DEC of the operand in local `a` (`size` bytes), the result handed to `store`: CF is kept
+   * (from the earlier instruction's operands, else derived from the state), the rest recorded.
+   */
+  incDec(dec: boolean, a: number, size: number, store: (res: number) => void): void {
+    const c = this.c, cfStart = c.len;
+    if (this.carry()) {
+      this.setCF();
+      this.flagCode(cfStart, 1, 0);
+    } else {
+      this.foldCF();
+      this.flagCode(cfStart, 1, 1);
+    }
+    const one = this.constLocal(1), res = this.tmp();
+    c.get(a).i32(1).op(dec ? Op.i32Sub : Op.i32Add).set(res);
+    store(res);
+    this.lazy(dec ? L_SUB : L_ADD, a, one, res, size, F_ARITH & ~1);
+    this.flags = { op: 'incdec', a, b: one, r: res, size };
+  }
+
+  /** PUSH of the value `push` pushes on a flat 32-bit stack: written first, ESP after. */
+  push32(push: () => void): void {
+    const c = this.c, sp = this.tmp();
+    this.loadReg(4, 4);
+    c.i32(4).op(Op.i32Sub).set(sp);
+    this.write(SS, sp, 4, push);
+    this.storeReg(4, 4, () => c.get(sp));
+  }
+
+  /**
+   * POP from the flat 32-bit stack at register `from` (ESP; EBP for LEAVE): ESP becomes that
+   * plus 4 once the read succeeded. Returns the local holding the value.
+   */
+  pop32(from: number): number {
+    const sp = this.regToLocal(from, 4);
+    const v = this.read(SS, sp, 4);
+    this.storeReg(4, 4, () => this.c.get(sp).i32(4).op(Op.i32Add));
+    return v;
+  }
+
   // --- flags
   lazy(op: number, a: number, b: number, r: number, size: number, which: number, cin = -1): void {
     const c = this.c, start = c.len;
@@ -527,7 +567,7 @@ class Gen {
         c.mem(Op.i32Store, 2, I);
       }
     } else {
-      c.i32(0).mem(Op.i32Load, 2, STALE).i32(~which).op(Op.i32And).open(Op.if).i32(which).call(F_ARITHF).end();
+      c.i32(0).mem(Op.i32Load, 2, STALE).i32(~which).op(Op.i32And).open(Op.if).i32(which).call(F_KEEP).end();
       reads = F_ARITH & ~which;
     }
     c.i32(0).i32(0).mem(Op.i32Store, 2, STALE);
@@ -762,24 +802,17 @@ function inline(g: Gen, i: Insn, nextOff: number, last: boolean): boolean | 'end
       g.alu(4, a, g.regToLocal(i.reg, size), size);
       return true;
     }
-    case 0x88: case 0x89: {
-      const size = op === 0x88 ? 1 : osz;
+    case 0x88: case 0x89: case 0x8a: case 0x8b: { // MOV r/m, r and MOV r, r/m
+      const size = (op & 1) === 0 ? 1 : osz, toRm = op <= 0x89;
       if (!mem) {
-        g.storeReg(i.rm, size, () => g.loadReg(i.reg, size));
-        return true;
+        const [dst, src] = toRm ? [i.rm, i.reg] : [i.reg, i.rm];
+        g.storeReg(dst, size, () => g.loadReg(src, size));
+      } else if (toRm) {
+        g.write(i.seg, g.ea(i), size, () => g.loadReg(i.reg, size));
+      } else {
+        const v = g.read(i.seg, g.ea(i), size);
+        g.storeReg(i.reg, size, () => c.get(v));
       }
-      const off = g.ea(i);
-      g.write(i.seg, off, size, () => g.loadReg(i.reg, size));
-      return true;
-    }
-    case 0x8a: case 0x8b: {
-      const size = op === 0x8a ? 1 : osz;
-      if (!mem) {
-        g.storeReg(i.reg, size, () => g.loadReg(i.rm, size));
-        return true;
-      }
-      const v = g.read(i.seg, g.ea(i), size);
-      g.storeReg(i.reg, size, () => c.get(v));
       return true;
     }
     case 0xc6: case 0xc7: {
@@ -869,24 +902,14 @@ function inline(g: Gen, i: Insn, nextOff: number, last: boolean): boolean | 'end
   }
   // INC/DEC r/m (CF kept, as INC/DEC r below).
   if ((op === 0xfe || op === 0xff) && i.reg <= 1) {
-    const size = op === 0xfe ? 1 : osz, dec = i.reg === 1;
+    const size = op === 0xfe ? 1 : osz;
     const off = mem ? g.ea(i) : -1;
     const a = mem ? g.read(i.seg, off, size) : g.regToLocal(i.rm, size);
     if (mem) g.probe(i.seg, off, size);
-    const cfStart = c.len;
-    if (g.carry()) {
-      g.setCF();
-      g.flagCode(cfStart, 1, 0);
-    } else {
-      g.foldCF();
-      g.flagCode(cfStart, 1, 1);
-    }
-    const one = g.constLocal(1), res = g.tmp();
-    c.get(a).i32(1).op(dec ? Op.i32Sub : Op.i32Add).set(res);
-    if (mem) g.write(i.seg, off, size, () => c.get(res));
-    else g.storeReg(i.rm, size, () => c.get(res));
-    g.lazy(dec ? L_SUB : L_ADD, a, one, res, size, F_ARITH & ~1);
-    g.flags = { op: 'incdec', a, b: one, r: res, size };
+    g.incDec(i.reg === 1, a, size, (res) => {
+      if (mem) g.write(i.seg, off, size, () => c.get(res));
+      else g.storeReg(i.rm, size, () => c.get(res));
+    });
     return true;
   }
   // MOVS, LODS, STOS without REP, 32-bit addresses: one element, ESI/EDI stepped by EFLAGS.DF.
@@ -944,68 +967,37 @@ function inline(g: Gen, i: Insn, nextOff: number, last: boolean): boolean | 'end
     return true;
   }
   if (op >= 0x40 && op <= 0x4f) {
-    const r = op & 7, dec = op >= 0x48;
-    const cfStart = c.len;
-    if (g.carry()) {
-      g.setCF();
-      g.flagCode(cfStart, 1, 0);
-    } else {
-      g.foldCF();
-      g.flagCode(cfStart, 1, 1);
-    }
-    const a = g.regToLocal(r, osz), one = g.constLocal(1), res = g.tmp();
-    c.get(a).i32(1).op(dec ? Op.i32Sub : Op.i32Add).set(res);
-    g.storeReg(r, osz, () => c.get(res));
-    g.lazy(dec ? L_SUB : L_ADD, a, one, res, osz, F_ARITH & ~1);
-    g.flags = { op: 'incdec', a, b: one, r: res, size: osz };
+    const r = op & 7;
+    g.incDec(op >= 0x48, g.regToLocal(r, osz), osz, (res) => g.storeReg(r, osz, () => c.get(res)));
     return true;
   }
   const flatStack = osz === 4 && g.flat(SS);
   if (op >= 0x50 && op <= 0x57 && flatStack && (op & 7) !== 4) {
-    const sp = g.tmp();
-    g.loadReg(4, 4);
-    c.i32(4).op(Op.i32Sub).set(sp);
-    g.write(SS, sp, 4, () => g.loadReg(op & 7, 4));
-    g.storeReg(4, 4, () => c.get(sp));
+    g.push32(() => g.loadReg(op & 7, 4));
     return true;
   }
   if (op >= 0x58 && op <= 0x5f && flatStack && (op & 7) !== 4) {
-    const sp = g.regToLocal(4, 4);
-    const v = g.read(SS, sp, 4);
-    g.storeReg(4, 4, () => c.get(sp).i32(4).op(Op.i32Add));
+    const v = g.pop32(4);
     g.storeReg(op & 7, 4, () => c.get(v));
     return true;
   }
   if ((op === 0x68 || op === 0x6a) && flatStack) {
-    const sp = g.tmp();
-    g.loadReg(4, 4);
-    c.i32(4).op(Op.i32Sub).set(sp);
-    g.write(SS, sp, 4, () => c.i32(op === 0x6a ? (i.imm << 24) >> 24 : i.imm | 0));
-    g.storeReg(4, 4, () => c.get(sp));
+    g.push32(() => c.i32(op === 0x6a ? (i.imm << 24) >> 24 : i.imm | 0));
     return true;
   }
   if (op === 0xc9 && flatStack) { // LEAVE
-    const bp = g.regToLocal(5, 4);
-    const v = g.read(SS, bp, 4);
-    g.storeReg(4, 4, () => c.get(bp).i32(4).op(Op.i32Add));
+    const v = g.pop32(5);
     g.storeReg(5, 4, () => c.get(v));
     return true;
   }
   if (op === 0xff && i.reg === 6 && mem && flatStack) { // PUSH r/m32
     const v = g.read(i.seg, g.ea(i), 4);
-    const sp = g.tmp();
-    g.loadReg(4, 4);
-    c.i32(4).op(Op.i32Sub).set(sp);
-    g.write(SS, sp, 4, () => c.get(v));
-    g.storeReg(4, 4, () => c.get(sp));
+    g.push32(() => c.get(v));
     return true;
   }
   if (op === 0xc3 && last && flatStack && g.cpu.segMax[CS] === 0xffffffff) { // RET (CS 4 GiB: no limit check)
     g.flatCs = true;
-    const sp = g.regToLocal(4, 4);
-    const v = g.read(SS, sp, 4);
-    g.storeReg(4, 4, () => c.get(sp).i32(4).op(Op.i32Add));
-    c.get(v).set(L_PC);
+    c.get(g.pop32(4)).set(L_PC);
     return 'end';
   }
   if (last) {
@@ -1032,11 +1024,7 @@ function inline(g: Gen, i: Insn, nextOff: number, last: boolean): boolean | 'end
       return 'end';
     }
     if (op === 0xe8 && flatStack) {
-      const sp = g.tmp();
-      g.loadReg(4, 4);
-      c.i32(4).op(Op.i32Sub).set(sp);
-      g.write(SS, sp, 4, () => g.eip(nextOff));
-      g.storeReg(4, 4, () => c.get(sp));
+      g.push32(() => g.eip(nextOff));
       target(i.imm | 0);
       c.set(L_PC);
       return 'end';
